@@ -1,0 +1,13 @@
+//! Request nonces: 32 characters of `[0-9A-Za-z]`.
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// A fresh 32-character alphanumeric nonce from the OS-seeded thread RNG.
+pub fn generate() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}

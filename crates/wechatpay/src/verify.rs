@@ -1,0 +1,172 @@
+//! Verifying what WeChat Pay sends: response and callback signatures over
+//! `TIMESTAMP\nNONCE\nBODY\n`, the 300-second replay window, and key choice by serial.
+
+use crate::keys::PublicKey;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+/// The only signature type WeChat Pay v3 uses.
+pub const SIGNATURE_TYPE: &str = "WECHATPAY2-SHA256-RSA2048";
+/// A signed message older or newer than this many seconds is refused.
+pub const REPLAY_WINDOW_SECS: i64 = 300;
+/// Serials with this prefix name a WeChat Pay public key (public-key mode).
+pub const PUBLIC_KEY_ID_PREFIX: &str = "PUB_KEY_ID_";
+
+/// Header names of a signed response or callback.
+pub mod header {
+    pub const TIMESTAMP: &str = "Wechatpay-Timestamp";
+    pub const NONCE: &str = "Wechatpay-Nonce";
+    pub const SIGNATURE: &str = "Wechatpay-Signature";
+    pub const SERIAL: &str = "Wechatpay-Serial";
+    pub const SIGNATURE_TYPE: &str = "Wechatpay-Signature-Type";
+    pub const REQUEST_ID: &str = "Request-ID";
+}
+
+/// The `Wechatpay-*` headers of a signed response or callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeaders {
+    pub timestamp: String,
+    pub nonce: String,
+    pub signature: String,
+    pub serial: String,
+    /// Absent in some older messages; when present it must be [`SIGNATURE_TYPE`].
+    pub signature_type: Option<String>,
+}
+
+/// Why a response or callback was not accepted as WeChat Pay's.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("header {0} is missing or not text")]
+    MissingHeader(&'static str),
+    #[error("signature type {0:?} is not {SIGNATURE_TYPE}")]
+    SignatureType(String),
+    #[error("the timestamp {0:?} is not an integer")]
+    Timestamp(String),
+    #[error(
+        "the timestamp is {skew_secs} s away from now, outside the {REPLAY_WINDOW_SECS} s window"
+    )]
+    Stale { skew_secs: i64 },
+    #[error("no key is known for serial {0:?}")]
+    UnknownSerial(String),
+    #[error("the signature is not base64 (a probe such as WECHATPAY/SIGNTEST?)")]
+    SignatureEncoding,
+    #[error("the signature does not match the message")]
+    BadSignature,
+}
+
+impl SignatureHeaders {
+    /// Reads the headers from an HTTP header map (reqwest's and axum's are the same type).
+    pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Result<Self, VerifyError> {
+        let get = |name: &'static str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .ok_or(VerifyError::MissingHeader(name))
+        };
+        Ok(Self {
+            timestamp: get(header::TIMESTAMP)?,
+            nonce: get(header::NONCE)?,
+            signature: get(header::SIGNATURE)?,
+            serial: get(header::SERIAL)?,
+            signature_type: get(header::SIGNATURE_TYPE).ok(),
+        })
+    }
+}
+
+/// The message WeChat Pay signs: `TIMESTAMP\nNONCE\nBODY\n`.
+pub fn response_message(timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(timestamp.len() + nonce.len() + body.len() + 3);
+    for part in [timestamp.as_bytes(), nonce.as_bytes(), body] {
+        message.extend_from_slice(part);
+        message.push(b'\n');
+    }
+    message
+}
+
+impl PublicKey {
+    /// Checks a base64 SHA256withRSA signature over `message`.
+    pub fn verify_base64(&self, message: &[u8], signature_b64: &str) -> Result<(), VerifyError> {
+        let signature = STANDARD
+            .decode(signature_b64)
+            .map_err(|_| VerifyError::SignatureEncoding)?;
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            &self.spki_der,
+        )
+        .verify(message, &signature)
+        .map_err(|_| VerifyError::BadSignature)
+    }
+}
+
+/// The keys WeChat Pay may sign with, by serial: the public key (`PUB_KEY_ID_…`) and/or
+/// platform certificates. Both kinds at once during a migration.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    keys: RwLock<HashMap<String, PublicKey>>,
+}
+
+impl Verifier {
+    /// A verifier that knows no key yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A verifier for public-key mode.
+    pub fn with_public_key(public_key_id: impl Into<String>, key: PublicKey) -> Self {
+        let verifier = Self::new();
+        verifier.add_key(public_key_id, key);
+        verifier
+    }
+
+    /// Trusts `key` for messages whose `Wechatpay-Serial` is `serial`.
+    pub fn add_key(&self, serial: impl Into<String>, key: PublicKey) {
+        self.keys
+            .write()
+            .expect("the key map is never left poisoned")
+            .insert(serial.into(), key);
+    }
+
+    /// Whether a key is known for `serial`.
+    pub fn knows(&self, serial: &str) -> bool {
+        self.keys
+            .read()
+            .expect("the key map is never left poisoned")
+            .contains_key(serial)
+    }
+
+    /// Verifies a signed response or callback body at time `now_unix`.
+    pub fn verify(
+        &self,
+        headers: &SignatureHeaders,
+        body: &[u8],
+        now_unix: i64,
+    ) -> Result<(), VerifyError> {
+        if let Some(kind) = &headers.signature_type
+            && kind != SIGNATURE_TYPE
+        {
+            return Err(VerifyError::SignatureType(kind.clone()));
+        }
+        let timestamp: i64 = headers
+            .timestamp
+            .parse()
+            .map_err(|_| VerifyError::Timestamp(headers.timestamp.clone()))?;
+        let skew_secs = (now_unix - timestamp).abs();
+        if skew_secs >= REPLAY_WINDOW_SECS {
+            return Err(VerifyError::Stale { skew_secs });
+        }
+        let key = self
+            .keys
+            .read()
+            .expect("the key map is never left poisoned")
+            .get(&headers.serial)
+            .cloned()
+            .ok_or_else(|| VerifyError::UnknownSerial(headers.serial.clone()))?;
+        key.verify_base64(
+            &response_message(&headers.timestamp, &headers.nonce, body),
+            &headers.signature,
+        )
+    }
+}
