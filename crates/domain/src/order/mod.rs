@@ -1,0 +1,11 @@
+//! Orders: the pay order, its number, and the state machine of DESIGN.md §3.
+
+mod model;
+mod no;
+mod payment;
+mod status;
+
+pub use model::{NewOrder, Order};
+pub use no::{OrderNo, OrderNoError, OrderNoGenerator};
+pub use payment::{MerchantIdentity, PaymentConfirmation, PaymentMismatch};
+pub use status::{OrderStatus, OrderStatusError, Transition, TransitionError};

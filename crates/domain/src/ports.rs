@@ -1,0 +1,207 @@
+//! The ports: what the domain needs from the outside world, as traits.
+//!
+//! Infrastructure failures travel as `anyhow::Error` (the caller can only log and retry);
+//! outcomes a caller must tell apart are enums.
+
+use crate::account::Account;
+use crate::money::Fen;
+use crate::order::{Order, OrderNo, OrderStatus, PaymentConfirmation};
+use crate::product::{Product, ProductId};
+use crate::user::UserId;
+use chrono::{DateTime, Utc};
+use std::future::Future;
+
+/// The product catalog.
+pub trait ProductCatalog: Send + Sync + 'static {
+    /// Enabled products, in display order.
+    fn on_sale(&self) -> impl Future<Output = anyhow::Result<Vec<Product>>> + Send;
+    /// One product, enabled or not.
+    fn product(
+        &self,
+        id: ProductId,
+    ) -> impl Future<Output = anyhow::Result<Option<Product>>> + Send;
+}
+
+/// Inserting an order failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertOrderError {
+    #[error("order number {0} is taken")]
+    Duplicate(OrderNo),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// What delivering an order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Quota credited now; the account as it stands after.
+    Delivered(Account),
+    /// It had been delivered before: nothing changed.
+    AlreadyDelivered,
+    /// The order is not PAID (not yet, or never): nothing changed.
+    NotPaid(OrderStatus),
+    /// No such order.
+    NotFound,
+}
+
+/// Orders and their transitions. Every transition is one conditional write; `bool` results
+/// say whether this caller made it (false: the order was not in a state it starts from).
+pub trait OrderRepository: Send + Sync + 'static {
+    /// Stores a new CREATED order.
+    fn insert(&self, order: &Order) -> impl Future<Output = Result<(), InsertOrderError>> + Send;
+    /// One order.
+    fn order(&self, no: &OrderNo) -> impl Future<Output = anyhow::Result<Option<Order>>> + Send;
+    /// The user's newest unpaid, unexpired order for `product` (the leftover order, 残单).
+    fn open_order(
+        &self,
+        user: &UserId,
+        product: ProductId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<Order>>> + Send;
+    /// The user's orders, newest first.
+    fn orders_of(
+        &self,
+        user: &UserId,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Order>>> + Send;
+    /// Counts a prepay attempt on a CREATED order, before the channel is called.
+    fn note_prepay_attempt(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// CREATED → PAY_WAIT with the code_url.
+    fn record_prepay(
+        &self,
+        no: &OrderNo,
+        code_url: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// CREATED | PAY_WAIT | CLOSED → PAID, and an `order_paid` outbox event, in one transaction.
+    fn mark_paid(
+        &self,
+        payment: &PaymentConfirmation,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// CREATED | PAY_WAIT | CLOSED → REVIEW, with the reason.
+    fn mark_review(
+        &self,
+        no: &OrderNo,
+        reason: &str,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// CREATED | PAY_WAIT → CLOSED.
+    fn close(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// PAID → DELIVERED, credit the account, and a ledger row unique by (reason, order), in
+    /// one transaction: delivered exactly once whatever repeats.
+    fn deliver(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Delivery>> + Send;
+}
+
+/// Accounts.
+pub trait AccountRepository: Send + Sync + 'static {
+    /// A user's account, if they ever had quota.
+    fn account(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = anyhow::Result<Option<Account>>> + Send;
+}
+
+/// An event written in the same transaction as the state change it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub id: i64,
+    /// `order_paid`.
+    pub kind: String,
+    pub order_no: OrderNo,
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The transactional outbox, read by the relay.
+pub trait Outbox: Send + Sync + 'static {
+    /// Claims up to `limit` due events until `lease_until`, so another relay skips them.
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<OutboxEvent>>> + Send;
+    /// The event was handled.
+    fn complete(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Handling failed: try again at `retry_at`, keeping the error.
+    fn retry_later(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// What a prepay asks of the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepayRequest {
+    pub order_no: OrderNo,
+    pub description: String,
+    pub amount: Fen,
+    /// The payment deadline (`time_expire`): no payment is accepted after it.
+    pub expire_at: DateTime<Utc>,
+}
+
+/// A channel call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// Timeout, 5xx, rate limit, or an untrusted answer: the call may or may not have taken
+    /// effect. Retry with the same order number, or query.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+    /// The channel has no such order.
+    #[error("the channel has no such order")]
+    NotFound,
+    /// The channel refused the call; it did not take effect.
+    #[error("refused: {code}: {message}")]
+    Refused { code: String, message: String },
+}
+
+/// What the channel says of an order's payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentState {
+    /// Paid (also when later refunded: it was paid).
+    Paid(PaymentConfirmation),
+    /// Not paid yet (NOTPAY, USERPAYING, ACCEPT).
+    Unpaid,
+    /// Closed or revoked at the channel: it will never be paid.
+    Closed,
+    /// The payment failed (PAYERROR); the order is still unpaid.
+    Failed(String),
+    /// The channel never saw the order.
+    NotFound,
+}
+
+/// A payment channel (WeChat Pay Native).
+pub trait PaymentChannel: Send + Sync + 'static {
+    /// Opens (or identically re-opens) the payment and returns the code_url for the QR code.
+    fn prepay(
+        &self,
+        request: &PrepayRequest,
+    ) -> impl Future<Output = Result<String, ChannelError>> + Send;
+    /// Asks the channel whether the order is paid.
+    fn query(
+        &self,
+        no: &OrderNo,
+    ) -> impl Future<Output = Result<PaymentState, ChannelError>> + Send;
+    /// Closes the order at the channel, so it can no longer be paid.
+    fn close(&self, no: &OrderNo) -> impl Future<Output = Result<(), ChannelError>> + Send;
+}

@@ -1,0 +1,163 @@
+//! Checkout: open (or re-use) an order and get a QR code for it.
+//!
+//! The order is committed CREATED before the channel is called, so a prepay that times out
+//! leaves a leftover order that the next checkout of the same user and product retries
+//! with the same order number (WeChat treats an identical retry as the same order).
+
+use super::Shop;
+use crate::money::Fen;
+use crate::order::{NewOrder, Order, OrderNo, OrderStatus};
+use crate::ports::{
+    ChannelError, InsertOrderError, OrderRepository, PaymentChannel, PrepayRequest, ProductCatalog,
+};
+use crate::product::ProductId;
+use crate::user::UserId;
+use chrono::{DateTime, Utc};
+
+/// An order ready to be paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayOrder {
+    pub order_no: OrderNo,
+    pub code_url: String,
+    pub amount: Fen,
+    pub expire_at: DateTime<Utc>,
+    /// The leftover order was re-used.
+    pub reused: bool,
+}
+
+/// Why a checkout did not produce a QR code.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("no product {0}")]
+    ProductNotFound(ProductId),
+    #[error("product {0} is off sale")]
+    ProductOffSale(ProductId),
+    /// The order is kept CREATED: checking out again retries it.
+    #[error("the payment service did not answer in time for order {order_no}; try again")]
+    PaymentUnavailable { order_no: OrderNo, reason: String },
+    /// The channel refused; the order was closed locally.
+    #[error("the payment service refused order {order_no}: {code}")]
+    PaymentRefused {
+        order_no: OrderNo,
+        code: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+impl<S, C> Shop<S, C>
+where
+    S: OrderRepository + ProductCatalog,
+    C: PaymentChannel,
+{
+    /// Checks out `product_id` for `user`: the leftover order if there is one, else a new one.
+    pub async fn place_order(
+        &self,
+        user: &UserId,
+        product_id: ProductId,
+    ) -> Result<PayOrder, CheckoutError> {
+        let now = self.clock.now();
+        let product = self
+            .store
+            .product(product_id)
+            .await?
+            .ok_or(CheckoutError::ProductNotFound(product_id))?;
+        if !product.enabled {
+            return Err(CheckoutError::ProductOffSale(product_id));
+        }
+
+        let (order, reused) = match self.store.open_order(user, product_id, now).await? {
+            Some(leftover) => (leftover, true),
+            None => (self.open_new_order(user, &product, now).await?, false),
+        };
+        if let Some(code_url) = order.live_code_url(now) {
+            return Ok(pay_order(&order, code_url.to_owned(), reused));
+        }
+        debug_assert_eq!(order.status, OrderStatus::Created);
+        self.prepay(order, reused, now).await
+    }
+
+    async fn open_new_order(
+        &self,
+        user: &UserId,
+        product: &crate::product::Product,
+        now: DateTime<Utc>,
+    ) -> Result<Order, CheckoutError> {
+        // A duplicate number can only come from a misconfigured node id; one retry with a
+        // fresh number keeps the user going while the log tells the operator.
+        for _ in 0..2 {
+            let order = Order::open(NewOrder {
+                order_no: self.order_nos.next(now),
+                user_id: user.clone(),
+                product,
+                now,
+                ttl: self.settings.order_ttl,
+            });
+            match self.store.insert(&order).await {
+                Ok(()) => return Ok(order),
+                Err(InsertOrderError::Duplicate(no)) => {
+                    tracing::error!(order_no = %no, "order number collision: check that node ids are unique");
+                }
+                Err(InsertOrderError::Store(e)) => return Err(e.into()),
+            }
+        }
+        Err(anyhow::anyhow!("could not allocate a unique order number").into())
+    }
+
+    async fn prepay(
+        &self,
+        order: Order,
+        reused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PayOrder, CheckoutError> {
+        self.store.note_prepay_attempt(&order.order_no, now).await?;
+        let request = PrepayRequest {
+            order_no: order.order_no.clone(),
+            description: order.product_name.clone(),
+            amount: order.amount,
+            expire_at: order.expire_at,
+        };
+        match self.channel.prepay(&request).await {
+            Ok(code_url) => {
+                if !self
+                    .store
+                    .record_prepay(&order.order_no, &code_url, self.clock.now())
+                    .await?
+                {
+                    // A concurrent checkout recorded it first; WeChat gave both the same code.
+                    tracing::debug!(order_no = %order.order_no, "prepay already recorded");
+                }
+                Ok(pay_order(&order, code_url, reused))
+            }
+            Err(ChannelError::OutcomeUnknown(reason)) => Err(CheckoutError::PaymentUnavailable {
+                order_no: order.order_no,
+                reason,
+            }),
+            Err(ChannelError::Refused { code, message }) => {
+                // WeChat will never take this number: close it so the next checkout opens a
+                // fresh order instead of retrying a refusal forever.
+                self.store.close(&order.order_no, self.clock.now()).await?;
+                Err(CheckoutError::PaymentRefused {
+                    order_no: order.order_no,
+                    code,
+                    message,
+                })
+            }
+            Err(ChannelError::NotFound) => Err(CheckoutError::PaymentUnavailable {
+                order_no: order.order_no,
+                reason: "the channel answered a prepay with ORDER_NOT_EXIST".into(),
+            }),
+        }
+    }
+}
+
+fn pay_order(order: &Order, code_url: String, reused: bool) -> PayOrder {
+    PayOrder {
+        order_no: order.order_no.clone(),
+        code_url,
+        amount: order.amount,
+        expire_at: order.expire_at,
+        reused,
+    }
+}

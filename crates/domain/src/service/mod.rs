@@ -1,0 +1,81 @@
+//! The shop's flows, each in its own module, over the ports.
+
+mod checkout;
+mod confirm;
+mod deliver;
+
+pub use checkout::{CheckoutError, PayOrder};
+pub use confirm::{ConfirmError, Confirmation};
+
+use crate::clock::Clock;
+use crate::order::{MerchantIdentity, OrderNoGenerator};
+use std::sync::Arc;
+
+/// Settings the flows need.
+#[derive(Debug, Clone)]
+pub struct ShopSettings {
+    /// How long an order may be paid (`time_expire` = created + ttl).
+    pub order_ttl: chrono::Duration,
+    /// The merchant a payment must name.
+    pub merchant: MerchantIdentity,
+}
+
+/// The shop: checkout, payment confirmation and delivery over a store and a channel.
+pub struct Shop<S, C> {
+    store: Arc<S>,
+    channel: Arc<C>,
+    clock: Arc<dyn Clock>,
+    order_nos: Arc<OrderNoGenerator>,
+    settings: ShopSettings,
+}
+
+impl<S, C> Clone for Shop<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            channel: self.channel.clone(),
+            clock: self.clock.clone(),
+            order_nos: self.order_nos.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<S, C> Shop<S, C> {
+    /// A shop over `store` and `channel`.
+    pub fn new(
+        store: Arc<S>,
+        channel: Arc<C>,
+        clock: Arc<dyn Clock>,
+        order_nos: OrderNoGenerator,
+        settings: ShopSettings,
+    ) -> Self {
+        Self {
+            store,
+            channel,
+            clock,
+            order_nos: Arc::new(order_nos),
+            settings,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The payment channel.
+    pub fn channel(&self) -> &Arc<C> {
+        &self.channel
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ShopSettings {
+        &self.settings
+    }
+}

@@ -1,0 +1,18 @@
+//! Schema migrations, run by [`crate::store::SeaStore::connect`].
+//!
+//! Written with the schema builder only, so one migration serves SQLite, PostgreSQL and
+//! MySQL. Timestamps are BIGINT unix milliseconds and money BIGINT fen on every backend.
+
+use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_tables;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20260101_000001_create_tables::Migration)]
+    }
+}

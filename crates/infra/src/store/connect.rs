@@ -1,0 +1,178 @@
+//! Opening the database: backend from the URL, per-connection SQLite settings, migrations,
+//! and the demo catalog.
+
+use super::entities::product;
+use super::{SeaStore, millis};
+use crate::migration::Migrator;
+use anyhow::Context as _;
+use chrono::Utc;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ActiveValue::Set, ConnectOptions, Database, EntityTrait, PaginatorTrait};
+use sea_orm_migration::MigratorTrait;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long an SQLite connection waits for another's write lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite has one writer at a time, but WAL lets readers run beside it.
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+
+impl SeaStore {
+    /// Opens `url` (`sqlite://path`, `postgres://…`) and brings the schema up to date.
+    ///
+    /// An SQLite file and its directory are created when missing; every SQLite connection
+    /// runs in WAL mode with a 5 s busy timeout, `synchronous=NORMAL` and foreign keys on.
+    pub async fn connect(url: &str) -> anyhow::Result<SeaStore> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        // Statement logging at INFO would drown the service's own logs.
+        options.sqlx_logging(false);
+        if is_sqlite(url) {
+            create_parent_dir(url)?;
+            options.max_connections(SQLITE_MAX_CONNECTIONS);
+            // Pragmas are per connection, so they go in the connect options, not one query.
+            options.map_sqlx_sqlite_opts(sqlite_options);
+        }
+        let db = Database::connect(options)
+            .await
+            .with_context(|| format!("connect to {}", redact(url)))?;
+        Migrator::up(&db, None)
+            .await
+            .context("run database migrations")?;
+        Ok(SeaStore { db })
+    }
+
+    /// Fills an empty catalog with four demo packages; true if it did.
+    pub async fn seed_demo_products_if_empty(&self) -> anyhow::Result<bool> {
+        let count = product::Entity::find()
+            .count(&self.db)
+            .await
+            .context("count products")?;
+        if count > 0 {
+            return Ok(false);
+        }
+        let now = millis(Utc::now());
+        let demo = [
+            (
+                1001,
+                "体验包 Trial",
+                "10 次对话，先试试看",
+                10,
+                "gpt-4o-mini",
+                99,
+            ),
+            (
+                1002,
+                "标准包 Standard",
+                "100 次对话，日常够用",
+                100,
+                "gpt-4o-mini",
+                990,
+            ),
+            (
+                1003,
+                "进阶包 Plus",
+                "500 次对话，含 gpt-4o",
+                500,
+                "gpt-4o,gpt-4o-mini",
+                3900,
+            ),
+            (
+                1004,
+                "专业包 Pro",
+                "2000 次对话，含 gpt-4o 与 o3-mini",
+                2000,
+                "gpt-4o,gpt-4o-mini,o3-mini",
+                12900,
+            ),
+        ];
+        let rows = demo.into_iter().zip(1..).map(
+            |((id, name, description, quota, models, price), sort)| product::ActiveModel {
+                id: Set(id),
+                name: Set(name.to_owned()),
+                description: Set(description.to_owned()),
+                quota: Set(quota),
+                model_types: Set(models.to_owned()),
+                price: Set(price),
+                sort: Set(sort),
+                enabled: Set(true),
+                created_at: Set(now),
+                updated_at: Set(now),
+            },
+        );
+        // Another instance seeding at the same moment is harmless: existing ids are skipped.
+        product::Entity::insert_many(rows)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&self.db)
+            .await
+            .context("seed demo products")?;
+        Ok(true)
+    }
+}
+
+/// The per-connection SQLite settings.
+fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+}
+
+fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// The file path of an SQLite URL, if it names a file.
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// SQLite creates a missing file but not a missing directory.
+fn create_parent_dir(url: &str) -> anyhow::Result<()> {
+    if let Some(parent) = sqlite_path(url).and_then(|path| Path::new(path).parent())
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("create directory {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_and_redaction() {
+        assert_eq!(
+            sqlite_path("sqlite://data/shop.db?mode=rwc"),
+            Some("data/shop.db")
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,152 @@
+//! Delivery: PAID → DELIVERED, a ledger row, and the quota credit, in one transaction.
+
+use super::accounts;
+use super::entities::{account, ledger, order};
+use super::orders::{find_order, transition};
+use super::{SeaStore, is_unique_violation, millis};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use domain::account::AccountStatus;
+use domain::order::{Order, OrderNo, OrderStatus, Transition};
+use domain::ports::Delivery;
+use domain::product::ModelType;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, TransactionTrait, TryInsertResult,
+};
+
+impl SeaStore {
+    /// The body of `OrderRepository::deliver`.
+    pub(super) async fn deliver_order(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Delivery> {
+        let txn = self.db.begin().await.context("deliver order: begin")?;
+        // (1) The transition first: on SQLite the first write takes the database's write
+        // lock while busy_timeout still applies; a read-then-write transaction could fail
+        // with SQLITE_BUSY instead of waiting.
+        let won = transition(Transition::DELIVER, no.as_str(), now)
+            .col_expr(order::Column::DeliveredAt, Expr::value(millis(now)))
+            .exec(&txn)
+            .await
+            .with_context(|| format!("deliver order {no}"))?
+            .rows_affected
+            == 1;
+        if !won {
+            drop(txn);
+            return Ok(match find_order(&self.db, no).await? {
+                Some(order) if order.status == OrderStatus::Delivered => Delivery::AlreadyDelivered,
+                Some(order) => Delivery::NotPaid(order.status),
+                None => Delivery::NotFound,
+            });
+        }
+        let order = find_order(&txn, no)
+            .await?
+            .with_context(|| format!("order {no} vanished while delivering"))?;
+
+        // (2) The ledger row is unique by (reason, order): a second credit cannot commit.
+        let entry = ledger::ActiveModel {
+            id: NotSet,
+            user_id: Set(order.user_id.as_str().to_owned()),
+            delta: Set(i64::from(order.quota)),
+            reason: Set(ledger::REASON_ORDER_DELIVERY.to_owned()),
+            reference: Set(no.as_str().to_owned()),
+            created_at: Set(millis(now)),
+        };
+        match ledger::Entity::insert(entry)
+            .exec_without_returning(&txn)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                tracing::warn!(order_no = %no, "ledger already holds this delivery; rolling back");
+                return Ok(Delivery::AlreadyDelivered);
+            }
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("deliver order {no}: write the ledger"))
+                );
+            }
+        }
+
+        // (3) Credit the account.
+        credit(&txn, &order, now).await?;
+        let after = account::Entity::find_by_id(order.user_id.as_str())
+            .one(&txn)
+            .await
+            .with_context(|| format!("deliver order {no}: read the account"))?
+            .with_context(|| {
+                format!("deliver order {no}: the account is missing after the credit")
+            })?;
+        let after = accounts::to_domain(after)?;
+        txn.commit()
+            .await
+            .with_context(|| format!("deliver order {no}: commit"))?;
+        Ok(Delivery::Delivered(after))
+    }
+}
+
+/// Adds the order's quota and models to its user's account, creating the account if needed.
+async fn credit(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let user = order.user_id.as_str();
+    let quota = i64::from(order.quota);
+    let fresh = account::ActiveModel {
+        user_id: Set(user.to_owned()),
+        total_quota: Set(quota),
+        surplus_quota: Set(quota),
+        model_types: Set(ModelType::join(&order.model_types)),
+        status: Set(AccountStatus::Usable.as_str().to_owned()),
+        created_at: Set(millis(now)),
+        updated_at: Set(millis(now)),
+    };
+    // Insert-if-missing without a race: a concurrent first delivery to the same user makes
+    // this a no-op (Postgres waits for the other insert to commit) rather than an error
+    // that would abort the transaction.
+    let inserted = account::Entity::insert(fresh)
+        .on_conflict_do_nothing()
+        .exec_without_returning(txn)
+        .await
+        .with_context(|| format!("credit account {user}: create"))?;
+    if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(());
+    }
+
+    // The model union is computed here, so the row must stay ours until commit. SQLite
+    // already holds the database's write lock and has no FOR UPDATE.
+    let mut select = account::Entity::find_by_id(user);
+    if txn.get_database_backend() != DbBackend::Sqlite {
+        select = select.lock_exclusive();
+    }
+    let current = select
+        .one(txn)
+        .await
+        .with_context(|| format!("credit account {user}: lock"))?
+        .with_context(|| format!("credit account {user}: the account vanished"))?;
+    let models = accounts::to_domain(current)?.models_with(&order.model_types);
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::TotalQuota,
+            Expr::col(account::Column::TotalQuota).add(quota),
+        )
+        .col_expr(
+            account::Column::SurplusQuota,
+            Expr::col(account::Column::SurplusQuota).add(quota),
+        )
+        .col_expr(
+            account::Column::ModelTypes,
+            Expr::value(ModelType::join(&models)),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
+        .filter(account::Column::UserId.eq(user))
+        .exec(txn)
+        .await
+        .with_context(|| format!("credit account {user}: add quota"))?;
+    Ok(())
+}

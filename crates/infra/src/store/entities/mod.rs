@@ -1,0 +1,8 @@
+//! SeaORM entities: the rows as stored. Domain types never derive database traits, so the
+//! store maps between these and the domain in its adapter modules.
+
+pub mod account;
+pub mod ledger;
+pub mod order;
+pub mod outbox;
+pub mod product;

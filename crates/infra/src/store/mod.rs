@@ -1,0 +1,51 @@
+//! The SeaORM store: one codebase for SQLite and PostgreSQL (MySQL-ready), implementing
+//! the domain's ports ([`domain::ports`]).
+//!
+//! Rows are mapped to domain types here; timestamps are stored as unix milliseconds, money
+//! as fen, statuses as the domain's short names.
+
+mod accounts;
+mod connect;
+mod delivery;
+pub mod entities;
+mod orders;
+mod outbox;
+mod products;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+
+/// The database behind every port: cheap to clone (it shares one connection pool).
+#[derive(Debug, Clone)]
+pub struct SeaStore {
+    db: DatabaseConnection,
+}
+
+impl SeaStore {
+    /// The connection pool, for tests, benchmarks and tools.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// A timestamp as stored: unix milliseconds.
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// A stored timestamp back as a time.
+fn from_millis(ms: i64) -> anyhow::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .with_context(|| format!("stored timestamp {ms} ms is out of range"))
+}
+
+/// An optional stored timestamp back as a time.
+fn from_millis_opt(ms: Option<i64>) -> anyhow::Result<Option<DateTime<Utc>>> {
+    ms.map(from_millis).transpose()
+}
+
+/// Whether the error is a unique-key violation (portable across backends).
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

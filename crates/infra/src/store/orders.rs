@@ -1,0 +1,260 @@
+//! The order port: inserts, lookups, and the state machine's conditional transitions.
+
+use super::entities::{order, outbox};
+use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis};
+use anyhow::Context as _;
+use chrono::{DateTime, Duration, Utc};
+use domain::money::Fen;
+use domain::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, Transition};
+use domain::ports::{Delivery, InsertOrderError, OrderRepository};
+use domain::product::{ModelType, ProductId};
+use domain::user::UserId;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait, UpdateMany,
+};
+
+/// A new order is first looked at by the missed-payment job after this long.
+const FIRST_CHECK_AFTER: Duration = Duration::seconds(60);
+
+impl OrderRepository for SeaStore {
+    async fn insert(&self, order: &Order) -> Result<(), InsertOrderError> {
+        let row = to_row(order);
+        match order::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(InsertOrderError::Duplicate(order.order_no.clone()))
+            }
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("insert order {}", order.order_no))
+                .into()),
+        }
+    }
+
+    async fn order(&self, no: &OrderNo) -> anyhow::Result<Option<Order>> {
+        find_order(&self.db, no).await
+    }
+
+    async fn open_order(
+        &self,
+        user: &UserId,
+        product: ProductId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Order>> {
+        let unpaid = [OrderStatus::Created, OrderStatus::PayWait].map(OrderStatus::as_str);
+        let row = order::Entity::find()
+            .filter(order::Column::UserId.eq(user.as_str()))
+            .filter(order::Column::ProductId.eq(product.get()))
+            .filter(order::Column::Status.is_in(unpaid))
+            .filter(order::Column::ExpireAt.gt(millis(now)))
+            .order_by_desc(order::Column::CreatedAt)
+            .order_by_desc(order::Column::Id)
+            .one(&self.db)
+            .await
+            .with_context(|| format!("find the open order of {user} for product {product}"))?;
+        row.map(to_domain).transpose()
+    }
+
+    async fn orders_of(&self, user: &UserId, limit: u64) -> anyhow::Result<Vec<Order>> {
+        let rows = order::Entity::find()
+            .filter(order::Column::UserId.eq(user.as_str()))
+            .order_by_desc(order::Column::CreatedAt)
+            .order_by_desc(order::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .with_context(|| format!("list the orders of {user}"))?;
+        rows.into_iter().map(to_domain).collect()
+    }
+
+    async fn note_prepay_attempt(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        // An SQL increment, so concurrent attempts are all counted.
+        let result = order::Entity::update_many()
+            .col_expr(
+                order::Column::PrepayAttempts,
+                Expr::col(order::Column::PrepayAttempts).add(1),
+            )
+            .col_expr(order::Column::UpdatedAt, Expr::value(millis(now)))
+            .filter(order::Column::OrderNo.eq(no.as_str()))
+            .filter(order::Column::Status.eq(OrderStatus::Created.as_str()))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("count a prepay attempt of order {no}"))?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn record_prepay(
+        &self,
+        no: &OrderNo,
+        code_url: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let result = transition(Transition::PREPAY, no.as_str(), now)
+            .col_expr(order::Column::CodeUrl, Expr::value(code_url))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("record the prepay of order {no}"))?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn mark_paid(
+        &self,
+        payment: &PaymentConfirmation,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let no = payment.out_trade_no.as_str();
+        let txn = self.db.begin().await.context("mark order paid: begin")?;
+        // The write comes first, so an SQLite transaction takes the write lock at once.
+        let result = transition(Transition::PAY, no, now)
+            .col_expr(
+                order::Column::PaidAt,
+                Expr::value(millis(payment.success_time.unwrap_or(now))),
+            )
+            .col_expr(
+                order::Column::TransactionId,
+                Expr::value(payment.transaction_id.as_str()),
+            )
+            .col_expr(order::Column::NextCheckAt, Expr::value(millis(now)))
+            .exec(&txn)
+            .await
+            .with_context(|| format!("mark order {no} paid"))?;
+        if result.rows_affected != 1 {
+            // Not ours to report: already paid, or in a state payment cannot move.
+            return Ok(false);
+        }
+        let payload =
+            serde_json::json!({ "order_no": no, "transaction_id": payment.transaction_id });
+        let event = outbox::ActiveModel {
+            id: NotSet,
+            kind: Set(outbox::KIND_ORDER_PAID.to_owned()),
+            order_no: Set(no.to_owned()),
+            payload: Set(payload.to_string()),
+            status: Set(outbox::STATUS_PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(millis(now)),
+            lease_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(millis(now)),
+            done_at: Set(None),
+        };
+        outbox::Entity::insert(event)
+            .exec_without_returning(&txn)
+            .await
+            .with_context(|| format!("mark order {no} paid: write the order_paid event"))?;
+        txn.commit()
+            .await
+            .with_context(|| format!("mark order {no} paid: commit"))?;
+        Ok(true)
+    }
+
+    async fn mark_review(
+        &self,
+        no: &OrderNo,
+        reason: &str,
+        transaction_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let result = transition(Transition::REVIEW, no.as_str(), now)
+            .col_expr(order::Column::ReviewReason, Expr::value(reason))
+            .col_expr(order::Column::TransactionId, Expr::value(transaction_id))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("put order {no} under review"))?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn close(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let result = transition(Transition::CLOSE, no.as_str(), now)
+            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("close order {no}"))?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn deliver(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<Delivery> {
+        self.deliver_order(no, now).await
+    }
+}
+
+/// The conditional UPDATE of a transition: `SET status = to, updated_at = now WHERE
+/// order_no = ? AND status IN (from)`. Callers add their columns; rows affected says who won.
+pub(super) fn transition(t: Transition, no: &str, now: DateTime<Utc>) -> UpdateMany<order::Entity> {
+    order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(t.to.as_str()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(millis(now)))
+        .filter(order::Column::OrderNo.eq(no))
+        .filter(order::Column::Status.is_in(t.from.iter().map(|s| s.as_str())))
+}
+
+/// One order, read through `db` (the pool or a transaction).
+pub(super) async fn find_order(
+    db: &impl ConnectionTrait,
+    no: &OrderNo,
+) -> anyhow::Result<Option<Order>> {
+    let row = order::Entity::find()
+        .filter(order::Column::OrderNo.eq(no.as_str()))
+        .one(db)
+        .await
+        .with_context(|| format!("load order {no}"))?;
+    row.map(to_domain).transpose()
+}
+
+/// A new order as a row; the job columns start fresh.
+fn to_row(order: &Order) -> order::ActiveModel {
+    order::ActiveModel {
+        id: NotSet,
+        order_no: Set(order.order_no.as_str().to_owned()),
+        user_id: Set(order.user_id.as_str().to_owned()),
+        product_id: Set(order.product_id.get()),
+        product_name: Set(order.product_name.clone()),
+        quota: Set(i64::from(order.quota)),
+        model_types: Set(ModelType::join(&order.model_types)),
+        amount: Set(order.amount.as_i64()),
+        status: Set(order.status.as_str().to_owned()),
+        code_url: Set(order.code_url.clone()),
+        prepay_attempts: Set(i32::try_from(order.prepay_attempts).unwrap_or(i32::MAX)),
+        created_at: Set(millis(order.created_at)),
+        expire_at: Set(millis(order.expire_at)),
+        paid_at: Set(order.paid_at.map(millis)),
+        transaction_id: Set(order.transaction_id.clone()),
+        delivered_at: Set(order.delivered_at.map(millis)),
+        closed_at: Set(order.closed_at.map(millis)),
+        review_reason: Set(order.review_reason.clone()),
+        updated_at: Set(millis(order.updated_at)),
+        next_check_at: Set(millis(order.created_at + FIRST_CHECK_AFTER)),
+        lease_until: Set(None),
+        check_attempts: Set(0),
+        last_error: Set(None),
+    }
+}
+
+/// A stored order as the domain's.
+pub(super) fn to_domain(row: order::Model) -> anyhow::Result<Order> {
+    let context = || format!("stored order {}", row.order_no);
+    Ok(Order {
+        order_no: OrderNo::parse(&row.order_no).with_context(context)?,
+        user_id: UserId::parse(&row.user_id).with_context(context)?,
+        product_id: ProductId::new(row.product_id).with_context(context)?,
+        quota: u32::try_from(row.quota).with_context(context)?,
+        model_types: ModelType::parse_list(&row.model_types).with_context(context)?,
+        amount: Fen::from_i64(row.amount).with_context(context)?,
+        status: OrderStatus::parse(&row.status).with_context(context)?,
+        prepay_attempts: u32::try_from(row.prepay_attempts).with_context(context)?,
+        created_at: from_millis(row.created_at)?,
+        expire_at: from_millis(row.expire_at)?,
+        paid_at: from_millis_opt(row.paid_at)?,
+        delivered_at: from_millis_opt(row.delivered_at)?,
+        closed_at: from_millis_opt(row.closed_at)?,
+        updated_at: from_millis(row.updated_at)?,
+        product_name: row.product_name,
+        code_url: row.code_url,
+        transaction_id: row.transaction_id,
+        review_reason: row.review_reason,
+    })
+}

@@ -1,0 +1,120 @@
+//! The outbox port, read by the relay. Rows are claimed by a lease (a conditional UPDATE
+//! of `lease_until`), so several relays never handle the same event at once.
+
+use super::entities::outbox;
+use super::{SeaStore, from_millis, millis};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use domain::order::OrderNo;
+use domain::ports::{Outbox, OutboxEvent};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+/// Stored errors are cut to this many characters.
+const MAX_ERROR_CHARS: usize = 1000;
+
+impl Outbox for SeaStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<OutboxEvent>> {
+        let now = millis(now);
+        let candidates = outbox::Entity::find()
+            .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
+            .filter(outbox::Column::NextAttemptAt.lte(now))
+            .filter(lease_free(now))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .context("find due outbox events")?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for row in candidates {
+            // Another relay may have claimed it since the read: only the winner of this
+            // conditional UPDATE takes the event.
+            let won = outbox::Entity::update_many()
+                .col_expr(outbox::Column::LeaseUntil, Expr::value(millis(lease_until)))
+                .col_expr(
+                    outbox::Column::Attempts,
+                    Expr::col(outbox::Column::Attempts).add(1),
+                )
+                .filter(outbox::Column::Id.eq(row.id))
+                .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
+                .filter(lease_free(now))
+                .exec(&self.db)
+                .await
+                .with_context(|| format!("claim outbox event {}", row.id))?
+                .rows_affected
+                == 1;
+            if won {
+                claimed.push(to_event(row)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn complete(&self, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Status, Expr::value(outbox::STATUS_DONE))
+            .col_expr(outbox::Column::DoneAt, Expr::value(millis(now)))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("complete outbox event {id}"))?;
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(millis(retry_at)))
+            .col_expr(outbox::Column::LastError, Expr::value(error))
+            .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("reschedule outbox event {id}"))?;
+        Ok(())
+    }
+}
+
+impl SeaStore {
+    /// How many outbox events wait to be relayed.
+    pub async fn outbox_pending(&self) -> anyhow::Result<u64> {
+        outbox::Entity::find()
+            .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
+            .count(&self.db)
+            .await
+            .context("count pending outbox events")
+    }
+}
+
+/// No relay holds the row: never leased, or the lease ran out.
+fn lease_free(now: i64) -> Condition {
+    Condition::any()
+        .add(outbox::Column::LeaseUntil.is_null())
+        .add(outbox::Column::LeaseUntil.lt(now))
+}
+
+/// A claimed row as the event handed to the relay (its attempt now counted).
+fn to_event(row: outbox::Model) -> anyhow::Result<OutboxEvent> {
+    Ok(OutboxEvent {
+        order_no: OrderNo::parse(&row.order_no)
+            .with_context(|| format!("outbox event {}", row.id))?,
+        attempts: u32::try_from(row.attempts).unwrap_or_default() + 1,
+        created_at: from_millis(row.created_at)?,
+        id: row.id,
+        kind: row.kind,
+    })
+}

@@ -1,0 +1,174 @@
+//! Fresh, isolated databases for tests (this crate's and the server's).
+//!
+//! SQLite runs always, on a temporary file (not `:memory:`, so WAL and several connections
+//! behave as in production). PostgreSQL runs when [`POSTGRES_URL_VAR`] names a server: each
+//! [`TestDb`] gets its own newly created database, dropped again when the `TestDb` is.
+
+use crate::store::SeaStore;
+use anyhow::Context as _;
+use sea_orm::{ConnectionTrait, Database};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The environment variable naming a PostgreSQL server for tests, e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`.
+pub const POSTGRES_URL_VAR: &str = "CHATMALL_TEST_POSTGRES_URL";
+
+/// A migrated, empty database for one test; cleaned up on drop.
+pub struct TestDb {
+    /// The store over it.
+    pub store: SeaStore,
+    /// Its URL, for code that opens the database itself.
+    pub url: String,
+    /// `sqlite` or `postgres`, for assertion messages.
+    pub backend: &'static str,
+    // Dropped after `store`, so the database goes once nothing uses it.
+    _guard: Guard,
+}
+
+/// What a [`TestDb`] cleans up; held only to be dropped.
+#[allow(dead_code, reason = "the fields are held for their Drop")]
+enum Guard {
+    Sqlite(tempfile::TempDir),
+    Postgres(DropDatabase),
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("backend", &self.backend)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// A fresh SQLite database in a temporary directory.
+pub async fn fresh_sqlite() -> anyhow::Result<TestDb> {
+    let dir = tempfile::tempdir().context("create a temporary directory")?;
+    let url = format!("sqlite://{}", dir.path().join("chatmall.db").display());
+    let store = SeaStore::connect(&url).await?;
+    Ok(TestDb {
+        store,
+        url,
+        backend: "sqlite",
+        _guard: Guard::Sqlite(dir),
+    })
+}
+
+/// A fresh PostgreSQL database on the server [`POSTGRES_URL_VAR`] names, or `None` (with a
+/// note on stdout) when it is unset.
+pub async fn fresh_postgres() -> anyhow::Result<Option<TestDb>> {
+    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
+        println!("SKIPPED postgres: {POSTGRES_URL_VAR} not set");
+        return Ok(None);
+    };
+    let name = unique_name();
+    let admin = Database::connect(admin_url.as_str())
+        .await
+        .context("connect to the test PostgreSQL server")?;
+    // CREATE DATABASE has no query-builder form; this helper is PostgreSQL-only anyway.
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .with_context(|| format!("create test database {name}"))?;
+    admin.close().await.ok();
+    let guard = DropDatabase {
+        admin_url: admin_url.clone(),
+        name: name.clone(),
+    };
+    let url = with_database(&admin_url, &name);
+    let store = SeaStore::connect(&url).await?;
+    Ok(Some(TestDb {
+        store,
+        url,
+        backend: "postgres",
+        _guard: Guard::Postgres(guard),
+    }))
+}
+
+/// Every backend available: SQLite always, PostgreSQL when configured.
+pub async fn backends() -> anyhow::Result<Vec<TestDb>> {
+    let mut all = vec![fresh_sqlite().await?];
+    all.extend(fresh_postgres().await?);
+    Ok(all)
+}
+
+/// A database name no other test (or test process) uses.
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("chatmall_test_{}_{nanos}_{n}", std::process::id())
+}
+
+/// `url` with its database path replaced by `name` (query parameters kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Drops a test database, best-effort, when the test is done with it.
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop cannot await, and may run inside a runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let admin = Database::connect(admin_url.as_str()).await?;
+                // FORCE ends the test's pooled connections still open to it.
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await?;
+                admin.close().await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test database {}: {e:#}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_swapped_in_the_url() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+}

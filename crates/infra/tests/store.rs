@@ -1,0 +1,694 @@
+//! The SeaORM store against real databases: SQLite always, PostgreSQL when
+//! `CHATMALL_TEST_POSTGRES_URL` is set. Every test gets fresh databases.
+
+use anyhow::{Context as _, ensure};
+use chatmall_infra::store::SeaStore;
+use chatmall_infra::store::entities::outbox as outbox_rows;
+use chatmall_infra::testing::{self, TestDb};
+use chrono::{DateTime, Duration, Utc};
+use domain::account::AccountStatus;
+use domain::money::Fen;
+use domain::order::{NewOrder, Order, OrderNo, OrderStatus, PaymentConfirmation};
+use domain::ports::{
+    AccountRepository, Delivery, InsertOrderError, OrderRepository, Outbox, ProductCatalog,
+};
+use domain::product::{ModelType, Product, ProductId};
+use domain::user::UserId;
+use sea_orm::EntityTrait;
+use std::collections::HashSet;
+use std::future::Future;
+
+/// Runs `test` on a fresh store of every available backend, naming the backend on failure.
+async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
+where
+    F: Fn(SeaStore) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    for db in testing::backends().await? {
+        test(db.store.clone())
+            .await
+            .with_context(|| format!("on {}", db.backend))?;
+    }
+    Ok(())
+}
+
+/// A fixed time with milliseconds (what the store keeps) and nothing finer.
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_800_000_000_123).unwrap()
+}
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).unwrap()
+}
+
+fn order_no(n: u32) -> OrderNo {
+    OrderNo::parse(&format!("20261128152200001{n:05}")).unwrap()
+}
+
+fn product(id: i64, quota: u32, models: &str) -> Product {
+    Product {
+        id: ProductId::new(id).unwrap(),
+        name: format!("package {id}"),
+        description: "test".into(),
+        quota,
+        model_types: ModelType::parse_list(models).unwrap(),
+        price: Fen::new(990).unwrap(),
+        sort: 1,
+        enabled: true,
+    }
+}
+
+fn open(n: u32, who: &UserId, product: &Product, now: DateTime<Utc>) -> Order {
+    Order::open(NewOrder {
+        order_no: order_no(n),
+        user_id: who.clone(),
+        product,
+        now,
+        ttl: Duration::minutes(30),
+    })
+}
+
+fn payment(no: &OrderNo, transaction_id: &str) -> PaymentConfirmation {
+    PaymentConfirmation {
+        out_trade_no: no.as_str().into(),
+        transaction_id: transaction_id.into(),
+        mchid: "1900007291".into(),
+        appid: "wx0000000000000001".into(),
+        total: 990,
+        currency: "CNY".into(),
+        payer_openid: None,
+        success_time: Some(t0() + Duration::seconds(5)),
+    }
+}
+
+/// Inserts a CREATED order and pays it.
+async fn paid_order(
+    store: &SeaStore,
+    n: u32,
+    who: &UserId,
+    product: &Product,
+) -> anyhow::Result<OrderNo> {
+    let order = open(n, who, product, t0());
+    store.insert(&order).await?;
+    ensure!(
+        store
+            .mark_paid(&payment(&order.order_no, &format!("42000{n:010}")), t0())
+            .await?
+    );
+    Ok(order.order_no)
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() -> anyhow::Result<()> {
+    let dbs: Vec<TestDb> = testing::backends().await?;
+    for db in &dbs {
+        // `backends` connected once already; two more runs find nothing to do.
+        let again = SeaStore::connect(&db.url)
+            .await
+            .with_context(|| db.backend)?;
+        SeaStore::connect(&db.url)
+            .await
+            .with_context(|| db.backend)?;
+        again
+            .insert(&open(1, &user("u1"), &product(1001, 10, "gpt-4o"), t0()))
+            .await?;
+        ensure!(
+            db.store.order(&order_no(1)).await?.is_some(),
+            "{}: both stores see one database",
+            db.backend
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_creates_a_missing_directory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nested/deeper/shop.db");
+    let store = SeaStore::connect(&format!("sqlite://{}", path.display())).await?;
+    ensure!(store.seed_demo_products_if_empty().await?);
+    ensure!(path.exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn seed_inserts_four_products_once() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        ensure!(
+            store.seed_demo_products_if_empty().await?,
+            "the first seed inserts"
+        );
+        ensure!(
+            !store.seed_demo_products_if_empty().await?,
+            "the second finds products"
+        );
+        let on_sale = store.on_sale().await?;
+        let ids: Vec<i64> = on_sale.iter().map(|p| p.id.get()).collect();
+        assert_eq!(ids, [1001, 1002, 1003, 1004]);
+        let prices: Vec<u64> = on_sale.iter().map(|p| p.price.fen()).collect();
+        assert_eq!(prices, [99, 990, 3900, 12900]);
+        let pro = store
+            .product(ProductId::new(1004)?)
+            .await?
+            .context("product 1004")?;
+        assert_eq!(
+            ModelType::join(&pro.model_types),
+            "gpt-4o,gpt-4o-mini,o3-mini"
+        );
+        assert_eq!(pro.quota, 2000);
+        ensure!(store.product(ProductId::new(42)?).await?.is_none());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_order_round_trips_with_every_field() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let mut order = open(
+            1,
+            &user("u1"),
+            &product(1003, 500, "gpt-4o-mini,gpt-4o"),
+            t0(),
+        );
+        order.status = OrderStatus::Review;
+        order.code_url = Some("weixin://wxpay/bizpayurl?pr=abc".into());
+        order.prepay_attempts = 3;
+        order.paid_at = Some(t0() + Duration::seconds(1));
+        order.transaction_id = Some("4200000000000000001".into());
+        order.delivered_at = Some(t0() + Duration::seconds(2));
+        order.closed_at = Some(t0() + Duration::seconds(3));
+        order.review_reason = Some("paid 1 fen, the order is 990 fen".into());
+        order.updated_at = t0() + Duration::seconds(4);
+        store.insert(&order).await?;
+        assert_eq!(store.order(&order.order_no).await?, Some(order.clone()));
+        assert_eq!(store.orders_of(&user("u1"), 10).await?, vec![order]);
+        ensure!(store.order(&order_no(2)).await?.is_none());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_taken_order_number_is_a_duplicate() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let order = open(1, &user("u1"), &product(1001, 10, "gpt-4o"), t0());
+        store.insert(&order).await?;
+        match store.insert(&order).await {
+            Err(InsertOrderError::Duplicate(no)) => assert_eq!(no, order.order_no),
+            other => anyhow::bail!("expected Duplicate, got {other:?}"),
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn open_order_finds_only_unpaid_unexpired_orders() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let (alice, bob) = (user("alice"), user("bob"));
+        let (p1, p2) = (product(1001, 10, "gpt-4o"), product(1002, 100, "gpt-4o"));
+        let older = open(1, &alice, &p1, t0());
+        let newer = open(2, &alice, &p1, t0() + Duration::seconds(10));
+        let other_product = open(3, &alice, &p2, t0());
+        for order in [&older, &newer, &other_product] {
+            store.insert(order).await?;
+        }
+        ensure!(
+            store
+                .record_prepay(&newer.order_no, "weixin://x", t0())
+                .await?
+        );
+        let now = t0() + Duration::minutes(1);
+        let found = store
+            .open_order(&alice, p1.id, now)
+            .await?
+            .context("an open order")?;
+        assert_eq!(
+            found.order_no, newer.order_no,
+            "the newest, PAY_WAIT counts"
+        );
+        assert_eq!(found.status, OrderStatus::PayWait);
+        ensure!(
+            store.open_order(&bob, p1.id, now).await?.is_none(),
+            "another user's is not theirs"
+        );
+
+        ensure!(store.close(&newer.order_no, now).await?);
+        let found = store
+            .open_order(&alice, p1.id, now)
+            .await?
+            .context("the older one")?;
+        assert_eq!(found.order_no, older.order_no, "CLOSED does not count");
+        ensure!(
+            store
+                .mark_paid(&payment(&older.order_no, "4200000000000000009"), now)
+                .await?
+        );
+        ensure!(
+            store.open_order(&alice, p1.id, now).await?.is_none(),
+            "PAID does not count"
+        );
+
+        let last_moment = other_product.expire_at - Duration::milliseconds(1);
+        ensure!(
+            store
+                .open_order(&alice, p2.id, last_moment)
+                .await?
+                .is_some(),
+            "unexpired"
+        );
+        ensure!(
+            store
+                .open_order(&alice, p2.id, other_product.expire_at)
+                .await?
+                .is_none(),
+            "expired"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn transitions_are_conditional() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("u1");
+        let p = product(1001, 10, "gpt-4o");
+        let a = open(1, &who, &p, t0());
+        store.insert(&a).await?;
+        let later = t0() + Duration::seconds(30);
+
+        ensure!(store.note_prepay_attempt(&a.order_no, later).await?);
+        ensure!(store.note_prepay_attempt(&a.order_no, later).await?);
+        ensure!(
+            store
+                .record_prepay(&a.order_no, "weixin://one", later)
+                .await?,
+            "CREATED → PAY_WAIT"
+        );
+        ensure!(
+            !store
+                .record_prepay(&a.order_no, "weixin://two", later)
+                .await?,
+            "only once"
+        );
+        ensure!(
+            !store.note_prepay_attempt(&a.order_no, later).await?,
+            "only CREATED counts attempts"
+        );
+        let stored = store.order(&a.order_no).await?.context("order a")?;
+        assert_eq!(stored.prepay_attempts, 2);
+        assert_eq!(stored.code_url.as_deref(), Some("weixin://one"));
+        assert_eq!(stored.updated_at, later);
+
+        ensure!(
+            store
+                .mark_paid(&payment(&a.order_no, "4200000000000000001"), later)
+                .await?
+        );
+        ensure!(
+            !store.close(&a.order_no, later).await?,
+            "a paid order does not close"
+        );
+        ensure!(
+            !store
+                .mark_review(&a.order_no, "x", "4200000000000000002", later)
+                .await?
+        );
+        let stored = store.order(&a.order_no).await?.context("order a")?;
+        assert_eq!(stored.status, OrderStatus::Paid);
+        assert_eq!(
+            stored.paid_at,
+            Some(t0() + Duration::seconds(5)),
+            "the channel's success_time"
+        );
+        assert_eq!(
+            stored.transaction_id.as_deref(),
+            Some("4200000000000000001")
+        );
+
+        // A payment that turns up after the order closed is honoured.
+        let b = open(2, &who, &p, t0());
+        store.insert(&b).await?;
+        ensure!(store.close(&b.order_no, later).await?);
+        ensure!(!store.close(&b.order_no, later).await?, "closes once");
+        assert_eq!(
+            store.order(&b.order_no).await?.context("b")?.closed_at,
+            Some(later)
+        );
+        let mut late = payment(&b.order_no, "4200000000000000003");
+        late.success_time = None;
+        ensure!(store.mark_paid(&late, later).await?, "CLOSED → PAID");
+        assert_eq!(
+            store.order(&b.order_no).await?.context("b")?.paid_at,
+            Some(later),
+            "now, without success_time"
+        );
+
+        // A mismatching payment goes to REVIEW, and stays there.
+        let c = open(3, &who, &p, t0());
+        store.insert(&c).await?;
+        ensure!(
+            store
+                .mark_review(&c.order_no, "paid 1 fen", "4200000000000000004", later)
+                .await?
+        );
+        ensure!(
+            !store
+                .mark_paid(&payment(&c.order_no, "4200000000000000004"), later)
+                .await?
+        );
+        let stored = store.order(&c.order_no).await?.context("c")?;
+        assert_eq!(stored.status, OrderStatus::Review);
+        assert_eq!(stored.review_reason.as_deref(), Some("paid 1 fen"));
+        assert_eq!(
+            stored.transaction_id.as_deref(),
+            Some("4200000000000000004")
+        );
+        assert_eq!(
+            store.deliver(&c.order_no, later).await?,
+            Delivery::NotPaid(OrderStatus::Review)
+        );
+        ensure!(
+            !store
+                .record_prepay(&order_no(99), "weixin://", later)
+                .await?,
+            "no such order"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_mark_paid_wins_once_and_writes_one_event() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let order = open(1, &user("u1"), &product(1001, 10, "gpt-4o"), t0());
+        store.insert(&order).await?;
+        ensure!(store.record_prepay(&order.order_no, "weixin://x", t0()).await?);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (store, paid) = (store.clone(), payment(&order.order_no, "4200000000000000001"));
+                tokio::spawn(async move { store.mark_paid(&paid, t0()).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for task in tasks {
+            wins += usize::from(task.await??);
+        }
+        assert_eq!(wins, 1, "exactly one caller moves the order to PAID");
+        assert_eq!(store.outbox_pending().await?, 1, "and exactly one event is written");
+        let events = store.claim_due(t0(), t0() + Duration::seconds(30), 10).await?;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, "order_paid");
+        assert_eq!(events[0].order_no, order.order_no);
+        assert_eq!(events[0].created_at, t0());
+        let row = outbox_rows::Entity::find_by_id(events[0].id).one(store.db()).await?.context("row")?;
+        let payload: serde_json::Value = serde_json::from_str(&row.payload)?;
+        assert_eq!(
+            payload,
+            serde_json::json!({"order_no": order.order_no.as_str(), "transaction_id": "4200000000000000001"})
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_delivery_credits_once() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("u1");
+        let p = product(1003, 500, "gpt-4o-mini,gpt-4o");
+        let no = paid_order(&store, 1, &who, &p).await?;
+        let now = t0() + Duration::seconds(10);
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (store, no) = (store.clone(), no.clone());
+                tokio::spawn(async move { store.deliver(&no, now).await })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await??);
+        }
+        let delivered: Vec<_> = outcomes
+            .iter()
+            .filter(|o| matches!(o, Delivery::Delivered(_)))
+            .collect();
+        assert_eq!(delivered.len(), 1, "{outcomes:?}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == Delivery::AlreadyDelivered)
+                .count(),
+            9
+        );
+
+        let account = store.account(&who).await?.context("an account")?;
+        assert_eq!(
+            delivered[0],
+            &Delivery::Delivered(account.clone()),
+            "Delivered carries the account after"
+        );
+        assert_eq!((account.total_quota, account.surplus_quota), (500, 500));
+        assert_eq!(ModelType::join(&account.model_types), "gpt-4o,gpt-4o-mini");
+        assert_eq!(account.status, AccountStatus::Usable);
+        assert_eq!(store.quota_ledger_rows(no.as_str()).await?, 1);
+        let order = store.order(&no).await?.context("the order")?;
+        assert_eq!(
+            (order.status, order.delivered_at),
+            (OrderStatus::Delivered, Some(now))
+        );
+
+        // And the outcomes that change nothing.
+        assert_eq!(store.deliver(&no, now).await?, Delivery::AlreadyDelivered);
+        assert_eq!(store.deliver(&order_no(77), now).await?, Delivery::NotFound);
+        let unpaid = open(2, &who, &p, t0());
+        store.insert(&unpaid).await?;
+        assert_eq!(
+            store.deliver(&unpaid.order_no, now).await?,
+            Delivery::NotPaid(OrderStatus::Created)
+        );
+        assert_eq!(
+            store.account(&who).await?.context("account")?.total_quota,
+            500
+        );
+        ensure!(store.account(&user("nobody")).await?.is_none());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_to_one_user_both_count() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let (mini, o3) = (
+            product(1001, 10, "gpt-4o-mini"),
+            product(1004, 2000, "o3-mini"),
+        );
+        // Several users, each with a first delivery racing another: the account is created
+        // by one and credited by the other.
+        let users: Vec<UserId> = (0..5).map(|i| user(&format!("user{i}"))).collect();
+        let mut nos = Vec::new();
+        for (i, who) in (0u32..).zip(&users) {
+            nos.push(paid_order(&store, 2 * i, who, &mini).await?);
+            nos.push(paid_order(&store, 2 * i + 1, who, &o3).await?);
+        }
+        let tasks: Vec<_> = nos
+            .iter()
+            .map(|no| {
+                let (store, no) = (store.clone(), no.clone());
+                tokio::spawn(async move { store.deliver(&no, t0()).await })
+            })
+            .collect();
+        for task in tasks {
+            let outcome = task.await??;
+            ensure!(matches!(outcome, Delivery::Delivered(_)), "{outcome:?}");
+        }
+        for who in &users {
+            let account = store.account(who).await?.context("account")?;
+            assert_eq!(
+                (account.total_quota, account.surplus_quota),
+                (2010, 2010),
+                "{who}"
+            );
+            assert_eq!(
+                ModelType::join(&account.model_types),
+                "gpt-4o-mini,o3-mini",
+                "{who}"
+            );
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claimers_never_share_an_event() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let p = product(1001, 10, "gpt-4o");
+        for n in 0..30 {
+            paid_order(&store, n, &user(&format!("u{n}")), &p).await?;
+        }
+        let now = t0() + Duration::seconds(1);
+        let lease = now + Duration::seconds(30);
+        let claimers: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = store.claim_due(now, lease, 4).await?;
+                        if batch.is_empty() {
+                            return anyhow::Ok(mine);
+                        }
+                        mine.extend(batch);
+                    }
+                })
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for claimer in claimers {
+            for event in claimer.await?? {
+                ensure!(
+                    seen.insert(event.id),
+                    "event {} was claimed twice",
+                    event.id
+                );
+                assert_eq!(event.attempts, 1);
+            }
+        }
+        assert_eq!(seen.len(), 30, "every event is claimed by someone");
+        ensure!(
+            store
+                .claim_due(lease, lease + Duration::seconds(30), 100)
+                .await?
+                .is_empty(),
+            "leases hold until they end"
+        );
+        let reclaimed = store
+            .claim_due(
+                lease + Duration::milliseconds(1),
+                lease + Duration::seconds(60),
+                100,
+            )
+            .await?;
+        assert_eq!(reclaimed.len(), 30, "an expired lease frees the event");
+        ensure!(reclaimed.iter().all(|e| e.attempts == 2));
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn retry_later_and_complete() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        paid_order(&store, 1, &user("u1"), &product(1001, 10, "gpt-4o")).await?;
+        ensure!(
+            store
+                .claim_due(t0() - Duration::seconds(1), t0(), 10)
+                .await?
+                .is_empty(),
+            "not due before it was written"
+        );
+        let now = t0();
+        let event = store
+            .claim_due(now, now + Duration::seconds(30), 10)
+            .await?
+            .pop()
+            .context("one event")?;
+
+        let retry_at = now + Duration::seconds(10);
+        store
+            .retry_later(event.id, &"é".repeat(2000), retry_at)
+            .await?;
+        let row = outbox_rows::Entity::find_by_id(event.id)
+            .one(store.db())
+            .await?
+            .context("row")?;
+        assert_eq!(
+            row.last_error.map(|e| e.chars().count()),
+            Some(1000),
+            "errors are truncated"
+        );
+        assert_eq!(row.lease_until, None, "the lease is released");
+        ensure!(
+            store
+                .claim_due(retry_at - Duration::milliseconds(1), retry_at, 10)
+                .await?
+                .is_empty(),
+            "not before retry_at"
+        );
+        let again = store
+            .claim_due(retry_at, retry_at + Duration::seconds(30), 10)
+            .await?;
+        assert_eq!(
+            again.iter().map(|e| (e.id, e.attempts)).collect::<Vec<_>>(),
+            [(event.id, 2)]
+        );
+
+        store.complete(event.id, retry_at).await?;
+        assert_eq!(store.outbox_pending().await?, 0);
+        ensure!(
+            store
+                .claim_due(
+                    retry_at + Duration::hours(1),
+                    retry_at + Duration::hours(2),
+                    10
+                )
+                .await?
+                .is_empty()
+        );
+        let row = outbox_rows::Entity::find_by_id(event.id)
+            .one(store.db())
+            .await?
+            .context("row")?;
+        assert_eq!(
+            (row.status.as_str(), row.done_at, row.lease_until),
+            ("DONE", Some(retry_at.timestamp_millis()), None)
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let db = testing::fresh_sqlite().await?;
+    // Ask several connections at once, so more than one pooled connection answers.
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for pragma in [
+                    "journal_mode",
+                    "busy_timeout",
+                    "synchronous",
+                    "foreign_keys",
+                ] {
+                    let row = store
+                        .db()
+                        .query_one_raw(Statement::from_string(
+                            DbBackend::Sqlite,
+                            format!("PRAGMA {pragma}"),
+                        ))
+                        .await?
+                        .context("a pragma row")?;
+                    answers.push(match pragma {
+                        "journal_mode" => row.try_get_by_index::<String>(0)?,
+                        _ => row.try_get_by_index::<i64>(0)?.to_string(),
+                    });
+                }
+                anyhow::Ok(answers)
+            })
+        })
+        .collect();
+    for task in tasks {
+        // synchronous NORMAL is 1.
+        assert_eq!(task.await??, ["wal", "5000", "1", "1"]);
+    }
+    Ok(())
+}

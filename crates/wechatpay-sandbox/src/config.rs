@@ -1,0 +1,96 @@
+//! Sandbox configuration and fault injection settings.
+
+use crate::keyset::KeySet;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Which key identity signs responses and callbacks (the `Wechatpay-Serial` header).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureMode {
+    /// Current mode: serial is the public key id `PUB_KEY_ID_…`.
+    #[default]
+    PublicKey,
+    /// Legacy mode: serial is the platform certificate's serial (from `/v3/certificates`).
+    PlatformCertificate,
+}
+
+/// When a prepay timeout fault strikes relative to creating the order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutMode {
+    /// The request never reached WeChat: no order is created.
+    #[default]
+    BeforeCreate,
+    /// The request reached WeChat but the answer was lost: the order exists.
+    AfterCreate,
+}
+
+/// Fault injection knobs. Probabilities are in `[0, 1]`; all default to "no fault".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Probability that a notification is never sent at all.
+    pub drop_notification: f64,
+    /// Probability that a notification is sent twice, concurrently.
+    pub duplicate_notification: f64,
+    /// Extra delay before the first send, uniform in `[min, max]` milliseconds (real time,
+    /// not scaled: it models network lag, not the retry schedule).
+    pub notification_delay_ms: (u64, u64),
+    /// Probability that a prepay hangs for `prepay_timeout_ms` and then answers 504.
+    pub prepay_timeout: f64,
+    /// Whether a timed-out prepay still creates the order.
+    pub prepay_timeout_mode: TimeoutMode,
+    /// How long a timed-out prepay hangs (real time: it must outlast the client's timeout).
+    pub prepay_timeout_ms: u64,
+    /// Probability that a prepay answers 500 SYSTEM_ERROR without creating anything.
+    pub prepay_error: f64,
+    /// Probability that a transaction query answers 500 SYSTEM_ERROR.
+    pub query_error: f64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            drop_notification: 0.0,
+            duplicate_notification: 0.0,
+            notification_delay_ms: (0, 0),
+            prepay_timeout: 0.0,
+            prepay_timeout_mode: TimeoutMode::BeforeCreate,
+            prepay_timeout_ms: 30_000,
+            prepay_error: 0.0,
+            query_error: 0.0,
+        }
+    }
+}
+
+/// Everything a [`crate::Sandbox`] is built from.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The merchant and WeChat-side keys.
+    pub keys: KeySet,
+    /// Which serial signs responses and callbacks.
+    pub mode: SignatureMode,
+    /// Multiplies every notification retry delay (e.g. `0.001` in tests).
+    pub time_scale: f64,
+    /// Initial faults (changeable at runtime).
+    pub faults: Faults,
+    /// Seed of the RNG behind fault decisions and ids, so runs can be reproduced.
+    pub seed: u64,
+    /// How long the merchant may take to answer a notification (WeChat: 5 s).
+    pub notify_timeout: Duration,
+}
+
+impl SandboxConfig {
+    /// Defaults: public-key mode, real time, no faults, seed 0, 5 s notify timeout.
+    pub fn new(keys: KeySet) -> Self {
+        Self {
+            keys,
+            mode: SignatureMode::PublicKey,
+            time_scale: 1.0,
+            faults: Faults::default(),
+            seed: 0,
+            notify_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The HTML page behind a code_url (`/sandbox/scan?pr=…`): the order and a "Pay" button.
+
+use crate::state::{Order, state_desc};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Fen as yuan with two decimals (integer arithmetic: money is never a float).
+pub fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let fen = fen.unsigned_abs();
+    format!("{sign}{}.{:02}", fen / 100, fen % 100)
+}
+
+/// The scan page of one order.
+pub fn scan_page(order: &Order) -> String {
+    let request = &order.request;
+    let payable = order.state == wechatpay::model::TradeState::Notpay;
+    // The token is alphanumeric, but escape anyway: it ends up inside a script string.
+    let token = escape(&order.token);
+    let button = if payable {
+        format!(
+            r#"<button id="pay" onclick="pay()">Pay ¥{amount}</button>
+<script>
+async function pay() {{
+  const button = document.getElementById('pay');
+  button.disabled = true;
+  const response = await fetch('/sandbox/pay', {{
+    method: 'POST',
+    headers: {{'Content-Type': 'application/json'}},
+    body: JSON.stringify({{pr: '{token}'}})
+  }});
+  const answer = await response.json();
+  document.getElementById('result').textContent = response.ok
+    ? '支付成功 (paid): ' + answer.transaction_id
+    : answer.code + ': ' + answer.message;
+}}
+</script>"#,
+            amount = yuan(request.amount.total)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>WeChat Pay sandbox</title>
+<style>body{{font-family:sans-serif;max-width:28em;margin:2em auto}}button{{font-size:1.2em;padding:.5em 2em;background:#07c160;color:#fff;border:0;border-radius:4px}}</style>
+</head><body>
+<h1>WeChat Pay sandbox</h1>
+<p class="description">{description}</p>
+<p class="amount">¥{amount}</p>
+<dl>
+<dt>Merchant</dt><dd>{mchid}</dd>
+<dt>Order</dt><dd>{out_trade_no}</dd>
+<dt>State</dt><dd>{state:?} ({state_desc})</dd>
+</dl>
+{button}
+<p id="result"></p>
+</body></html>
+"#,
+        description = escape(&request.description),
+        amount = yuan(request.amount.total),
+        mchid = escape(&request.mchid),
+        out_trade_no = escape(&request.out_trade_no),
+        state = order.state,
+        state_desc = state_desc(order.state),
+    )
+}
+
+/// The page for an unknown or malformed code_url.
+pub fn not_found_page() -> String {
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>WeChat Pay sandbox</title></head>\
+     <body><h1>二维码已失效</h1><p>No order for this code_url.</p></body></html>"
+        .to_owned()
+}
