@@ -205,3 +205,51 @@ pub trait PaymentChannel: Send + Sync + 'static {
     /// Closes the order at the channel, so it can no longer be paid.
     fn close(&self, no: &OrderNo) -> impl Future<Output = Result<(), ChannelError>> + Send;
 }
+
+/// Which orders a background job looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderScan {
+    /// Unpaid, unexpired orders created before the cutoff whose prepay may have reached the
+    /// channel (PAY_WAIT, or CREATED with an attempt): the missed-payment job.
+    Unpaid { created_before: DateTime<Utc> },
+    /// Unpaid orders past their expiry: the expiry job.
+    Expired,
+    /// PAID orders paid before the cutoff and still not delivered: the redelivery sweep.
+    Undelivered { paid_before: DateTime<Utc> },
+}
+
+/// An order a job has claimed, with the job's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedOrder {
+    pub order: Order,
+    /// Failed checks so far (for backoff, and to surface an order that keeps failing).
+    pub check_attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// The background jobs' view of orders: claim by lease, then reschedule.
+pub trait OrderJobs: Send + Sync + 'static {
+    /// Claims up to `limit` orders that `scan` finds due at `now` (their next check is due
+    /// and no other claim is live) until `lease_until`; only the claims this caller won.
+    fn claim_orders(
+        &self,
+        scan: OrderScan,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<ClaimedOrder>>> + Send;
+    /// Releases a claimed order, to be looked at again not before `next_check_at`. A
+    /// `failure` is counted and kept; `None` resets the count.
+    fn reschedule(
+        &self,
+        no: &OrderNo,
+        next_check_at: DateTime<Utc>,
+        failure: Option<&str>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Orders whose checks keep failing (at least `min_attempts`), for operators.
+    fn troubled_orders(
+        &self,
+        min_attempts: u32,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<ClaimedOrder>>> + Send;
+}

@@ -186,3 +186,81 @@ impl std::str::FromStr for AuthorizationHeader {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGNATURE: &str = "uOVRnA4qG/MNnYzdQxJanN+zU+lTgIcnU9BxGw5dKjK+VdEUz2FeIoC+D5sB/LN+nGzX3hfZg6r5wT1pl2ZobmIc6p0ldN7J6yDgUzbX8Uk3sD4a4eZVPTBvqNDoUqcYMlZ9uuDdCvNv4TM3c1WzsXUrExwVkI1XO5jCNbgDJ25nkT/c1gIFvqoogl7MdSFGc4W4xZsqCItnqbypR3RuGIlR9h9vlRsy7zJR9PBI83X8alLDIfR1ukt1P7tMnmogZ0cuDY8cZsd8ZlCgLadmvej58SLsIkVxFJ8XmUgx9MrNGpLxS5nCJP8uuA==";
+
+    #[test]
+    fn the_header_parses_in_any_order() {
+        let expected = AuthorizationHeader {
+            mchid: "1900007291".into(),
+            nonce_str: "593BEC0C930BF1AFEB40B4A08C8FB242".into(),
+            timestamp: 1554208460,
+            serial_no: "408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB".into(),
+            signature: SIGNATURE.into(),
+        };
+        let canonical: AuthorizationHeader = expected.to_string().parse().unwrap();
+        assert_eq!(canonical, expected);
+        let shuffled = format!(
+            "WECHATPAY2-SHA256-RSA2048 signature=\"{SIGNATURE}\",serial_no=\"408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB\",timestamp=\"1554208460\",mchid=\"1900007291\",nonce_str=\"593BEC0C930BF1AFEB40B4A08C8FB242\""
+        );
+        assert_eq!(shuffled.parse::<AuthorizationHeader>().unwrap(), expected);
+        // Some SDKs put a space after each comma.
+        let spaced = expected.to_string().replace("\",", "\", ");
+        assert_eq!(spaced.parse::<AuthorizationHeader>().unwrap(), expected);
+    }
+
+    #[test]
+    fn a_malformed_header_says_what_is_wrong() {
+        assert_eq!(
+            "Bearer x".parse::<AuthorizationHeader>(),
+            Err(AuthorizationParseError::Scheme)
+        );
+        assert_eq!(
+            "WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"n\",timestamp=\"1\",serial_no=\"s\""
+                .parse::<AuthorizationHeader>(),
+            Err(AuthorizationParseError::Missing("signature"))
+        );
+        assert_eq!(
+            "WECHATPAY2-SHA256-RSA2048 mchid=\"1\",nonce_str=\"n\",timestamp=\"soon\",serial_no=\"s\",signature=\"x\""
+                .parse::<AuthorizationHeader>(),
+            Err(AuthorizationParseError::Timestamp)
+        );
+        assert!(matches!(
+            "WECHATPAY2-SHA256-RSA2048 mchid=1".parse::<AuthorizationHeader>(),
+            Err(AuthorizationParseError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn an_empty_body_leaves_the_fifth_line_empty() {
+        assert_eq!(
+            request_message("GET", "/v3/certificates", 1, "N", b""),
+            b"GET\n/v3/certificates\n1\nN\n\n"
+        );
+    }
+
+    #[test]
+    fn the_signer_uppercases_the_serial_and_signs_verifiably() {
+        let key = PrivateKey::generate();
+        let public = key.public_key();
+        let signer = MerchantSigner::new("1900007291", "408b07e7", key);
+        assert_eq!(signer.serial_no(), "408B07E7");
+        let header: AuthorizationHeader = signer
+            .authorization("POST", "/v3/pay/transactions/native", b"{}")
+            .parse()
+            .unwrap();
+        assert_eq!(header.nonce_str.len(), 32);
+        let message = request_message(
+            "POST",
+            "/v3/pay/transactions/native",
+            header.timestamp,
+            &header.nonce_str,
+            b"{}",
+        );
+        public.verify_base64(&message, &header.signature).unwrap();
+    }
+}

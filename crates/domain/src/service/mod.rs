@@ -3,9 +3,11 @@
 mod checkout;
 mod confirm;
 mod deliver;
+mod reconcile;
 
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
+pub use reconcile::{Expired, ReconcileError, Reconciled};
 
 use crate::clock::Clock;
 use crate::order::{MerchantIdentity, OrderNoGenerator};

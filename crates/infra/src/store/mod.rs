@@ -8,6 +8,7 @@ mod accounts;
 mod connect;
 mod delivery;
 pub mod entities;
+mod jobs;
 mod orders;
 mod outbox;
 mod products;

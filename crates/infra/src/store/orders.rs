@@ -3,7 +3,7 @@
 use super::entities::{order, outbox};
 use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis};
 use anyhow::Context as _;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use domain::money::Fen;
 use domain::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, Transition};
 use domain::ports::{Delivery, InsertOrderError, OrderRepository};
@@ -15,9 +15,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait, UpdateMany,
 };
-
-/// A new order is first looked at by the missed-payment job after this long.
-const FIRST_CHECK_AFTER: Duration = Duration::seconds(60);
 
 impl OrderRepository for SeaStore {
     async fn insert(&self, order: &Order) -> Result<(), InsertOrderError> {
@@ -227,7 +224,8 @@ fn to_row(order: &Order) -> order::ActiveModel {
         closed_at: Set(order.closed_at.map(millis)),
         review_reason: Set(order.review_reason.clone()),
         updated_at: Set(millis(order.updated_at)),
-        next_check_at: Set(millis(order.created_at + FIRST_CHECK_AFTER)),
+        // Due at once; each job adds its own delay ("orders older than …") to its scan.
+        next_check_at: Set(millis(order.created_at)),
         lease_until: Set(None),
         check_attempts: Set(0),
         last_error: Set(None),
@@ -235,7 +233,7 @@ fn to_row(order: &Order) -> order::ActiveModel {
 }
 
 /// A stored order as the domain's.
-pub(super) fn to_domain(row: order::Model) -> anyhow::Result<Order> {
+pub(crate) fn to_domain(row: order::Model) -> anyhow::Result<Order> {
     let context = || format!("stored order {}", row.order_no);
     Ok(Order {
         order_no: OrderNo::parse(&row.order_no).with_context(context)?,

@@ -1,0 +1,6 @@
+//! chatmall's adapters: the SeaORM store and its migrations, and test helpers.
+
+pub mod migration;
+pub mod store;
+pub mod testing;
+pub mod wechatpay_channel;

@@ -1,0 +1,287 @@
+//! Configuration: defaults → `chatmall.toml` (optional) → `CHATMALL__SECTION__KEY`
+//! environment variables. Every key is documented in the README.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// All settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub order: OrderSettings,
+    pub wechatpay: WechatPaySettings,
+    pub sandbox: SandboxSettings,
+    pub jobs: JobSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ServerSettings {
+    /// Address to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// The URL the outside world reaches this server at; empty = `http://{host}:{port}`.
+    pub public_url: String,
+    /// Where the embedded default keeps its files (SQLite database, generated keys).
+    pub data_dir: PathBuf,
+    /// This process's order-number node id (0–999), unique among processes sharing a database.
+    pub node_id: u16,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`; empty = a SQLite file in `data_dir`.
+    pub url: Secret,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuthSettings {
+    /// HS256 secret for session tokens; empty = generated once and kept in `data_dir`.
+    pub jwt_secret: Secret,
+    /// Session lifetime in days.
+    pub token_ttl_days: i64,
+}
+
+/// `[order]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OrderSettings {
+    /// How long an order may be paid; also sent to WeChat as `time_expire`.
+    pub ttl_minutes: i64,
+}
+
+/// `sandbox` (the built-in WeChat Pay sandbox, offline) or `live` (api.mch.weixin.qq.com).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WechatPayMode {
+    Sandbox,
+    Live,
+}
+
+/// `[wechatpay]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WechatPaySettings {
+    pub mode: WechatPayMode,
+    /// API host; empty = WeChat's in live mode, this server itself in sandbox mode.
+    pub base_url: String,
+    pub appid: String,
+    pub mchid: String,
+    /// The merchant API certificate serial.
+    pub merchant_serial_no: String,
+    /// `apiclient_key.pem`.
+    pub private_key_path: PathBuf,
+    /// The 32-byte APIv3 key.
+    pub apiv3_key: Secret,
+    /// `PUB_KEY_ID_…` of the WeChat Pay public key (public-key mode).
+    pub public_key_id: String,
+    /// `pub_key.pem`.
+    pub public_key_path: PathBuf,
+    /// Where WeChat sends payment notifications; empty = `{public_url}/api/v1/sale/pay_notify`.
+    pub notify_url: String,
+    /// Milliseconds before a WeChat Pay call counts as "outcome unknown".
+    pub timeout_ms: u64,
+}
+
+/// `[sandbox]`: the built-in WeChat Pay sandbox (mode = "sandbox").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SandboxSettings {
+    /// Where its key set lives; empty = `{data_dir}/sandbox-keys` (generated on first start).
+    pub keys_dir: PathBuf,
+    /// Multiplies the notification retry schedule (1.0 = WeChat's real 15 s, 15 s, 30 s, …).
+    pub time_scale: f64,
+}
+
+/// `[jobs]`: background work (DESIGN.md §4). Intervals in ms, delays in seconds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct JobSettings {
+    /// How often the delivery relay looks for due outbox events when not woken.
+    pub delivery_poll_ms: u64,
+    /// How often the missed-payment job (掉单补偿) runs.
+    pub missed_payment_interval_ms: u64,
+    /// Unpaid orders older than this are queried at WeChat.
+    pub missed_payment_delay_secs: u64,
+    /// How often the expiry job (超时关单) runs.
+    pub expiry_interval_ms: u64,
+    /// How often the redelivery sweep (发货补偿) runs.
+    pub redelivery_interval_ms: u64,
+    /// PAID orders not delivered this long after payment are delivered again.
+    pub redelivery_delay_secs: u64,
+    /// Orders (or events) a job round takes at most.
+    pub batch: u64,
+    /// How long a claim on an order or event lasts (a crashed worker's claim runs out).
+    pub lease_secs: u64,
+    /// An order whose checks failed this many times is reported as troubled.
+    pub troubled_after_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                host: "127.0.0.1".into(),
+                port: 8080,
+                public_url: String::new(),
+                data_dir: PathBuf::from("./data"),
+                node_id: 0,
+            },
+            database: DatabaseSettings {
+                url: Secret::default(),
+            },
+            auth: AuthSettings {
+                jwt_secret: Secret::default(),
+                token_ttl_days: 7,
+            },
+            order: OrderSettings { ttl_minutes: 30 },
+            wechatpay: WechatPaySettings {
+                mode: WechatPayMode::Sandbox,
+                base_url: String::new(),
+                appid: String::new(),
+                mchid: String::new(),
+                merchant_serial_no: String::new(),
+                private_key_path: PathBuf::new(),
+                apiv3_key: Secret::default(),
+                public_key_id: String::new(),
+                public_key_path: PathBuf::new(),
+                notify_url: String::new(),
+                timeout_ms: 10_000,
+            },
+            sandbox: SandboxSettings {
+                keys_dir: PathBuf::new(),
+                time_scale: 1.0,
+            },
+            jobs: JobSettings {
+                delivery_poll_ms: 1000,
+                missed_payment_interval_ms: 10_000,
+                missed_payment_delay_secs: 60,
+                expiry_interval_ms: 10_000,
+                redelivery_interval_ms: 30_000,
+                redelivery_delay_secs: 60,
+                batch: 100,
+                lease_secs: 60,
+                troubled_after_attempts: 5,
+            },
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `config_file` if it exists, then the environment.
+    pub fn load(config_file: &Path) -> anyhow::Result<Self> {
+        Self::figment(config_file)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))
+    }
+
+    /// The layered sources, exposed so tests can add their own on top.
+    pub fn figment(config_file: &Path) -> Figment {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(config_file))
+            .merge(Env::prefixed("CHATMALL__").split("__"))
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        let url = self.database.url.expose();
+        if url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("chatmall.db").display()
+            )
+        } else {
+            url.to_owned()
+        }
+    }
+
+    /// The sandbox's key directory.
+    pub fn sandbox_keys_dir(&self) -> PathBuf {
+        if self.sandbox.keys_dir.as_os_str().is_empty() {
+            self.server.data_dir.join("sandbox-keys")
+        } else {
+            self.sandbox.keys_dir.clone()
+        }
+    }
+}
+
+/// A configured secret: never printed by `Debug`; read it with [`Secret::expose`].
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether nothing was configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "chatmall.toml",
+                "[order]\nttl_minutes = 15\n[server]\nport = 9000\n",
+            )?;
+            jail.set_env("CHATMALL__SERVER__PORT", "9100");
+            jail.set_env("CHATMALL__WECHATPAY__MODE", "live");
+            let settings = Settings::load(Path::new("chatmall.toml")).expect("loads");
+            assert_eq!(settings.order.ttl_minutes, 15);
+            assert_eq!(settings.server.port, 9100);
+            assert_eq!(settings.wechatpay.mode, WechatPayMode::Live);
+            assert_eq!(settings.auth.token_ttl_days, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let mut settings = Settings::default();
+        settings.wechatpay.apiv3_key = Secret::from("0123456789abcdef0123456789abcdef".to_owned());
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn a_missing_file_is_fine_and_a_bad_value_is_named() {
+        figment::Jail::expect_with(|jail| {
+            assert!(Settings::load(Path::new("absent.toml")).is_ok());
+            jail.set_env("CHATMALL__WECHATPAY__MODE", "prod");
+            let error = Settings::load(Path::new("absent.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.to_lowercase().contains("wechatpay.mode"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,84 @@
+//! The original contract's envelope `{"code","info","data"}`, and the one place where
+//! errors become HTTP responses (and are logged, once).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Response codes of the original contract.
+pub mod code {
+    pub const OK: &str = "0000";
+    pub const ERROR: &str = "0001";
+    pub const BAD_PARAMETER: &str = "0002";
+    pub const TOKEN_ERROR: &str = "0003";
+    pub const OFF_SALE: &str = "OE001";
+}
+
+/// `{"code","info","data"}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    pub code: &'static str,
+    pub info: String,
+    pub data: Option<T>,
+}
+
+/// A successful answer carrying `data`.
+pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope {
+        code: code::OK,
+        info: "success".into(),
+        data: Some(data),
+    })
+}
+
+/// Why an API call failed; each maps to one HTTP status and one contract code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadParameter(String),
+    #[error("{0}")]
+    NotLoggedIn(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    OffSale(String),
+    /// Try again: a dependency did not answer (the state is safe).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadParameter(_) => (StatusCode::BAD_REQUEST, code::BAD_PARAMETER),
+            Self::NotLoggedIn(_) => (StatusCode::UNAUTHORIZED, code::TOKEN_ERROR),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, code::BAD_PARAMETER),
+            Self::OffSale(_) => (StatusCode::CONFLICT, code::OFF_SALE),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::ERROR),
+            Self::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, code::ERROR),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::ERROR),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            // The chain goes to the log, never to the client.
+            Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
+            other => tracing::info!(status = status.as_u16(), error = %other, "request refused"),
+        }
+        let body = Envelope::<()> {
+            code,
+            info: self.to_string(),
+            data: None,
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,27 @@
+//! The HTTP API under `/api/v1`, with the original system's contract.
+
+pub mod auth;
+pub mod envelope;
+mod notify;
+mod sale;
+pub mod views;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+/// The API routes.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/sale/query_product_list", get(sale::query_product_list))
+        .route("/sale/create_pay_order", post(sale::create_pay_order))
+        .route("/sale/place_order", post(sale::place_order))
+        .route("/sale/query_order", get(sale::query_order))
+        .route("/sale/query_order_list", get(sale::query_order_list))
+        .route("/sale/pay_notify", post(notify::pay_notify))
+        .route("/account/query", get(sale::query_account));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(|| async { "ok" }))
+        .with_state(state)
+}

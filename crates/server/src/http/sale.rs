@@ -1,0 +1,149 @@
+//! `/api/v1/sale/*`: the catalog, checkout, and the buyer's orders.
+
+use super::auth::CurrentUser;
+use super::envelope::{ApiError, Envelope, ok};
+use super::views::{AccountView, OrderView, PayOrderView, ProductView, yuan};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::Uri;
+use domain::order::OrderNo;
+use domain::ports::{AccountRepository, OrderRepository, ProductCatalog};
+use domain::product::ProductId;
+use domain::service::{CheckoutError, PayOrder};
+use serde::Deserialize;
+
+type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
+
+/// GET `query_product_list`.
+pub async fn query_product_list(State(state): State<AppState>) -> ApiResult<Vec<ProductView>> {
+    let products = state.shop.store().on_sale().await?;
+    Ok(ok(products.iter().map(ProductView::from).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+struct ProductForm {
+    #[serde(rename = "productId")]
+    product_id: Option<String>,
+}
+
+/// `productId` from the query string or the form body, as the original's `@RequestParam`.
+fn product_id_of(uri: &Uri, body: &[u8]) -> Result<ProductId, ApiError> {
+    let from_query = uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<ProductForm>(q).ok())
+        .and_then(|f| f.product_id);
+    let from_body = serde_urlencoded::from_bytes::<ProductForm>(body)
+        .ok()
+        .and_then(|f| f.product_id);
+    let text = from_query
+        .or(from_body)
+        .ok_or_else(|| ApiError::BadParameter("productId is required".into()))?;
+    ProductId::parse(&text).map_err(|e| ApiError::BadParameter(e.to_string()))
+}
+
+async fn checkout(
+    state: &AppState,
+    user: &CurrentUser,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<PayOrder, ApiError> {
+    let product_id = product_id_of(uri, body)?;
+    state
+        .shop
+        .place_order(&user.0, product_id)
+        .await
+        .map_err(|e| match e {
+            CheckoutError::ProductNotFound(_) => ApiError::NotFound(e.to_string()),
+            CheckoutError::ProductOffSale(_) => ApiError::OffSale(e.to_string()),
+            CheckoutError::PaymentUnavailable { .. } => ApiError::Unavailable(e.to_string()),
+            CheckoutError::PaymentRefused { .. } => ApiError::Refused(e.to_string()),
+            CheckoutError::Store(e) => ApiError::Internal(e),
+        })
+}
+
+/// POST `create_pay_order` (form `productId`): the code_url, as the original.
+#[tracing::instrument(skip_all, fields(user = %user.0))]
+pub async fn create_pay_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<String> {
+    let order = checkout(&state, &user, &uri, &body).await?;
+    Ok(ok(order.code_url))
+}
+
+/// POST `place_order` (form `productId`): the whole pay order, for pages that poll it.
+#[tracing::instrument(skip_all, fields(user = %user.0))]
+pub async fn place_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<PayOrderView> {
+    let order = checkout(&state, &user, &uri, &body).await?;
+    Ok(ok(PayOrderView {
+        order_id: order.order_no.to_string(),
+        code_url: order.code_url,
+        amount: yuan(order.amount),
+        amount_fen: order.amount.fen(),
+        expire_at: order.expire_at,
+        reused: order.reused,
+    }))
+}
+
+/// `?orderId=`.
+#[derive(Debug, Deserialize)]
+pub struct OrderQuery {
+    #[serde(rename = "orderId")]
+    order_id: Option<String>,
+}
+
+/// GET `query_order?orderId=`: one of the caller's orders.
+pub async fn query_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(query): Query<OrderQuery>,
+) -> ApiResult<OrderView> {
+    let text = query
+        .order_id
+        .ok_or_else(|| ApiError::BadParameter("orderId is required".into()))?;
+    let no = OrderNo::parse(&text).map_err(|e| ApiError::BadParameter(e.to_string()))?;
+    match state.shop.store().order(&no).await? {
+        // Someone else's order is as absent as a missing one: no probing of numbers.
+        Some(order) if order.user_id == user.0 => {
+            Ok(ok(OrderView::of(&order, state.shop.clock().now())))
+        }
+        _ => Err(ApiError::NotFound(format!("no order {no}"))),
+    }
+}
+
+/// GET `query_order_list`: the caller's 50 newest orders.
+pub async fn query_order_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<Vec<OrderView>> {
+    let now = state.shop.clock().now();
+    let orders = state.shop.store().orders_of(&user.0, 50).await?;
+    Ok(ok(orders.iter().map(|o| OrderView::of(o, now)).collect()))
+}
+
+/// GET `/account/query`: the caller's quota (zero before the first delivery).
+pub async fn query_account(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> ApiResult<AccountView> {
+    let account = state.shop.store().account(&user.0).await?;
+    Ok(ok(match account {
+        Some(account) => AccountView::from(&account),
+        None => AccountView {
+            open_id: user.0.to_string(),
+            total_quota: 0,
+            surplus_quota: 0,
+            model_types: Vec::new(),
+            status: domain::account::AccountStatus::Usable.as_str(),
+        },
+    }))
+}

@@ -1,0 +1,11 @@
+//! The chatmall server: configuration, wiring, the HTTP API, background jobs.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod jobs;
+pub mod secrets;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,260 @@
+//! Builds the application from settings: store, payment channel (live or the built-in
+//! sandbox), shop, background jobs, HTTP. Binds first, so tests can use port 0.
+
+use crate::config::{Settings, WechatPayMode};
+use crate::jobs::delivery::DeliveryTrigger;
+use crate::session::Sessions;
+use crate::state::AppState;
+use anyhow::{Context, bail};
+use domain::clock::SystemClock;
+use domain::order::{MerchantIdentity, OrderNoGenerator};
+use domain::service::{Shop, ShopSettings};
+use infra::store::SeaStore;
+use infra::wechatpay_channel::WechatPayChannel;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use wechatpay::aead::ApiV3Key;
+use wechatpay::client::{Client, ClientConfig};
+use wechatpay::keys::{PrivateKey, PublicKey};
+use wechatpay::signing::MerchantSigner;
+use wechatpay::verify::Verifier;
+use wechatpay_sandbox::{KeySet, Sandbox, SandboxConfig};
+
+/// A built, bound, not yet serving application.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    base_url: String,
+    router: axum::Router,
+    state: AppState,
+    sandbox: Option<Sandbox>,
+    settings: Settings,
+}
+
+/// The WeChat Pay side of the wiring.
+struct Payments {
+    client: Client,
+    merchant: MerchantIdentity,
+    notify_url: String,
+    sandbox: Option<Sandbox>,
+}
+
+impl Application {
+    /// Connects, migrates, wires everything and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.server.data_dir)
+            .with_context(|| format!("create data dir {}", settings.server.data_dir.display()))?;
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("bind {address}"))?;
+        let port = listener.local_addr()?.port();
+        let base_url = if settings.server.public_url.is_empty() {
+            format!("http://{}:{port}", settings.server.host)
+        } else {
+            settings.server.public_url.trim_end_matches('/').to_owned()
+        };
+
+        let store = SeaStore::connect(&settings.database_url())
+            .await
+            .context("open the database")?;
+        if store.seed_demo_products_if_empty().await? {
+            tracing::info!("empty catalog: inserted the demo products");
+        }
+
+        let payments = payments(&settings, &base_url)?;
+        let shop = Shop::new(
+            Arc::new(store),
+            Arc::new(WechatPayChannel::new(
+                payments.client.clone(),
+                payments.merchant.clone(),
+                payments.notify_url.clone(),
+            )),
+            Arc::new(SystemClock),
+            OrderNoGenerator::new(settings.server.node_id),
+            ShopSettings {
+                order_ttl: chrono::Duration::minutes(settings.order.ttl_minutes),
+                merchant: payments.merchant.clone(),
+            },
+        );
+        let jwt_secret = if settings.auth.jwt_secret.is_empty() {
+            crate::secrets::load_or_create(&settings.server.data_dir.join("jwt_secret"))?
+        } else {
+            settings.auth.jwt_secret.expose().to_owned()
+        };
+        let state = AppState {
+            shop,
+            sessions: Arc::new(Sessions::new(
+                jwt_secret.as_bytes(),
+                chrono::Duration::days(settings.auth.token_ttl_days),
+            )),
+            wechatpay: payments.client,
+            delivery: DeliveryTrigger::default(),
+        };
+        let mut router = crate::http::router(state.clone());
+        if let Some(sandbox) = &payments.sandbox {
+            router = router.merge(sandbox.router());
+        }
+        let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
+        Ok(Self {
+            listener,
+            port,
+            base_url,
+            router,
+            state,
+            sandbox: payments.sandbox,
+            settings,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL this server is reached at.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The built-in sandbox, in sandbox mode.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// The handler state (the shop and its store), for tests and tools.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `stop` is cancelled, then lets the background jobs finish their round.
+    pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let jobs = crate::jobs::spawn_all(&self.state, &self.settings.jobs, &stop);
+        tracing::info!(url = %self.base_url, "chatmall listening");
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let result = server.await;
+        stop.cancel();
+        for job in jobs {
+            let _ = job.await;
+        }
+        result.context("HTTP server")
+    }
+}
+
+fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
+    let ws = &settings.wechatpay;
+    let notify_url = if ws.notify_url.is_empty() {
+        format!("{base_url}/api/v1/sale/pay_notify")
+    } else {
+        ws.notify_url.clone()
+    };
+    let timeout = Duration::from_millis(ws.timeout_ms);
+    match ws.mode {
+        WechatPayMode::Sandbox => {
+            let keys = sandbox_keys(settings)?;
+            let mut config = SandboxConfig::new(keys.clone());
+            config.time_scale = settings.sandbox.time_scale;
+            let sandbox = Sandbox::new(config)?;
+            let base = if ws.base_url.is_empty() {
+                base_url.to_owned()
+            } else {
+                ws.base_url.clone()
+            };
+            let client = client(
+                &base,
+                MerchantSigner::new(&keys.mchid, &keys.merchant_serial_no, keys.merchant_key),
+                &keys.public_key_id,
+                keys.platform_key.public_key(),
+                &keys.apiv3_key,
+                timeout,
+            )?;
+            Ok(Payments {
+                client,
+                merchant: MerchantIdentity {
+                    mchid: keys.mchid,
+                    appid: keys.appid,
+                },
+                notify_url,
+                sandbox: Some(sandbox),
+            })
+        }
+        WechatPayMode::Live => {
+            for (name, value) in [
+                ("appid", ws.appid.as_str()),
+                ("mchid", ws.mchid.as_str()),
+                ("merchant_serial_no", ws.merchant_serial_no.as_str()),
+                ("public_key_id", ws.public_key_id.as_str()),
+                (
+                    "apiv3_key",
+                    if ws.apiv3_key.is_empty() { "" } else { "set" },
+                ),
+            ] {
+                if value.is_empty() {
+                    bail!("wechatpay.mode = \"live\" needs wechatpay.{name}");
+                }
+            }
+            let key = PrivateKey::from_pem_file(&ws.private_key_path)
+                .context("wechatpay.private_key_path")?;
+            let public_key = PublicKey::from_pem_file(&ws.public_key_path)
+                .context("wechatpay.public_key_path")?;
+            let base = if ws.base_url.is_empty() {
+                "https://api.mch.weixin.qq.com"
+            } else {
+                ws.base_url.as_str()
+            };
+            let client = client(
+                base,
+                MerchantSigner::new(&ws.mchid, &ws.merchant_serial_no, key),
+                &ws.public_key_id,
+                public_key,
+                ws.apiv3_key.expose(),
+                timeout,
+            )?;
+            Ok(Payments {
+                client,
+                merchant: MerchantIdentity {
+                    mchid: ws.mchid.clone(),
+                    appid: ws.appid.clone(),
+                },
+                notify_url,
+                sandbox: None,
+            })
+        }
+    }
+}
+
+/// The sandbox's key set: loaded from its directory, or generated there on first start.
+fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {
+    let dir = settings.sandbox_keys_dir();
+    if dir.join(wechatpay_sandbox::keyset::CONFIG_FILE).is_file() {
+        return KeySet::load_from(&dir)
+            .with_context(|| format!("load sandbox keys from {}", dir.display()));
+    }
+    let keys = KeySet::generate();
+    keys.write_to(&dir)
+        .with_context(|| format!("write sandbox keys to {}", dir.display()))?;
+    tracing::info!(dir = %dir.display(), "generated a sandbox key set");
+    Ok(keys)
+}
+
+fn client(
+    base_url: &str,
+    signer: MerchantSigner,
+    public_key_id: &str,
+    public_key: PublicKey,
+    apiv3_key: &str,
+    timeout: Duration,
+) -> anyhow::Result<Client> {
+    let mut config = ClientConfig::new(
+        signer,
+        Arc::new(Verifier::with_public_key(public_key_id, public_key)),
+        ApiV3Key::new(apiv3_key).context("wechatpay.apiv3_key")?,
+    );
+    config.base_url = base_url.trim_end_matches('/').to_owned();
+    config.timeout = timeout;
+    config.wechatpay_serial = Some(public_key_id.to_owned());
+    Ok(Client::new(config)?)
+}

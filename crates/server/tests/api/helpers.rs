@@ -1,0 +1,188 @@
+//! `TestApp`: the real application on port 0, and helpers that read like a user's actions.
+
+use chatmall::config::{Secret, Settings};
+use chatmall::startup::Application;
+use chatmall::state::AppState;
+use domain::order::{Order, OrderNo, OrderStatus};
+use domain::ports::{AccountRepository, OrderRepository};
+use domain::user::UserId;
+use serde_json::Value;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use wechatpay_sandbox::Sandbox;
+
+/// A running server.
+pub struct TestApp {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub sandbox: Sandbox,
+    pub state: AppState,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+/// How long a test waits for something that happens in the background.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+impl TestApp {
+    /// A server on SQLite with default test settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server whose settings `adjust` changes first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        chatmall::telemetry::init();
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut settings = Settings::default();
+        settings.server.port = 0;
+        settings.server.data_dir = dir.path().to_path_buf();
+        settings.auth.jwt_secret = Secret::from("integration-test-secret-0123456789".to_owned());
+        settings.sandbox.time_scale = 0.001;
+        settings.wechatpay.timeout_ms = 2_000;
+        settings.jobs.delivery_poll_ms = 200;
+        adjust(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("the application builds");
+        let base_url = app.base_url().to_owned();
+        let sandbox = app.sandbox().expect("sandbox mode").clone();
+        let state = app.state().clone();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+        Self {
+            base_url,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            sandbox,
+            state,
+            stop,
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// A session token for `user`.
+    pub fn token_for(&self, user: &str) -> String {
+        self.state
+            .sessions
+            .issue(&UserId::parse(user).unwrap(), chrono::Utc::now())
+    }
+
+    /// GET an API path with `user`'s token; (status, JSON body).
+    pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/api/v1{path}", self.base_url))
+            .header("Authorization", format!("Bearer {}", self.token_for(user)))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// The user checks out a product through the original contract's `create_pay_order`.
+    pub async fn create_pay_order(&self, user: &str, product_id: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/sale/create_pay_order", self.base_url))
+            .header("Authorization", self.token_for(user))
+            .form(&[("productId", product_id)])
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// The user checks out a product through `place_order` (the whole pay order back).
+    pub async fn place_order(&self, user: &str, product_id: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/sale/place_order", self.base_url))
+            .header("Authorization", format!("Bearer {}", self.token_for(user)))
+            .form(&[("productId", product_id)])
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    /// Checks out and expects a live order; returns its number.
+    pub async fn place_order_ok(&self, user: &str, product_id: &str) -> String {
+        let (status, body) = self.place_order(user, product_id).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["orderId"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts a notification as WeChat would.
+    pub async fn post_notification(&self, headers: &[(String, String)], body: &str) -> u16 {
+        let mut request = self
+            .http
+            .post(format!("{}/api/v1/sale/pay_notify", self.base_url))
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    /// The order as stored.
+    pub async fn order(&self, order_no: &str) -> Order {
+        self.state
+            .shop
+            .store()
+            .order(&OrderNo::parse(order_no).unwrap())
+            .await
+            .unwrap()
+            .expect("the order exists")
+    }
+
+    /// Waits (with a deadline) until the order reaches `status`.
+    pub async fn wait_for_status(&self, order_no: &str, status: OrderStatus) -> Order {
+        let started = tokio::time::Instant::now();
+        loop {
+            let order = self.order(order_no).await;
+            if order.status == status {
+                return order;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "order {order_no} is {} after {DEADLINE:?}, expected {status}",
+                order.status
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The user's quota: (total, surplus); (0, 0) without an account.
+    pub async fn quota(&self, user: &str) -> (i64, i64) {
+        let account = self
+            .state
+            .shop
+            .store()
+            .account(&UserId::parse(user).unwrap())
+            .await
+            .unwrap();
+        account.map_or((0, 0), |a| (a.total_quota, a.surplus_quota))
+    }
+
+    /// How many ledger rows credit this order.
+    pub async fn ledger_rows(&self, order_no: &str) -> u64 {
+        self.state
+            .shop
+            .store()
+            .quota_ledger_rows(order_no)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The server over real HTTP on port 0: a real SQLite (or PostgreSQL) store, the built-in
+//! WeChat Pay sandbox with real signatures and encryption, and the notify path end to end.
+
+mod checkout;
+mod helpers;
+mod notify;
