@@ -26,6 +26,7 @@ pub struct ServerSettings {
     /// Port to bind; 0 picks a free one.
     pub port: u16,
     /// The URL the outside world reaches this server at; empty = `http://{host}:{port}`.
+    #[serde(deserialize_with = "text")]
     pub public_url: String,
     /// Where the embedded default keeps its files (SQLite database, generated keys).
     pub data_dir: PathBuf,
@@ -52,8 +53,8 @@ pub struct AuthSettings {
 /// `[order]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OrderSettings {
-    /// How long an order may be paid; also sent to WeChat as `time_expire`.
-    pub ttl_minutes: i64,
+    /// How long an order may be paid, in seconds; also sent to WeChat as `time_expire`.
+    pub ttl_secs: i64,
 }
 
 /// `sandbox` (the built-in WeChat Pay sandbox, offline) or `live` (api.mch.weixin.qq.com).
@@ -69,16 +70,21 @@ pub enum WechatPayMode {
 pub struct WechatPaySettings {
     pub mode: WechatPayMode,
     /// API host; empty = WeChat's in live mode, this server itself in sandbox mode.
+    #[serde(deserialize_with = "text")]
     pub base_url: String,
+    #[serde(deserialize_with = "text")]
     pub appid: String,
+    #[serde(deserialize_with = "text")]
     pub mchid: String,
     /// The merchant API certificate serial.
+    #[serde(deserialize_with = "text")]
     pub merchant_serial_no: String,
     /// `apiclient_key.pem`.
     pub private_key_path: PathBuf,
     /// The 32-byte APIv3 key.
     pub apiv3_key: Secret,
     /// `PUB_KEY_ID_…` of the WeChat Pay public key (public-key mode).
+    #[serde(deserialize_with = "text")]
     pub public_key_id: String,
     /// `pub_key.pem`.
     pub public_key_path: PathBuf,
@@ -137,7 +143,7 @@ impl Default for Settings {
                 jwt_secret: Secret::default(),
                 token_ttl_days: 7,
             },
-            order: OrderSettings { ttl_minutes: 30 },
+            order: OrderSettings { ttl_secs: 1800 },
             wechatpay: WechatPaySettings {
                 mode: WechatPayMode::Sandbox,
                 base_url: String::new(),
@@ -208,10 +214,29 @@ impl Settings {
     }
 }
 
+/// Reads a text setting that may look like a number: environment values are parsed, so
+/// `CHATMALL__WECHATPAY__MCHID=1900007291` arrives as an integer and must still be text.
+pub fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Integer(i128),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(match Scalar::deserialize(deserializer)? {
+        Scalar::Text(s) => s,
+        Scalar::Integer(n) => n.to_string(),
+        Scalar::Float(f) => f.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    })
+}
+
 /// A configured secret: never printed by `Debug`; read it with [`Secret::expose`].
 #[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(#[serde(deserialize_with = "text")] String);
 
 impl Secret {
     /// The secret's value, for the one place that uses it.
@@ -242,6 +267,8 @@ impl std::fmt::Debug for Secret {
 }
 
 #[cfg(test)]
+// figment's Jail returns its own large error type; boxing it is not ours to do.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -250,15 +277,41 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
                 "chatmall.toml",
-                "[order]\nttl_minutes = 15\n[server]\nport = 9000\n",
+                "[order]\nttl_secs = 900\n[server]\nport = 9000\n",
             )?;
             jail.set_env("CHATMALL__SERVER__PORT", "9100");
             jail.set_env("CHATMALL__WECHATPAY__MODE", "live");
             let settings = Settings::load(Path::new("chatmall.toml")).expect("loads");
-            assert_eq!(settings.order.ttl_minutes, 15);
+            assert_eq!(settings.order.ttl_secs, 900);
             assert_eq!(settings.server.port, 9100);
             assert_eq!(settings.wechatpay.mode, WechatPayMode::Live);
             assert_eq!(settings.auth.token_ttl_days, 7);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn numeric_looking_ids_and_secrets_from_the_environment_stay_text() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHATMALL__WECHATPAY__MCHID", "1900007291");
+            jail.set_env(
+                "CHATMALL__WECHATPAY__MERCHANT_SERIAL_NO",
+                "4081234567890123456789012345678901234567",
+            );
+            jail.set_env(
+                "CHATMALL__WECHATPAY__APIV3_KEY",
+                "12345678901234567890123456789012",
+            );
+            let settings = Settings::load(Path::new("absent.toml")).expect("loads");
+            assert_eq!(settings.wechatpay.mchid, "1900007291");
+            assert_eq!(
+                settings.wechatpay.merchant_serial_no,
+                "4081234567890123456789012345678901234567"
+            );
+            assert_eq!(
+                settings.wechatpay.apiv3_key.expose(),
+                "12345678901234567890123456789012"
+            );
             Ok(())
         });
     }

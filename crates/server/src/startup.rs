@@ -44,6 +44,13 @@ struct Payments {
 impl Application {
     /// Connects, migrates, wires everything and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.server.node_id > domain::order::MAX_NODE {
+            bail!(
+                "server.node_id must be 0..={}, got {}",
+                domain::order::MAX_NODE,
+                settings.server.node_id
+            );
+        }
         std::fs::create_dir_all(&settings.server.data_dir)
             .with_context(|| format!("create data dir {}", settings.server.data_dir.display()))?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -64,6 +71,10 @@ impl Application {
             tracing::info!("empty catalog: inserted the demo products");
         }
 
+        let order_nos = OrderNoGenerator::new(settings.server.node_id);
+        if let Some(last) = store.latest_order_no(settings.server.node_id).await? {
+            order_nos.resume_after(&last);
+        }
         let payments = payments(&settings, &base_url)?;
         let shop = Shop::new(
             Arc::new(store),
@@ -73,9 +84,9 @@ impl Application {
                 payments.notify_url.clone(),
             )),
             Arc::new(SystemClock),
-            OrderNoGenerator::new(settings.server.node_id),
+            order_nos,
             ShopSettings {
-                order_ttl: chrono::Duration::minutes(settings.order.ttl_minutes),
+                order_ttl: chrono::Duration::seconds(settings.order.ttl_secs),
                 merchant: payments.merchant.clone(),
             },
         );
@@ -240,6 +251,12 @@ fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {
     Ok(keys)
 }
 
+fn is_loopback(url: &str) -> bool {
+    ["http://127.", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p))
+}
+
 fn client(
     base_url: &str,
     signer: MerchantSigner,
@@ -256,5 +273,7 @@ fn client(
     config.base_url = base_url.trim_end_matches('/').to_owned();
     config.timeout = timeout;
     config.wechatpay_serial = Some(public_key_id.to_owned());
+    // The sandbox is on loopback: an environment proxy must not intercept it.
+    config.use_env_proxy = !is_loopback(base_url);
     Ok(Client::new(config)?)
 }

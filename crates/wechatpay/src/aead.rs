@@ -8,12 +8,16 @@ use std::fmt;
 /// Why a resource could not be decrypted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecryptError {
+    /// The nonce is not 12 bytes.
     #[error("the nonce must be 12 bytes, got {0}")]
     NonceLength(usize),
+    /// The ciphertext is not base64.
     #[error("the ciphertext is not valid base64")]
     Base64,
+    /// The ciphertext cannot even hold the tag.
     #[error("the ciphertext is shorter than the 16-byte tag")]
     TooShort,
+    /// The tag did not match.
     #[error("authentication failed: wrong key, nonce, associated data, or tampered ciphertext")]
     Authentication,
 }

@@ -37,19 +37,36 @@ impl PlatformCertificate {
 pub enum CertificateError {
     /// The entry is encrypted with something other than `AEAD_AES_256_GCM`.
     #[error("certificate {serial}: algorithm {algorithm:?} is not {AEAD_AES_256_GCM}")]
-    UnsupportedAlgorithm { serial: String, algorithm: String },
+    UnsupportedAlgorithm {
+        /// The listed serial.
+        serial: String,
+        /// The algorithm found.
+        algorithm: String,
+    },
     /// The entry did not decrypt with the APIv3 key.
     #[error("certificate {serial}: {source}")]
     Decrypt {
+        /// The listed serial.
         serial: String,
+        /// Why decryption failed.
         source: DecryptError,
     },
     /// The decrypted text is not an X.509 certificate with an RSA key.
     #[error("certificate {serial}: {reason}")]
-    Invalid { serial: String, reason: String },
+    Invalid {
+        /// The listed serial.
+        serial: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The certificate's own serial differs from the one it is listed under.
     #[error("certificate listed as {listed} carries serial {actual}")]
-    SerialMismatch { listed: String, actual: String },
+    SerialMismatch {
+        /// The serial of the listing.
+        listed: String,
+        /// The serial inside the certificate.
+        actual: String,
+    },
 }
 
 /// Decrypts and parses one entry.

@@ -6,18 +6,26 @@ use std::fmt;
 /// Why a key could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The text is not PEM.
     #[error("not a PEM document: {0}")]
     Pem(String),
+    /// The PEM holds something else.
     #[error("PEM label {found:?} is not one of {expected}")]
     Label {
+        /// The label found.
         found: String,
+        /// The labels accepted.
         expected: &'static str,
     },
+    /// The DER is not an RSA key of the expected form.
     #[error("the key material is not a valid RSA key")]
     Rejected,
+    /// The file could not be read.
     #[error("cannot read key file {path}: {source}")]
     Io {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
 }

@@ -54,6 +54,8 @@
 //! A callback handler passes the raw headers and body to [`client::Client::parse_notification`],
 //! which verifies the signature before it reads anything, then decrypts and types the resource.
 
+#![warn(missing_docs)]
+
 pub mod aead;
 pub mod canonical;
 pub mod certificates;

@@ -227,6 +227,7 @@ pub struct Refund {
     /// Where the money went, e.g. `招商银行信用卡0403`.
     #[serde(default)]
     pub user_received_account: String,
+    /// RFC 3339, present once the refund succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub success_time: Option<String>,
     /// RFC 3339 creation time.

@@ -11,3 +11,14 @@ pub fn generate() -> String {
         .map(char::from)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nonces_are_32_alphanumerics_and_differ() {
+        let (a, b) = (super::generate(), super::generate());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}

@@ -114,22 +114,31 @@ impl MerchantSigner {
 /// A parsed `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationHeader {
+    /// The merchant id.
     pub mchid: String,
+    /// The request nonce.
     pub nonce_str: String,
+    /// Unix seconds when the merchant signed.
     pub timestamp: i64,
+    /// The merchant certificate serial.
     pub serial_no: String,
+    /// The base64 signature.
     pub signature: String,
 }
 
 /// Why an `Authorization` header could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthorizationParseError {
+    /// Not a `WECHATPAY2-SHA256-RSA2048` header.
     #[error("the scheme is not {SIGNATURE_TYPE}")]
     Scheme,
+    /// A parameter is not `key="value"`.
     #[error("the parameter {0:?} is not of the form key=\"value\"")]
     Malformed(String),
+    /// A required parameter is absent.
     #[error("the parameter {0} is missing")]
     Missing(&'static str),
+    /// The timestamp is not a number.
     #[error("the timestamp is not an integer")]
     Timestamp,
 }

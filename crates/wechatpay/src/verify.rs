@@ -16,20 +16,31 @@ pub const PUBLIC_KEY_ID_PREFIX: &str = "PUB_KEY_ID_";
 
 /// Header names of a signed response or callback.
 pub mod header {
+    /// Unix seconds when WeChat signed.
     pub const TIMESTAMP: &str = "Wechatpay-Timestamp";
+    /// WeChat's random nonce.
     pub const NONCE: &str = "Wechatpay-Nonce";
+    /// The base64 signature.
     pub const SIGNATURE: &str = "Wechatpay-Signature";
+    /// Which key signed: `PUB_KEY_ID_…` or a platform certificate serial; also sent by the
+    /// merchant in public-key mode.
     pub const SERIAL: &str = "Wechatpay-Serial";
+    /// `WECHATPAY2-SHA256-RSA2048`.
     pub const SIGNATURE_TYPE: &str = "Wechatpay-Signature-Type";
+    /// WeChat's id of the exchange, for support tickets.
     pub const REQUEST_ID: &str = "Request-ID";
 }
 
 /// The `Wechatpay-*` headers of a signed response or callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureHeaders {
+    /// `Wechatpay-Timestamp`, as sent (it is part of the signed message).
     pub timestamp: String,
+    /// `Wechatpay-Nonce`.
     pub nonce: String,
+    /// `Wechatpay-Signature` (base64).
     pub signature: String,
+    /// `Wechatpay-Serial`: which key signed.
     pub serial: String,
     /// Absent in some older messages; when present it must be [`SIGNATURE_TYPE`].
     pub signature_type: Option<String>,
@@ -38,20 +49,30 @@ pub struct SignatureHeaders {
 /// Why a response or callback was not accepted as WeChat Pay's.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
+    /// A required header is absent.
     #[error("header {0} is missing or not text")]
     MissingHeader(&'static str),
+    /// The signature type is not RSA-SHA256.
     #[error("signature type {0:?} is not {SIGNATURE_TYPE}")]
     SignatureType(String),
+    /// The timestamp is not a number.
     #[error("the timestamp {0:?} is not an integer")]
     Timestamp(String),
+    /// Outside the replay window.
     #[error(
         "the timestamp is {skew_secs} s away from now, outside the {REPLAY_WINDOW_SECS} s window"
     )]
-    Stale { skew_secs: i64 },
+    Stale {
+        /// How far the timestamp is from now, in seconds.
+        skew_secs: i64,
+    },
+    /// No key is trusted under that serial.
     #[error("no key is known for serial {0:?}")]
     UnknownSerial(String),
+    /// The signature is not base64.
     #[error("the signature is not base64 (a probe such as WECHATPAY/SIGNTEST?)")]
     SignatureEncoding,
+    /// The signature does not match.
     #[error("the signature does not match the message")]
     BadSignature,
 }

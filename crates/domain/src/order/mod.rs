@@ -6,6 +6,6 @@ mod payment;
 mod status;
 
 pub use model::{NewOrder, Order};
-pub use no::{OrderNo, OrderNoError, OrderNoGenerator};
+pub use no::{MAX_NODE, OrderNo, OrderNoError, OrderNoGenerator};
 pub use payment::{MerchantIdentity, PaymentConfirmation, PaymentMismatch};
 pub use status::{OrderStatus, OrderStatusError, Transition, TransitionError};

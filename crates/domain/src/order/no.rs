@@ -68,6 +68,28 @@ impl OrderNoGenerator {
         }
     }
 
+    /// Continues after `last`, a number this node issued before (e.g. before a restart), so
+    /// a process that restarts within the same second cannot issue it again. Numbers of
+    /// other nodes or of another shape are ignored.
+    pub fn resume_after(&self, last: &OrderNo) {
+        let text = last.as_str();
+        if text.len() != 22
+            || !text.bytes().all(|b| b.is_ascii_digit())
+            || text[14..17] != format!("{:03}", self.node)
+        {
+            return;
+        }
+        let Ok(stamp) = chrono::NaiveDateTime::parse_from_str(&text[..14], "%Y%m%d%H%M%S") else {
+            return;
+        };
+        let sequence: u32 = text[17..].parse().expect("five digits");
+        let mut state = self
+            .last
+            .lock()
+            .expect("the generator lock is never poisoned");
+        *state = (*state).max((stamp.and_utc().timestamp(), sequence));
+    }
+
     /// The next number, stamped with `now`'s second (or later, if numbers ran ahead).
     pub fn next(&self, now: DateTime<Utc>) -> OrderNo {
         let mut last = self
@@ -128,6 +150,27 @@ mod tests {
             previous = Some(no);
         }
         assert_eq!(previous.unwrap().as_str().len(), 22);
+    }
+
+    #[test]
+    fn a_restarted_generator_continues_after_the_last_number_it_issued() {
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let before = OrderNoGenerator::new(3);
+        let issued: Vec<_> = (0..5).map(|_| before.next(t)).collect();
+        let after = OrderNoGenerator::new(3);
+        after.resume_after(issued.last().unwrap());
+        // Another node's number does not move it.
+        after.resume_after(&OrderNoGenerator::new(4).next(t + chrono::Duration::hours(1)));
+        let next = after.next(t);
+        assert!(
+            issued.iter().all(|no| *no < next),
+            "{next} follows {issued:?}"
+        );
+        assert_eq!(
+            &next.as_str()[..14],
+            &issued[0].as_str()[..14],
+            "same second, higher sequence"
+        );
     }
 
     #[test]

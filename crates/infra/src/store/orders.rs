@@ -256,3 +256,19 @@ pub(crate) fn to_domain(row: order::Model) -> anyhow::Result<Order> {
         review_reason: row.review_reason,
     })
 }
+
+impl SeaStore {
+    /// The highest order number node `node` issued (22-digit numbers end in node + 5-digit
+    /// sequence), so its generator can resume after a restart.
+    pub async fn latest_order_no(&self, node: u16) -> anyhow::Result<Option<OrderNo>> {
+        // Fixed-width numbers sort by time; `_` matches one character in LIKE.
+        let pattern = format!("{}{node:03}{}", "_".repeat(14), "_".repeat(5));
+        let row = order::Entity::find()
+            .filter(order::Column::OrderNo.like(pattern))
+            .order_by_desc(order::Column::OrderNo)
+            .one(&self.db)
+            .await
+            .with_context(|| format!("find the last order number of node {node}"))?;
+        Ok(row.and_then(|r| OrderNo::parse(&r.order_no).ok()))
+    }
+}

@@ -33,7 +33,7 @@ impl TestApp {
 
     /// A server whose settings `adjust` changes first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        chatmall::telemetry::init();
+        chatmall::telemetry::init_for_tests();
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut settings = Settings::default();
         settings.server.port = 0;

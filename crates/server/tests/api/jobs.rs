@@ -1,0 +1,143 @@
+//! The compensation jobs of DESIGN.md §4, each against the real server and sandbox.
+
+use crate::helpers::TestApp;
+use chatmall::config::Settings;
+use domain::order::OrderStatus;
+use sea_orm::ConnectionTrait;
+use wechatpay::model::TradeState;
+use wechatpay_sandbox::{Faults, TimeoutMode};
+
+/// Jobs that run every 100 ms with no delays, and orders that expire after `ttl_secs`.
+fn fast_jobs(ttl_secs: i64) -> impl FnOnce(&mut Settings) {
+    move |s| {
+        s.order.ttl_secs = ttl_secs;
+        s.jobs.missed_payment_interval_ms = 100;
+        s.jobs.missed_payment_delay_secs = 0;
+        s.jobs.expiry_interval_ms = 100;
+        s.jobs.redelivery_interval_ms = 100;
+        s.jobs.redelivery_delay_secs = 0;
+        s.jobs.delivery_poll_ms = 60_000;
+        s.wechatpay.timeout_ms = 300;
+    }
+}
+
+#[tokio::test]
+async fn a_payment_whose_notification_never_comes_is_found_by_query_and_delivered() {
+    let app = TestApp::spawn_with(fast_jobs(600)).await;
+    app.sandbox.set_faults(Faults {
+        drop_notification: 1.0,
+        ..Faults::default()
+    });
+    let user = "oMissedNotify";
+    let order_no = app.place_order_ok(user, "1001").await;
+    app.sandbox.pay(&order_no, None).unwrap();
+    let order = app.wait_for_status(&order_no, OrderStatus::Delivered).await;
+    let delivered_notices = app
+        .sandbox
+        .notifications()
+        .into_iter()
+        .filter(|n| n.out_trade_no == order_no)
+        .filter(|n| {
+            matches!(
+                n.outcome,
+                wechatpay_sandbox::DeliveryOutcome::Delivered { .. }
+            )
+        })
+        .count();
+    assert_eq!(delivered_notices, 0, "no notification reached the server");
+    assert_eq!(app.quota(user).await.0, order.quota as i64);
+    assert_eq!(app.ledger_rows(&order_no).await, 1);
+}
+
+#[tokio::test]
+async fn an_unpaid_order_is_closed_at_wechat_and_locally_at_its_deadline() {
+    let app = TestApp::spawn_with(fast_jobs(1)).await;
+    let order_no = app.place_order_ok("oNeverPays", "1001").await;
+    let order = app.wait_for_status(&order_no, OrderStatus::Closed).await;
+    assert!(order.closed_at.unwrap() >= order.expire_at);
+    assert_eq!(
+        app.sandbox.order(&order_no).unwrap().trade_state,
+        TradeState::Closed
+    );
+    assert!(
+        app.sandbox.pay(&order_no, None).is_err(),
+        "a closed order cannot be paid"
+    );
+    assert_eq!(app.quota("oNeverPays").await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_prepay_that_never_reached_wechat_closes_locally_at_expiry() {
+    let app = TestApp::spawn_with(fast_jobs(1)).await;
+    app.sandbox.set_faults(Faults {
+        prepay_timeout: 1.0,
+        prepay_timeout_mode: TimeoutMode::BeforeCreate,
+        prepay_timeout_ms: 1_000,
+        ..Faults::default()
+    });
+    let (status, _) = app.place_order("oLostPrepay", "1001").await;
+    assert_eq!(status, 503);
+    let (_, list) = app.get("oLostPrepay", "/sale/query_order_list").await;
+    let order_no = list["data"][0]["orderId"].as_str().unwrap().to_owned();
+    assert!(
+        app.sandbox.order(&order_no).is_none(),
+        "WeChat never saw it"
+    );
+    app.wait_for_status(&order_no, OrderStatus::Closed).await;
+}
+
+#[tokio::test]
+async fn a_payment_that_turns_up_after_the_order_closed_is_honoured() {
+    let app = TestApp::spawn_with(fast_jobs(1)).await;
+    let user = "oLatePayer";
+    let order_no = app.place_order_ok(user, "1003").await;
+    app.wait_for_status(&order_no, OrderStatus::Closed).await;
+    // WeChat reports a payment anyway (paid at the last second, notified late).
+    let mut paid = app.sandbox.order(&order_no).unwrap();
+    paid.trade_state = TradeState::Success;
+    paid.transaction_id = Some("4200000000202611280000000001".into());
+    paid.success_time = Some(chrono::Utc::now().to_rfc3339());
+    let (headers, body) = app.sandbox.build_notification(&paid);
+    assert_eq!(app.post_notification(&headers, &body).await, 204);
+    let order = app.wait_for_status(&order_no, OrderStatus::Delivered).await;
+    assert_eq!(app.quota(user).await.0, order.quota as i64);
+}
+
+#[tokio::test]
+async fn a_paid_order_whose_event_was_lost_is_delivered_by_the_sweep() {
+    let app = TestApp::spawn_with(|s| {
+        fast_jobs(600)(s);
+        // Only the sweep delivers: the relay is effectively asleep.
+        s.jobs.delivery_poll_ms = 3_600_000;
+        s.jobs.missed_payment_interval_ms = 3_600_000;
+    })
+    .await;
+    app.sandbox.set_faults(Faults {
+        drop_notification: 1.0,
+        ..Faults::default()
+    });
+    let user = "oLostEvent";
+    let order_no = app.place_order_ok(user, "1002").await;
+    let transaction = app.sandbox.pay(&order_no, None).unwrap();
+    // Simulate losing the outbox event together with the relay's wake-up: the payment is
+    // applied directly, then its event row is removed before any relay sees it.
+    let db = app.state.shop.store().db();
+    let payment = infra::wechatpay_channel::confirmation_of(&transaction).unwrap();
+    app.state.shop.confirm_payment(&payment).await.unwrap();
+    db.execute_unprepared("DELETE FROM outbox").await.unwrap();
+    app.wait_for_status(&order_no, OrderStatus::Delivered).await;
+    assert_eq!(app.ledger_rows(&order_no).await, 1);
+}
+
+#[tokio::test]
+async fn query_failures_are_retried_with_backoff_and_the_payment_is_still_found() {
+    let app = TestApp::spawn_with(fast_jobs(600)).await;
+    app.sandbox.set_faults(Faults {
+        drop_notification: 1.0,
+        query_error: 0.7,
+        ..Faults::default()
+    });
+    let order_no = app.place_order_ok("oFlakyQuery", "1001").await;
+    app.sandbox.pay(&order_no, None).unwrap();
+    app.wait_for_status(&order_no, OrderStatus::Delivered).await;
+}
