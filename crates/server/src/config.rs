@@ -16,6 +16,14 @@ pub struct Settings {
     pub wechatpay: WechatPaySettings,
     pub sandbox: SandboxSettings,
     pub jobs: JobSettings,
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`: the operators' API.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct AdminSettings {
+    /// Bearer token for `/api/v1/admin/*`; empty disables it.
+    pub token: Secret,
 }
 
 /// `[server]`
@@ -172,6 +180,7 @@ impl Default for Settings {
                 lease_secs: 60,
                 troubled_after_attempts: 5,
             },
+            admin: AdminSettings::default(),
         }
     }
 }

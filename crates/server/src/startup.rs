@@ -103,6 +103,9 @@ impl Application {
             )),
             wechatpay: payments.client,
             delivery: DeliveryTrigger::default(),
+            job_stats: Arc::default(),
+            admin_token: Arc::new(settings.admin.token.clone()),
+            troubled_after: settings.jobs.troubled_after_attempts,
         };
         let mut router = crate::http::router(state.clone());
         if let Some(sandbox) = &payments.sandbox {

@@ -1,6 +1,7 @@
 //! What every request handler shares.
 
 use crate::jobs::delivery::DeliveryTrigger;
+use crate::jobs::stats::JobStats;
 use crate::session::Sessions;
 use domain::service::Shop;
 use infra::store::SeaStore;
@@ -18,4 +19,10 @@ pub struct AppState {
     /// Verifies and decrypts notifications.
     pub wechatpay: wechatpay::client::Client,
     pub delivery: DeliveryTrigger,
+    /// Background jobs' counters.
+    pub job_stats: Arc<JobStats>,
+    /// The operators' bearer token; empty disables the admin API.
+    pub admin_token: Arc<crate::config::Secret>,
+    /// Failed checks after which an order is reported as troubled.
+    pub troubled_after: u32,
 }

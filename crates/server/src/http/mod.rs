@@ -1,5 +1,6 @@
 //! The HTTP API under `/api/v1`, with the original system's contract.
 
+mod admin;
 pub mod auth;
 pub mod envelope;
 mod notify;
@@ -19,7 +20,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sale/query_order", get(sale::query_order))
         .route("/sale/query_order_list", get(sale::query_order_list))
         .route("/sale/pay_notify", post(notify::pay_notify))
-        .route("/account/query", get(sale::query_account));
+        .route("/account/query", get(sale::query_account))
+        .route("/admin/jobs", get(admin::jobs))
+        .route("/admin/troubled_orders", get(admin::troubled_orders));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(|| async { "ok" }))

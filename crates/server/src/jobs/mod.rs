@@ -7,6 +7,7 @@ pub mod expiry;
 pub mod missed_payment;
 pub mod redelivery;
 pub mod runner;
+pub mod stats;
 
 use crate::config::JobSettings;
 use crate::state::AppState;
@@ -44,6 +45,7 @@ pub fn spawn_all(
     tasks.push(tokio::spawn(runner::run_every(
         "missed_payment",
         ms(settings.missed_payment_interval_ms),
+        state.job_stats.clone(),
         stop.clone(),
         move || {
             let (shop, trigger, missed) = (shop.clone(), trigger.clone(), missed.clone());
@@ -60,6 +62,7 @@ pub fn spawn_all(
     tasks.push(tokio::spawn(runner::run_every(
         "expiry",
         ms(settings.expiry_interval_ms),
+        state.job_stats.clone(),
         stop.clone(),
         move || {
             let (shop, trigger, expiry) = (shop.clone(), trigger.clone(), expiry.clone());
@@ -78,6 +81,7 @@ pub fn spawn_all(
     tasks.push(tokio::spawn(runner::run_every(
         "redelivery",
         ms(settings.redelivery_interval_ms),
+        state.job_stats.clone(),
         stop.clone(),
         move || {
             let (shop, redelivery) = (shop.clone(), redelivery.clone());

@@ -1,6 +1,8 @@
 //! Runs a job's rounds on its schedule until told to stop, and logs each round's counters.
 
+use super::stats::JobStats;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -20,19 +22,17 @@ pub struct RoundReport {
 pub async fn run_every<F, Fut>(
     name: &'static str,
     interval: Duration,
+    stats: Arc<JobStats>,
     stop: CancellationToken,
     mut round: F,
 ) where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<RoundReport>>,
 {
-    let mut totals = RoundReport::default();
     loop {
         match round().await {
             Ok(report) => {
-                totals.scanned += report.scanned;
-                totals.fixed += report.fixed;
-                totals.failed += report.failed;
+                let totals = stats.record(name, report);
                 if report.scanned > 0 {
                     tracing::info!(
                         job = name,
@@ -53,6 +53,7 @@ pub async fn run_every<F, Fut>(
             _ = tokio::time::sleep(interval) => {}
         }
     }
+    let totals = stats.snapshot().get(name).copied().unwrap_or_default();
     tracing::info!(
         job = name,
         scanned = totals.scanned,

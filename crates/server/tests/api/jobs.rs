@@ -141,3 +141,83 @@ async fn query_failures_are_retried_with_backoff_and_the_payment_is_still_found(
     app.sandbox.pay(&order_no, None).unwrap();
     app.wait_for_status(&order_no, OrderStatus::Delivered).await;
 }
+
+#[tokio::test]
+async fn an_order_whose_checks_keep_failing_is_surfaced_to_operators() {
+    let app = TestApp::spawn_with(|s| {
+        fast_jobs(600)(s);
+        s.jobs.troubled_after_attempts = 2;
+        s.admin.token = chatmall::config::Secret::from("operator-token-1234".to_owned());
+    })
+    .await;
+    app.sandbox.set_faults(Faults {
+        drop_notification: 1.0,
+        query_error: 1.0,
+        ..Faults::default()
+    });
+    let order_no = app.place_order_ok("oTroubled", "1001").await;
+    app.sandbox.pay(&order_no, None).unwrap();
+
+    let admin = |path: &'static str, token: &'static str| {
+        let request = app
+            .http
+            .get(format!("{}/api/v1/admin/{path}", app.base_url));
+        async move {
+            let response = request.bearer_auth(token).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    assert_eq!(admin("troubled_orders", "wrong").await.0, 401);
+    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
+    loop {
+        let (status, body) = admin("troubled_orders", "operator-token-1234").await;
+        assert_eq!(status, 200, "{body}");
+        let listed = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["orderId"] == order_no.as_str())
+            .cloned();
+        if let Some(order) = listed {
+            assert!(order["checkAttempts"].as_u64().unwrap() >= 2);
+            assert!(
+                order["lastError"]
+                    .as_str()
+                    .unwrap()
+                    .contains("SYSTEM_ERROR"),
+                "{order}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never listed as troubled: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, jobs) = admin("jobs", "operator-token-1234").await;
+    assert!(
+        jobs["data"]["missed_payment"]["failed"].as_u64().unwrap() >= 2,
+        "{jobs}"
+    );
+
+    // Once WeChat answers again, the order is delivered and leaves the list.
+    app.sandbox.set_faults(Faults {
+        drop_notification: 1.0,
+        ..Faults::default()
+    });
+    app.wait_for_status(&order_no, OrderStatus::Delivered).await;
+}
+
+#[tokio::test]
+async fn the_admin_api_is_off_without_a_token() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(format!("{}/api/v1/admin/jobs", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}
