@@ -1,6 +1,6 @@
 //! The order aggregate.
 
-use super::{OrderNo, OrderStatus};
+use super::{OrderNo, OrderStatus, Transition, TransitionError};
 use crate::money::Fen;
 use crate::product::{ModelType, Product, ProductId, Quota};
 use crate::user::UserId;
@@ -68,6 +68,37 @@ impl Order {
         }
     }
 
+    /// The move to PAY_WAIT once WeChat accepted the prepay.
+    pub fn prepay(&self) -> Result<Transition, TransitionError> {
+        self.take(Transition::PREPAY)
+    }
+
+    /// The move to PAID for a confirmed, matching payment (a CLOSED order is paid late).
+    pub fn pay(&self) -> Result<Transition, TransitionError> {
+        self.take(Transition::PAY)
+    }
+
+    /// The move to DELIVERED once the quota is credited.
+    pub fn deliver(&self) -> Result<Transition, TransitionError> {
+        self.take(Transition::DELIVER)
+    }
+
+    /// The move to CLOSED for an order unpaid at its deadline.
+    pub fn close(&self) -> Result<Transition, TransitionError> {
+        self.take(Transition::CLOSE)
+    }
+
+    /// The move to REVIEW for a payment that does not match.
+    pub fn review(&self) -> Result<Transition, TransitionError> {
+        self.take(Transition::REVIEW)
+    }
+
+    /// The store applies the returned transition as one conditional write, so a caller
+    /// that raced with another still learns the truth from rows affected.
+    fn take(&self, transition: Transition) -> Result<Transition, TransitionError> {
+        transition.check(self.status).map(|_| transition)
+    }
+
     /// Whether the order can still be paid at `now`.
     pub fn is_payable_at(&self, now: DateTime<Utc>) -> bool {
         self.status.is_unpaid() && now < self.expire_at
@@ -79,5 +110,57 @@ impl Order {
             OrderStatus::PayWait if self.is_payable_at(now) => self.code_url.as_deref(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::ProductId;
+
+    fn order() -> Order {
+        let product = Product {
+            id: ProductId::new(1001).unwrap(),
+            name: "Trial".into(),
+            description: String::new(),
+            quota: 10,
+            model_types: vec![],
+            price: Fen::new(99).unwrap(),
+            sort: 1,
+            enabled: true,
+        };
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        Order::open(NewOrder {
+            order_no: OrderNo::parse("2027011508000000000001").unwrap(),
+            user_id: UserId::parse("oUser").unwrap(),
+            product: &product,
+            now,
+            ttl: chrono::Duration::minutes(30),
+        })
+    }
+
+    #[test]
+    fn an_order_walks_the_happy_path_and_refuses_shortcuts() {
+        let mut o = order();
+        assert_eq!(o.deliver().unwrap_err().from, OrderStatus::Created);
+        o.status = o.prepay().unwrap().to;
+        assert_eq!(o.status, OrderStatus::PayWait);
+        assert!(o.prepay().is_err(), "a second prepay transition is refused");
+        o.status = o.pay().unwrap().to;
+        assert!(o.close().is_err(), "a paid order cannot be closed");
+        assert!(o.review().is_err(), "a paid order cannot go to review");
+        o.status = o.deliver().unwrap().to;
+        assert_eq!(o.status, OrderStatus::Delivered);
+        assert!(o.pay().is_err() && o.deliver().is_err());
+    }
+
+    #[test]
+    fn a_closed_order_can_still_be_paid_and_the_deadline_is_kept() {
+        let mut o = order();
+        assert!(o.is_payable_at(o.created_at));
+        assert!(!o.is_payable_at(o.expire_at));
+        o.status = o.close().unwrap().to;
+        assert_eq!(o.pay().unwrap().to, OrderStatus::Paid);
+        assert_eq!(o.live_code_url(o.created_at), None);
     }
 }

@@ -3,7 +3,7 @@
 //! transition: repeats and races are harmless.
 
 use super::Shop;
-use crate::order::{OrderNo, OrderStatus, PaymentConfirmation, Transition};
+use crate::order::{OrderNo, OrderStatus, PaymentConfirmation};
 use crate::ports::OrderRepository;
 
 /// What a confirmed payment did to its order.
@@ -51,8 +51,10 @@ where
                         order.review_reason.unwrap_or_default(),
                     ));
                 }
-                status => debug_assert!(Transition::PAY.allows(status)),
+                _ => {}
             }
+            // Any other state may take payment; the store's conditional write settles races.
+            order.pay().map_err(|e| ConfirmError::Store(e.into()))?;
             let now = self.clock.now();
             match payment.check(order.amount, &self.settings.merchant) {
                 Err(mismatch) => {
