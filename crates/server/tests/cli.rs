@@ -1,15 +1,24 @@
 //! The binary's commands, run as a user would.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// Runs `chatmall` with `args` and no configuration file, in `data_dir`'s environment.
+fn chatmall(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chatmall"))
+        .args(["--config", "/nonexistent.toml"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn sandbox_keys_writes_a_key_set_any_wechatpay_sdk_can_load() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_chatmall"))
-        .args(["--config", "/nonexistent.toml", "sandbox", "keys", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = chatmall(
+        &["sandbox", "keys", "--dir", dir.path().to_str().unwrap()],
+        &[],
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -2,10 +2,11 @@
 //! wins), then closed at WeChat, then closed locally. A CREATED order whose prepay never
 //! reached WeChat closes locally.
 
-use super::runner::{RoundReport, retry_after};
+use super::claims::{claim, release, release_failed};
+use super::runner::RoundReport;
 use crate::jobs::delivery::DeliveryTrigger;
 use crate::state::AppShop;
-use domain::ports::{OrderJobs, OrderScan};
+use domain::ports::OrderScan;
 use domain::service::{Confirmation, Expired};
 use std::time::Duration;
 
@@ -24,43 +25,24 @@ pub async fn round(
     delivery: &DeliveryTrigger,
     settings: &ExpirySettings,
 ) -> anyhow::Result<RoundReport> {
-    let now = shop.clock().now();
-    let claimed = shop
-        .store()
-        .claim_orders(
-            OrderScan::Expired,
-            now,
-            now + chrono::Duration::from_std(settings.lease)?,
-            settings.batch,
-        )
-        .await?;
+    let claimed = claim(shop, OrderScan::Expired, settings.lease, settings.batch).await?;
     let mut report = RoundReport {
         scanned: claimed.len(),
         ..RoundReport::default()
     };
-    for item in claimed {
-        let no = &item.order.order_no;
-        let outcome = shop.expire(&item.order).await;
-        let now = shop.clock().now();
-        match outcome {
+    for item in &claimed {
+        match shop.expire(&item.order).await {
             Ok(result) => {
                 if result == Expired::Payment(Confirmation::Paid) {
-                    tracing::info!(order_no = %no, "paid at expiry: delivering instead of closing");
+                    tracing::info!(order_no = %item.order.order_no, "paid at expiry: delivering instead of closing");
                     delivery.wake();
                 }
                 report.fixed += 1;
-                shop.store().reschedule(no, now, None).await?;
+                release(shop, item, shop.clock().now()).await?;
             }
             Err(e) => {
                 report.failed += 1;
-                let message = e.to_string();
-                tracing::warn!(order_no = %no, attempts = item.check_attempts + 1, error = %message, "expiry failed; will retry");
-                let at = now
-                    + chrono::Duration::from_std(retry_after(
-                        settings.retry,
-                        item.check_attempts + 1,
-                    ))?;
-                shop.store().reschedule(no, at, Some(&message)).await?;
+                release_failed(shop, "expiry", item, settings.retry, &e.to_string()).await?;
             }
         }
     }

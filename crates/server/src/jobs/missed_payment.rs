@@ -2,10 +2,11 @@
 //! it, and the server may have been down), so unpaid orders older than a delay are queried
 //! at WeChat. A payment found goes through the same checks as a notification.
 
+use super::claims::{claim, release, release_failed};
 use super::runner::{RoundReport, retry_after};
 use crate::jobs::delivery::DeliveryTrigger;
 use crate::state::AppShop;
-use domain::ports::{OrderJobs, OrderScan};
+use domain::ports::OrderScan;
 use domain::service::{Confirmation, Reconciled};
 use std::time::Duration;
 
@@ -26,56 +27,49 @@ pub async fn round(
     delivery: &DeliveryTrigger,
     settings: &MissedPaymentSettings,
 ) -> anyhow::Result<RoundReport> {
-    let now = shop.clock().now();
-    let scan = OrderScan::Unpaid {
-        created_before: now - chrono::Duration::from_std(settings.delay)?,
-    };
-    let claimed = shop
-        .store()
-        .claim_orders(
-            scan,
-            now,
-            now + chrono::Duration::from_std(settings.lease)?,
-            settings.batch,
-        )
-        .await?;
+    let created_before = shop.clock().now() - chrono::Duration::from_std(settings.delay)?;
+    let claimed = claim(
+        shop,
+        OrderScan::Unpaid { created_before },
+        settings.lease,
+        settings.batch,
+    )
+    .await?;
     let mut report = RoundReport {
         scanned: claimed.len(),
         ..RoundReport::default()
     };
-    for item in claimed {
-        let no = &item.order.order_no;
+    for item in &claimed {
         let outcome = shop.reconcile(&item.order).await;
         let now = shop.clock().now();
-        let next = |attempts| {
-            now + chrono::Duration::from_std(retry_after(settings.recheck, attempts))
-                .unwrap_or_default()
-        };
         match outcome {
             Ok(Reconciled::Payment(confirmation)) => {
-                tracing::info!(order_no = %no, ?confirmation, "missed payment found by query");
+                tracing::info!(order_no = %item.order.order_no, ?confirmation, "missed payment found by query");
                 if confirmation == Confirmation::Paid {
                     delivery.wake();
                 }
                 report.fixed += 1;
-                shop.store().reschedule(no, now, None).await?;
+                release(shop, item, now).await?;
             }
             Ok(Reconciled::ClosedAtChannel) => {
                 report.fixed += 1;
-                shop.store().reschedule(no, now, None).await?;
+                release(shop, item, now).await?;
             }
-            // Unpaid, or never reached WeChat: the expiry job takes it at its deadline.
+            // Unpaid, or never reached WeChat: ask again later; expiry takes it at its deadline.
             Ok(Reconciled::Unpaid | Reconciled::UnknownToChannel | Reconciled::Settled(_)) => {
-                let at = next(0).min(item.order.expire_at);
-                shop.store().reschedule(no, at, None).await?;
+                let again = now + chrono::Duration::from_std(retry_after(settings.recheck, 0))?;
+                release(shop, item, again.min(item.order.expire_at)).await?;
             }
             Err(e) => {
                 report.failed += 1;
-                let message = e.to_string();
-                tracing::warn!(order_no = %no, attempts = item.check_attempts + 1, error = %message, "payment query failed; will retry");
-                shop.store()
-                    .reschedule(no, next(item.check_attempts + 1), Some(&message))
-                    .await?;
+                release_failed(
+                    shop,
+                    "missed_payment",
+                    item,
+                    settings.recheck,
+                    &e.to_string(),
+                )
+                .await?;
             }
         }
     }

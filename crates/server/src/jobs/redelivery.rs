@@ -1,11 +1,12 @@
 //! The redelivery sweep (发货补偿): a PAID order that the outbox relay has not delivered
 //! after a delay is delivered again here (delivery is idempotent). An order that keeps
-//! failing is surfaced: an error log, the `troubled` counter, and its last error kept on the
-//! order for the admin listing — not silently retried forever at full speed.
+//! failing is surfaced: an error log, its last error kept on the order, and the admin
+//! listing of troubled orders — not silently retried forever at full speed.
 
-use super::runner::{RoundReport, retry_after};
+use super::claims::{claim, release, release_failed};
+use super::runner::RoundReport;
 use crate::state::AppShop;
-use domain::ports::{Delivery, OrderJobs, OrderScan};
+use domain::ports::{Delivery, OrderScan};
 use std::time::Duration;
 
 /// Settings of the sweep.
@@ -23,47 +24,36 @@ pub struct RedeliverySettings {
 
 /// One round.
 pub async fn round(shop: &AppShop, settings: &RedeliverySettings) -> anyhow::Result<RoundReport> {
-    let now = shop.clock().now();
-    let scan = OrderScan::Undelivered {
-        paid_before: now - chrono::Duration::from_std(settings.delay)?,
-    };
-    let claimed = shop
-        .store()
-        .claim_orders(
-            scan,
-            now,
-            now + chrono::Duration::from_std(settings.lease)?,
-            settings.batch,
-        )
-        .await?;
+    let paid_before = shop.clock().now() - chrono::Duration::from_std(settings.delay)?;
+    let claimed = claim(
+        shop,
+        OrderScan::Undelivered { paid_before },
+        settings.lease,
+        settings.batch,
+    )
+    .await?;
     let mut report = RoundReport {
         scanned: claimed.len(),
         ..RoundReport::default()
     };
-    for item in claimed {
+    for item in &claimed {
         let no = &item.order.order_no;
-        let outcome = shop.deliver(no).await;
-        let now = shop.clock().now();
-        match outcome {
-            Ok(Delivery::Delivered(_)) => {
-                tracing::warn!(order_no = %no, "redelivery sweep delivered an order the relay had not");
-                report.fixed += 1;
-                shop.store().reschedule(no, now, None).await?;
-            }
-            Ok(Delivery::AlreadyDelivered | Delivery::NotPaid(_) | Delivery::NotFound) => {
-                shop.store().reschedule(no, now, None).await?;
+        match shop.deliver(no).await {
+            Ok(delivery) => {
+                if matches!(delivery, Delivery::Delivered(_)) {
+                    tracing::warn!(order_no = %no, "redelivery sweep delivered an order the relay had not");
+                    report.fixed += 1;
+                }
+                release(shop, item, shop.clock().now()).await?;
             }
             Err(e) => {
                 report.failed += 1;
-                let attempts = item.check_attempts + 1;
-                let message = format!("{e:#}");
+                let attempts =
+                    release_failed(shop, "redelivery", item, settings.retry, &format!("{e:#}"))
+                        .await?;
                 if attempts >= settings.troubled_after {
-                    tracing::error!(order_no = %no, attempts, error = %message, "troubled order: delivery keeps failing");
-                } else {
-                    tracing::warn!(order_no = %no, attempts, error = %message, "redelivery failed; will retry");
+                    tracing::error!(order_no = %no, attempts, "troubled order: delivery keeps failing");
                 }
-                let at = now + chrono::Duration::from_std(retry_after(settings.retry, attempts))?;
-                shop.store().reschedule(no, at, Some(&message)).await?;
             }
         }
     }

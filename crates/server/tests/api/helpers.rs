@@ -69,42 +69,43 @@ impl TestApp {
             .issue(&UserId::parse(user).unwrap(), chrono::Utc::now())
     }
 
-    /// GET an API path with `user`'s token; (status, JSON body).
-    pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}/api/v1{path}", self.base_url))
-            .header("Authorization", format!("Bearer {}", self.token_for(user)))
-            .send()
-            .await
-            .unwrap();
+    /// Sends a request and reads the JSON answer; (status, body).
+    pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.unwrap();
         (response.status().as_u16(), response.json().await.unwrap())
     }
 
-    /// The user checks out a product through the original contract's `create_pay_order`.
+    /// GET an API path with `user`'s token; (status, JSON body).
+    pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
+        let request = self.http.get(format!("{}/api/v1{path}", self.base_url));
+        Self::send(request.bearer_auth(self.token_for(user))).await
+    }
+
+    /// The user checks out a product through the original contract's `create_pay_order`,
+    /// with the raw token (no `Bearer`), as the original front-end sends it.
     pub async fn create_pay_order(&self, user: &str, product_id: &str) -> (u16, Value) {
-        let response = self
+        let request = self
             .http
-            .post(format!("{}/api/v1/sale/create_pay_order", self.base_url))
-            .header("Authorization", self.token_for(user))
-            .form(&[("productId", product_id)])
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
+            .post(format!("{}/api/v1/sale/create_pay_order", self.base_url));
+        Self::send(
+            request
+                .header("Authorization", self.token_for(user))
+                .form(&[("productId", product_id)]),
+        )
+        .await
     }
 
     /// The user checks out a product through `place_order` (the whole pay order back).
     pub async fn place_order(&self, user: &str, product_id: &str) -> (u16, Value) {
-        let response = self
+        let request = self
             .http
-            .post(format!("{}/api/v1/sale/place_order", self.base_url))
-            .header("Authorization", format!("Bearer {}", self.token_for(user)))
-            .form(&[("productId", product_id)])
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
+            .post(format!("{}/api/v1/sale/place_order", self.base_url));
+        Self::send(
+            request
+                .bearer_auth(self.token_for(user))
+                .form(&[("productId", product_id)]),
+        )
+        .await
     }
 
     /// Checks out and expects a live order; returns its number.
