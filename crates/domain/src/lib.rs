@@ -6,7 +6,9 @@
 //! flows of DESIGN.md (checkout, payment confirmation, delivery), generic over the ports.
 
 pub mod account;
+pub mod chat;
 pub mod clock;
+pub mod login;
 pub mod money;
 pub mod order;
 pub mod ports;

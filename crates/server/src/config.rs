@@ -16,7 +16,58 @@ pub struct Settings {
     pub wechatpay: WechatPaySettings,
     pub sandbox: SandboxSettings,
     pub jobs: JobSettings,
+    pub officialaccount: OfficialAccountSettings,
+    pub login: LoginSettings,
     pub admin: AdminSettings,
+    pub chat: ChatSettings,
+}
+
+/// `[chat]`: the quota-metered chat and the models behind it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatSettings {
+    /// OpenAI-compatible upstreams (`[[chat.upstreams]]`), chosen by the longest matching
+    /// model-name prefix.
+    pub upstreams: Vec<ChatUpstreamSettings>,
+    /// Serve the built-in sandbox model for models no upstream matches; unset = on exactly
+    /// when no upstream is configured.
+    pub sandbox_model: Option<bool>,
+    /// Quota one call costs, by model name (`[chat.pricing] "gpt-4o" = 2`).
+    pub pricing: std::collections::BTreeMap<String, u32>,
+    /// Quota one call to an unlisted model costs (the original: 1).
+    pub default_price: u32,
+    /// Milliseconds to open a connection to an upstream.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds from sending a request to the first byte of the answer.
+    pub first_byte_timeout_ms: u64,
+    /// Milliseconds an answer may pause between two chunks.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            upstreams: Vec::new(),
+            sandbox_model: None,
+            pricing: std::collections::BTreeMap::new(),
+            default_price: 1,
+            connect_timeout_ms: 5_000,
+            first_byte_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// One `[[chat.upstreams]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatUpstreamSettings {
+    /// Models whose name starts with this go here; empty matches every model.
+    #[serde(default)]
+    pub prefix: String,
+    /// The API root including its version, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …`; empty sends none.
+    #[serde(default)]
+    pub api_key: Secret,
 }
 
 /// `[admin]`: the operators' API.
@@ -169,6 +220,20 @@ impl Default for Settings {
                 keys_dir: PathBuf::new(),
                 time_scale: 1.0,
             },
+            officialaccount: OfficialAccountSettings {
+                appid: String::new(),
+                token: Secret::default(),
+                encoding_aes_key: Secret::default(),
+                mode: OfficialAccountMode::Safe,
+                simulator: None,
+            },
+            login: LoginSettings {
+                code_ttl_secs: 180,
+                max_failures_per_ip: 10,
+                max_failures_global: 300,
+                failure_window_secs: 600,
+                trust_forwarded_for: false,
+            },
             jobs: JobSettings {
                 delivery_poll_ms: 1000,
                 missed_payment_interval_ms: 10_000,
@@ -181,6 +246,7 @@ impl Default for Settings {
                 troubled_after_attempts: 5,
             },
             admin: AdminSettings::default(),
+            chat: ChatSettings::default(),
         }
     }
 }
@@ -240,6 +306,47 @@ pub fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String,
         Scalar::Float(f) => f.to_string(),
         Scalar::Bool(b) => b.to_string(),
     })
+}
+
+/// Which official-account messages the portal accepts (公众号消息加解密方式).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfficialAccountMode {
+    /// 明文模式: plaintext only (the signature does not cover the body).
+    Plain,
+    /// 安全模式: encrypted only, `msg_signature` over the body.
+    Safe,
+    /// 兼容模式: both.
+    Compatible,
+}
+
+/// `[officialaccount]`: the WeChat official account users log in through.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OfficialAccountSettings {
+    /// The account's appid; empty = generated once and kept in `data_dir` (offline default).
+    pub appid: String,
+    /// The server-config token (3–32 letters or digits); empty = generated like the appid.
+    pub token: Secret,
+    /// The 43-character EncodingAESKey; empty = generated like the appid.
+    pub encoding_aes_key: Secret,
+    pub mode: OfficialAccountMode,
+    /// Serve the official-account simulator; unset = only in `wechatpay.mode = "sandbox"`.
+    pub simulator: Option<bool>,
+}
+
+/// `[login]`: login codes and the brute-force limits on redeeming them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct LoginSettings {
+    /// How long a login code is valid, in seconds.
+    pub code_ttl_secs: i64,
+    /// Failed logins one client address may make per window before it gets 429.
+    pub max_failures_per_ip: u32,
+    /// Failed logins all clients together may make per window before everyone gets 429.
+    pub max_failures_global: u32,
+    /// The sliding window of both limits, in seconds.
+    pub failure_window_secs: u64,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 /// A configured secret: never printed by `Debug`; read it with [`Secret::expose`].

@@ -1,9 +1,12 @@
 //! The chatmall server: configuration, wiring, the HTTP API, background jobs.
 
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod jobs;
+pub mod login;
+pub mod officialaccount;
 pub mod secrets;
 pub mod session;
 pub mod startup;

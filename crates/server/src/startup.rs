@@ -77,7 +77,7 @@ impl Application {
         }
         let payments = payments(&settings, &base_url)?;
         let shop = Shop::new(
-            Arc::new(store),
+            Arc::new(store.clone()),
             Arc::new(WechatPayChannel::new(
                 payments.client.clone(),
                 payments.merchant.clone(),
@@ -95,7 +95,14 @@ impl Application {
         } else {
             settings.auth.jwt_secret.expose().to_owned()
         };
+        let login = Arc::new(crate::login::Login::new(&settings, store)?);
+        let simulator = official_account_simulator(&settings, &login, &base_url)?;
+        let chat = Arc::new(
+            crate::chat::ChatService::from_settings(&settings.chat, &loopback_url(&settings, port))
+                .context("[chat]")?,
+        );
         let state = AppState {
+            login,
             shop,
             sessions: Arc::new(Sessions::new(
                 jwt_secret.as_bytes(),
@@ -106,12 +113,22 @@ impl Application {
             job_stats: Arc::default(),
             admin_token: Arc::new(settings.admin.token.clone()),
             troubled_after: settings.jobs.troubled_after_attempts,
+            chat: chat.clone(),
         };
         let mut router = crate::http::router(state.clone());
         if let Some(sandbox) = &payments.sandbox {
             router = router.merge(sandbox.router());
         }
-        let router = router.layer(tower_http::trace::TraceLayer::new_for_http());
+        if let Some(simulator) = simulator {
+            router = router.merge(simulator.router());
+        }
+        if chat.sandbox_on() {
+            router = router.merge(crate::chat::sandbox::router());
+        }
+        let router = router.layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span),
+        );
         Ok(Self {
             listener,
             port,
@@ -147,8 +164,13 @@ impl Application {
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let jobs = crate::jobs::spawn_all(&self.state, &self.settings.jobs, &stop);
         tracing::info!(url = %self.base_url, "chatmall listening");
-        let server = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let server = axum::serve(
+            self.listener,
+            // The peer address feeds the login limiter (`http::login::ClientAddr`).
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
         let result = server.await;
         stop.cancel();
         for job in jobs {
@@ -254,6 +276,17 @@ fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {
     Ok(keys)
 }
 
+/// How this process reaches itself (the sandbox model): the bound address, with a
+/// wildcard host replaced by loopback.
+fn loopback_url(settings: &Settings, port: u16) -> String {
+    let host = match settings.server.host.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        host => host,
+    };
+    format!("http://{host}:{port}")
+}
+
 fn is_loopback(url: &str) -> bool {
     ["http://127.", "http://localhost", "http://[::1]"]
         .iter()
@@ -279,4 +312,33 @@ fn client(
     // The sandbox is on loopback: an environment proxy must not intercept it.
     config.use_env_proxy = !is_loopback(base_url);
     Ok(Client::new(config)?)
+}
+
+/// The official-account simulator, when on: by default only in sandbox mode, and never in
+/// live mode, since whoever reaches it can log in as any openid.
+fn official_account_simulator(
+    settings: &Settings,
+    login: &crate::login::Login,
+    base_url: &str,
+) -> anyhow::Result<Option<crate::officialaccount::simulator::Simulator>> {
+    let sandbox = settings.wechatpay.mode == WechatPayMode::Sandbox;
+    let on = match settings.officialaccount.simulator {
+        Some(true) if !sandbox => bail!(
+            "officialaccount.simulator = true needs wechatpay.mode = \"sandbox\": \
+             the simulator lets anyone log in as any openid"
+        ),
+        Some(on) => on,
+        None => sandbox,
+    };
+    if !on {
+        return Ok(None);
+    }
+    tracing::info!(
+        url = %format!("{base_url}/simulator/official-account"),
+        "official-account simulator on (development only)"
+    );
+    Ok(Some(crate::officialaccount::simulator::Simulator::new(
+        login.account.clone(),
+        base_url,
+    )?))
 }

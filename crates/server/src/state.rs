@@ -14,6 +14,8 @@ pub type AppShop = Shop<SeaStore, WechatPayChannel>;
 /// Handler state.
 #[derive(Clone)]
 pub struct AppState {
+    /// Login through the official account (codes, limits, the account itself).
+    pub login: Arc<crate::login::Login>,
     pub shop: AppShop,
     pub sessions: Arc<Sessions>,
     /// Verifies and decrypts notifications.
@@ -25,4 +27,6 @@ pub struct AppState {
     pub admin_token: Arc<crate::config::Secret>,
     /// Failed checks after which an order is reported as troubled.
     pub troubled_after: u32,
+    /// The chat's upstreams and prices.
+    pub chat: Arc<crate::chat::ChatService>,
 }

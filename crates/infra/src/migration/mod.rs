@@ -6,6 +6,8 @@
 use sea_orm_migration::prelude::*;
 
 mod m20260101_000001_create_tables;
+mod m20261128_000002_login_codes;
+mod m20261128_000003_chat_usage;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -13,6 +15,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20260101_000001_create_tables::Migration)]
+        vec![
+            Box::new(m20260101_000001_create_tables::Migration),
+            Box::new(m20261128_000002_login_codes::Migration),
+            Box::new(m20261128_000003_chat_usage::Migration),
+        ]
     }
 }

@@ -7,7 +7,7 @@ use super::{SeaStore, is_unique_violation, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
-use domain::order::{Order, OrderNo, OrderStatus, Transition};
+use domain::order::{OrderNo, OrderStatus, Transition};
 use domain::ports::Delivery;
 use domain::product::ModelType;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -73,7 +73,14 @@ impl SeaStore {
         }
 
         // (3) Credit the account.
-        credit(&txn, &order, now).await?;
+        credit(
+            &txn,
+            order.user_id.as_str(),
+            i64::from(order.quota),
+            &order.model_types,
+            now,
+        )
+        .await?;
         let after = account::Entity::find_by_id(order.user_id.as_str())
             .one(&txn)
             .await
@@ -89,19 +96,20 @@ impl SeaStore {
     }
 }
 
-/// Adds the order's quota and models to its user's account, creating the account if needed.
-async fn credit(
+/// Adds quota and models to a user's account, creating the account if needed (delivery and
+/// direct grants share it).
+pub(super) async fn credit(
     txn: &DatabaseTransaction,
-    order: &Order,
+    user: &str,
+    quota: i64,
+    model_types: &[ModelType],
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let user = order.user_id.as_str();
-    let quota = i64::from(order.quota);
     let fresh = account::ActiveModel {
         user_id: Set(user.to_owned()),
         total_quota: Set(quota),
         surplus_quota: Set(quota),
-        model_types: Set(ModelType::join(&order.model_types)),
+        model_types: Set(ModelType::join(model_types)),
         status: Set(AccountStatus::Usable.as_str().to_owned()),
         created_at: Set(millis(now)),
         updated_at: Set(millis(now)),
@@ -129,7 +137,7 @@ async fn credit(
         .await
         .with_context(|| format!("credit account {user}: lock"))?
         .with_context(|| format!("credit account {user}: the account vanished"))?;
-    let models = accounts::to_domain(current)?.models_with(&order.model_types);
+    let models = accounts::to_domain(current)?.models_with(model_types);
     account::Entity::update_many()
         .col_expr(
             account::Column::TotalQuota,

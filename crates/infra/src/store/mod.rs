@@ -5,13 +5,16 @@
 //! as fen, statuses as the domain's short names.
 
 mod accounts;
+mod chat;
 mod connect;
 mod delivery;
 pub mod entities;
 mod jobs;
+mod login_codes;
 mod orders;
 mod outbox;
 mod products;
+mod quota;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};

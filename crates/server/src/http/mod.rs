@@ -2,8 +2,11 @@
 
 mod admin;
 pub mod auth;
+mod chat;
 pub mod envelope;
+pub mod login;
 mod notify;
+pub mod portal;
 mod sale;
 pub mod views;
 
@@ -14,6 +17,14 @@ use axum::routing::{get, post};
 /// The API routes.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
+        .route("/auth/login", post(login::login))
+        .route(
+            "/wx/portal/{appid}",
+            get(portal::check)
+                .post(portal::message)
+                // Official-account messages are small; refuse anything else early.
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
+        )
         .route("/sale/query_product_list", get(sale::query_product_list))
         .route("/sale/create_pay_order", post(sale::create_pay_order))
         .route("/sale/place_order", post(sale::place_order))
@@ -21,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         .route("/sale/query_order_list", get(sale::query_order_list))
         .route("/sale/pay_notify", post(notify::pay_notify))
         .route("/account/query", get(sale::query_account))
+        .route(
+            "/chatgpt/chat/completions",
+            post(chat::completions).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),
+        )
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/troubled_orders", get(admin::troubled_orders));
     Router::new()

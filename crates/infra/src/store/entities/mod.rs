@@ -2,7 +2,9 @@
 //! store maps between these and the domain in its adapter modules.
 
 pub mod account;
+pub mod chat_usage;
 pub mod ledger;
+pub mod login_code;
 pub mod order;
 pub mod outbox;
 pub mod product;

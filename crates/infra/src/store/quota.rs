@@ -1,0 +1,91 @@
+//! Crediting quota directly (tests, operators), and freezing accounts: each credit leaves a
+//! ledger row unique by (reason, ref), so a repeated grant changes nothing.
+
+use super::entities::{account, ledger};
+use super::{SeaStore, accounts, delivery, is_unique_violation, millis};
+use anyhow::{Context as _, ensure};
+use chrono::{DateTime, Utc};
+use domain::account::{Account, AccountStatus};
+use domain::product::ModelType;
+use domain::user::UserId;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+
+impl SeaStore {
+    /// Credits `quota` and `models` to `user` with a ledger row (`reason`, `reference`);
+    /// the account after, or `None` if that (reason, reference) was granted before.
+    /// `reason` is 1–32 characters and not a delivery's, `reference` 1–64.
+    pub async fn grant_quota(
+        &self,
+        user: &UserId,
+        quota: u32,
+        models: &[ModelType],
+        reason: &str,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Account>> {
+        ensure!(quota > 0, "a grant credits at least 1 quota");
+        ensure!(
+            (1..=32).contains(&reason.chars().count()) && reason != ledger::REASON_ORDER_DELIVERY,
+            "a grant's reason is 1 to 32 characters and not {:?}, got {reason:?}",
+            ledger::REASON_ORDER_DELIVERY
+        );
+        ensure!(
+            (1..=64).contains(&reference.chars().count()),
+            "a grant's reference is 1 to 64 characters"
+        );
+        let txn = self.db.begin().await.context("grant quota: begin")?;
+        // The ledger row first: it is the exactly-once guard (and SQLite's write lock).
+        let entry = ledger::ActiveModel {
+            id: NotSet,
+            user_id: Set(user.as_str().to_owned()),
+            delta: Set(i64::from(quota)),
+            reason: Set(reason.to_owned()),
+            reference: Set(reference.to_owned()),
+            created_at: Set(millis(now)),
+        };
+        match ledger::Entity::insert(entry)
+            .exec_without_returning(&txn)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(None),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("grant quota to {user}: write the ledger")));
+            }
+        }
+        delivery::credit(&txn, user.as_str(), i64::from(quota), models, now).await?;
+        let after = account::Entity::find_by_id(user.as_str())
+            .one(&txn)
+            .await
+            .with_context(|| format!("grant quota to {user}: read the account"))?
+            .with_context(|| format!("grant quota to {user}: the account is missing"))?;
+        let after = accounts::to_domain(after)?;
+        txn.commit()
+            .await
+            .with_context(|| format!("grant quota to {user}: commit"))?;
+        Ok(Some(after))
+    }
+
+    /// Sets an account's status (freeze or unfreeze); false if the user has no account.
+    pub async fn set_account_status(
+        &self,
+        user: &UserId,
+        status: AccountStatus,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        Ok(account::Entity::update_many()
+            .col_expr(account::Column::Status, Expr::value(status.as_str()))
+            .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
+            .filter(account::Column::UserId.eq(user.as_str()))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("set the status of account {user}"))?
+            .rows_affected
+            == 1)
+    }
+}

@@ -1,0 +1,210 @@
+//! The chat quota port against real databases: SQLite always, PostgreSQL when
+//! `CHATMALL_TEST_POSTGRES_URL` is set.
+
+use anyhow::{Context as _, ensure};
+use chatmall_infra::store::SeaStore;
+use chatmall_infra::testing;
+use chrono::{DateTime, Utc};
+use domain::account::AccountStatus;
+use domain::chat::{ChatAccounts, Price, Spend, UsageEnd, UsageId, UsageStatus};
+use domain::ports::AccountRepository;
+use domain::product::ModelType;
+use domain::user::UserId;
+use std::future::Future;
+
+async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
+where
+    F: Fn(SeaStore) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    for db in testing::backends().await? {
+        test(db.store.clone())
+            .await
+            .with_context(|| format!("on {}", db.backend))?;
+    }
+    Ok(())
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_800_000_000_123).unwrap()
+}
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).unwrap()
+}
+
+fn model(name: &str) -> ModelType {
+    ModelType::parse(name).unwrap()
+}
+
+fn price(quota: u32) -> Price {
+    Price::new(quota).unwrap()
+}
+
+async fn surplus(store: &SeaStore, who: &UserId) -> anyhow::Result<i64> {
+    Ok(store
+        .account(who)
+        .await?
+        .context("the account exists")?
+        .surplus_quota)
+}
+
+async fn spent(store: &SeaStore, who: &UserId, m: &str, p: u32) -> anyhow::Result<UsageId> {
+    match store.spend(who, &model(m), price(p), t0()).await? {
+        Spend::Spent(id) => Ok(id),
+        other => anyhow::bail!("expected a spend, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn spend_refuses_each_case_and_changes_nothing() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oChatRefusals");
+        let gpt = model("gpt-4o");
+        ensure!(store.spend(&who, &gpt, price(1), t0()).await? == Spend::NoAccount);
+
+        store
+            .grant_quota(&who, 2, &[model("gpt-4o-mini")], "test_grant", "r1", t0())
+            .await?
+            .context("granted")?;
+        ensure!(store.spend(&who, &gpt, price(1), t0()).await? == Spend::ModelNotGranted);
+        let mini = model("gpt-4o-mini");
+        ensure!(store.spend(&who, &mini, price(3), t0()).await? == Spend::NoQuota);
+        store
+            .set_account_status(&who, AccountStatus::Frozen, t0())
+            .await?;
+        ensure!(store.spend(&who, &mini, price(1), t0()).await? == Spend::Frozen);
+        ensure!(surplus(&store, &who).await? == 2);
+        ensure!(store.usage_of(&who, 10).await?.is_empty());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_spend_opens_a_usage_row_that_ends_once() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oChatSpend");
+        store
+            .grant_quota(&who, 5, &[model("gpt-4o")], "test_grant", "r1", t0())
+            .await?;
+        let id = spent(&store, &who, "gpt-4o", 2).await?;
+        ensure!(surplus(&store, &who).await? == 3);
+        let rows = store.usage_of(&who, 10).await?;
+        ensure!(rows.len() == 1 && rows[0].status == UsageStatus::Started);
+        ensure!(rows[0].quota_spent == 2 && rows[0].started_at == t0());
+
+        ensure!(store.finish(id, &UsageEnd::Ok, Some(42), t0()).await?);
+        // Ended: neither a second end nor a refund changes anything.
+        ensure!(!store.finish(id, &UsageEnd::Cancelled, None, t0()).await?);
+        ensure!(!store.refund(id, "late", t0()).await?);
+        ensure!(surplus(&store, &who).await? == 3);
+        let row = &store.usage_of(&who, 10).await?[0];
+        ensure!(row.status == UsageStatus::Ok && row.first_token_ms == Some(42));
+        ensure!(row.finished_at == Some(t0()));
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_refund_gives_the_price_back_exactly_once() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oChatRefund");
+        store
+            .grant_quota(&who, 3, &[model("gpt-4o")], "test_grant", "r1", t0())
+            .await?;
+        let id = spent(&store, &who, "gpt-4o", 2).await?;
+        ensure!(surplus(&store, &who).await? == 1);
+        ensure!(store.refund(id, "upstream said 500", t0()).await?);
+        ensure!(!store.refund(id, "again", t0()).await?);
+        ensure!(!store.finish(id, &UsageEnd::Ok, None, t0()).await?);
+        ensure!(surplus(&store, &who).await? == 3);
+        let row = &store.usage_of(&who, 10).await?[0];
+        ensure!(row.status == UsageStatus::Refunded);
+        ensure!(row.error.as_deref() == Some("upstream said 500"));
+
+        let failed = spent(&store, &who, "gpt-4o", 1).await?;
+        ensure!(
+            store
+                .finish(failed, &UsageEnd::Failed("cut off".into()), Some(5), t0())
+                .await?
+        );
+        ensure!(
+            surplus(&store, &who).await? == 2,
+            "a failed call still counts"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn concurrent_spends_never_go_below_zero() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oChatRace");
+        store
+            .grant_quota(&who, 10, &[model("gpt-4o")], "test_grant", "r1", t0())
+            .await?;
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (store, who) = (store.clone(), who.clone());
+                tokio::spawn(
+                    async move { store.spend(&who, &model("gpt-4o"), price(1), t0()).await },
+                )
+            })
+            .collect();
+        let mut won = 0;
+        for task in tasks {
+            match task.await?? {
+                Spend::Spent(_) => won += 1,
+                Spend::NoQuota => {}
+                other => anyhow::bail!("unexpected {other:?}"),
+            }
+        }
+        ensure!(won == 10, "{won} spends won");
+        ensure!(surplus(&store, &who).await? == 0);
+        ensure!(store.usage_of(&who, 100).await?.len() == 10);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_grant_is_credited_once_per_reason_and_reference() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oChatGrant");
+        let first = store
+            .grant_quota(&who, 4, &[model("o3-mini")], "test_grant", "g1", t0())
+            .await?
+            .context("first grant")?;
+        ensure!(first.total_quota == 4 && first.surplus_quota == 4);
+        ensure!(
+            store
+                .grant_quota(&who, 4, &[model("o3-mini")], "test_grant", "g1", t0())
+                .await?
+                .is_none()
+        );
+        let second = store
+            .grant_quota(&who, 1, &[model("gpt-4o")], "test_grant", "g2", t0())
+            .await?
+            .context("second grant")?;
+        ensure!(second.surplus_quota == 5);
+        ensure!(ModelType::join(&second.model_types) == "gpt-4o,o3-mini");
+        ensure!(
+            store
+                .grant_quota(&who, 1, &[], "order_delivery", "g3", t0())
+                .await
+                .is_err(),
+            "a grant cannot pose as a delivery"
+        );
+        ensure!(
+            store
+                .grant_quota(&who, 0, &[], "test_grant", "g4", t0())
+                .await
+                .is_err()
+        );
+        Ok(())
+    })
+    .await
+}

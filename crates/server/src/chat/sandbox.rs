@@ -1,0 +1,90 @@
+//! The sandbox model: an OpenAI-compatible streaming endpoint served by this process at
+//! `/sandbox/v1/chat/completions`, so the chat works offline through the real upstream
+//! client. It answers deterministically, word by word, and says that it is a sandbox.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The path prefix; the chat's default upstream points here over loopback.
+pub const BASE_PATH: &str = "/sandbox/v1";
+/// A pause between words, so the answer visibly streams.
+const WORD_PAUSE: Duration = Duration::from_millis(30);
+/// How much of the user's message the answer quotes.
+const QUOTE_CHARS: usize = 200;
+
+/// The sandbox model's routes (no state; no authentication: it costs nothing).
+pub fn router() -> Router {
+    Router::new().route(&format!("{BASE_PATH}/chat/completions"), post(completions))
+}
+
+/// The answer to a request: fixed text around the last user message.
+pub fn answer(model: &str, last_user_message: &str) -> String {
+    let quoted: String = last_user_message.chars().take(QUOTE_CHARS).collect();
+    format!(
+        "[sandbox model, not a real AI] This is chatmall's offline sandbox answering as \
+         {model}. You said: {quoted}"
+    )
+}
+
+async fn completions(body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let model = request["model"]
+        .as_str()
+        .unwrap_or("sandbox-echo")
+        .to_owned();
+    let last_user = request["messages"]
+        .as_array()
+        .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let text = answer(&model, &last_user);
+    // Words keep their following space, so the deltas concatenate to the exact text.
+    let mut pieces: Vec<String> = text.split_inclusive(' ').map(str::to_owned).collect();
+    pieces.reverse();
+    let frames = futures::stream::unfold(
+        (pieces, model, false),
+        |(mut rest, model, ended)| async move {
+            if ended {
+                return None;
+            }
+            let frame = match rest.pop() {
+                Some(word) => {
+                    tokio::time::sleep(WORD_PAUSE).await;
+                    chunk(&model, json!({"content": word}), Value::Null)
+                }
+                None => format!(
+                    "{}data: [DONE]\n\n",
+                    chunk(&model, json!({}), json!("stop"))
+                ),
+            };
+            let ended = frame.ends_with("[DONE]\n\n");
+            Some((
+                Ok::<_, std::convert::Infallible>(frame),
+                (rest, model, ended),
+            ))
+        },
+    );
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(frames),
+    )
+        .into_response()
+}
+
+/// One `chat.completion.chunk` event.
+fn chunk(model: &str, delta: Value, finish_reason: Value) -> String {
+    let chunk = json!({
+        "id": "chatcmpl-sandbox",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    });
+    format!("data: {chunk}\n\n")
+}

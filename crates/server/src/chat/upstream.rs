@@ -1,0 +1,338 @@
+//! A client for one OpenAI-compatible `/chat/completions` endpoint with `stream: true`:
+//! the answer comes back as content deltas, under three time limits (connect, first byte,
+//! idle between chunks). Dropping an [`UpstreamReply`] drops the HTTP response and so
+//! closes the connection: the upstream stops working for a client that left.
+
+use super::sse::SseParser;
+use crate::config::Secret;
+use domain::chat::ChatRequest;
+use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::{Instant, timeout_at};
+
+/// Upstream error texts kept for logs and usage rows are cut to this many characters.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// How long each stage may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// From sending the request to the first byte of the answer's body.
+    pub first_byte: Duration,
+    /// Between two chunks of the body (keep-alive comments count).
+    pub idle: Duration,
+}
+
+/// Why the upstream did not deliver. Texts never carry the API key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("could not reach the model service: {0}")]
+    Connect(String),
+    #[error("the model service sent nothing for {0} ms ({1})")]
+    Timeout(u128, &'static str),
+    #[error("the model service answered HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("the model service reported an error: {0}")]
+    Model(String),
+    #[error("the model service broke the stream: {0}")]
+    Protocol(String),
+}
+
+impl UpstreamError {
+    /// Whether the upstream was too slow (504) rather than failing outright (502).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout(..))
+    }
+}
+
+/// One configured upstream.
+#[derive(Clone)]
+pub struct Upstream {
+    /// `…/v1`; requests go to `{base_url}/chat/completions`.
+    base_url: String,
+    api_key: Secret,
+    client: reqwest::Client,
+    timeouts: Timeouts,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .finish()
+    }
+}
+
+impl Upstream {
+    /// An upstream at `base_url` (e.g. `https://api.openai.com/v1`); an empty key sends no
+    /// `Authorization`. Loopback upstreams bypass any environment proxy.
+    pub fn new(base_url: &str, api_key: Secret, timeouts: Timeouts) -> anyhow::Result<Self> {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        anyhow::ensure!(
+            base_url.starts_with("http://") || base_url.starts_with("https://"),
+            "a chat upstream's base_url is an http(s) URL, got {base_url:?}"
+        );
+        let mut builder = reqwest::Client::builder().connect_timeout(timeouts.connect);
+        if is_loopback(&base_url) {
+            builder = builder.no_proxy();
+        }
+        Ok(Self {
+            base_url,
+            api_key,
+            client: builder.build()?,
+            timeouts,
+        })
+    }
+
+    /// The base URL (never the key), for logs.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends the request and waits for the answer's headers (within the first-byte limit).
+    pub async fn open(
+        &self,
+        request: &ChatRequest,
+        options: &Map<String, Value>,
+    ) -> Result<UpstreamReply, UpstreamError> {
+        let mut body = options.clone();
+        body.insert("model".into(), json!(request.model.as_str()));
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+            .collect();
+        body.insert("messages".into(), Value::Array(messages));
+        body.insert("stream".into(), Value::Bool(true));
+        let mut call = self
+            .client
+            .post(format!("{}/chat/completions", self.base_url))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .json(&body);
+        if !self.api_key.is_empty() {
+            call = call.bearer_auth(self.api_key.expose());
+        }
+        let first_byte_by = Instant::now() + self.timeouts.first_byte;
+        let response = timeout_at(first_byte_by, call.send())
+            .await
+            .map_err(|_| self.timed_out(self.timeouts.first_byte, "first byte"))?
+            .map_err(|e| UpstreamError::Connect(self.redact(&e.without_url().to_string())))?;
+        let mut reply = UpstreamReply {
+            response,
+            upstream: self.clone(),
+            parser: SseParser::new(),
+            pending: VecDeque::new(),
+            next_chunk_by: Some(first_byte_by),
+            finish_reason_seen: false,
+            done: false,
+        };
+        let status = reply.response.status();
+        if !status.is_success() {
+            let text = reply.body_text().await;
+            return Err(UpstreamError::Status {
+                status: status.as_u16(),
+                message: self.redact(&error_message(&text)),
+            });
+        }
+        Ok(reply)
+    }
+
+    fn timed_out(&self, after: Duration, stage: &'static str) -> UpstreamError {
+        UpstreamError::Timeout(after.as_millis(), stage)
+    }
+
+    /// The text with the API key blanked out (some services echo part of a bad key), cut
+    /// to a loggable length.
+    fn redact(&self, text: &str) -> String {
+        let key = self.api_key.expose();
+        let text = if key.len() >= 4 {
+            text.replace(key, "***")
+        } else {
+            text.to_owned()
+        };
+        text.chars().take(MAX_MESSAGE_CHARS).collect()
+    }
+}
+
+/// A streaming answer. Each [`next_delta`](Self::next_delta) waits for the next piece of
+/// content; dropping it closes the upstream connection.
+pub struct UpstreamReply {
+    response: reqwest::Response,
+    upstream: Upstream,
+    parser: SseParser,
+    pending: VecDeque<String>,
+    /// The deadline for the next chunk: the first-byte limit, then the idle limit.
+    next_chunk_by: Option<Instant>,
+    finish_reason_seen: bool,
+    done: bool,
+}
+
+impl UpstreamReply {
+    /// The next non-empty content delta, `Ok(None)` once the answer is complete.
+    pub async fn next_delta(&mut self) -> Result<Option<String>, UpstreamError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if let Some(data) = self.pending.pop_front() {
+                if let Some(text) = self.on_event(&data)? {
+                    return Ok(Some(text));
+                }
+                continue;
+            }
+            match self.next_chunk().await? {
+                Some(bytes) => {
+                    let events = self.parser.feed(&bytes).map_err(|e| {
+                        self.done = true;
+                        UpstreamError::Protocol(e.to_string())
+                    })?;
+                    self.pending.extend(events.into_iter().map(|e| e.data));
+                }
+                None => {
+                    if let Some(event) = self.parser.finish() {
+                        self.pending.push_back(event.data);
+                        continue;
+                    }
+                    self.done = true;
+                    // A clean end without `[DONE]` is complete only if the model said so.
+                    return if self.finish_reason_seen {
+                        Ok(None)
+                    } else {
+                        Err(UpstreamError::Protocol(
+                            "the stream ended before the answer was complete".into(),
+                        ))
+                    };
+                }
+            }
+        }
+    }
+
+    /// One event's data: `[DONE]`, an error object, or a chunk with a content delta.
+    fn on_event(&mut self, data: &str) -> Result<Option<String>, UpstreamError> {
+        if data.trim() == "[DONE]" {
+            self.done = true;
+            return Ok(None);
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+            self.done = true;
+            UpstreamError::Protocol(format!("an event is not JSON: {e}"))
+        })?;
+        if let Some(error) = chunk.get("error") {
+            self.done = true;
+            return Err(UpstreamError::Model(
+                self.upstream.redact(&describe_error(error)),
+            ));
+        }
+        let choice = &chunk["choices"][0];
+        if !choice["finish_reason"].is_null() {
+            self.finish_reason_seen = true;
+        }
+        Ok(choice["delta"]["content"]
+            .as_str()
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned))
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<axum::body::Bytes>, UpstreamError> {
+        let (by, stage, limit) = match self.next_chunk_by {
+            Some(by) => (by, "first byte", self.upstream.timeouts.first_byte),
+            None => (
+                Instant::now() + self.upstream.timeouts.idle,
+                "idle",
+                self.upstream.timeouts.idle,
+            ),
+        };
+        let chunk = timeout_at(by, self.response.chunk())
+            .await
+            .map_err(|_| {
+                self.done = true;
+                self.upstream.timed_out(limit, stage)
+            })?
+            .map_err(|e| {
+                self.done = true;
+                UpstreamError::Protocol(self.upstream.redact(&e.without_url().to_string()))
+            })?;
+        self.next_chunk_by = None;
+        Ok(chunk)
+    }
+
+    /// The body of an error answer, bounded in size and time.
+    async fn body_text(&mut self) -> String {
+        let mut body = Vec::new();
+        while body.len() < 16 * 1024 {
+            match self.next_chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&body).into_owned()
+    }
+}
+
+/// The message of an OpenAI-style error body (`{"error":{"message":…}}`), else the text.
+fn error_message(body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(value) if value.get("error").is_some() => describe_error(&value["error"]),
+        _ => body.trim().to_owned(),
+    }
+}
+
+fn describe_error(error: &Value) -> String {
+    match error.get("message").and_then(Value::as_str) {
+        Some(message) => message.to_owned(),
+        None => error.to_string(),
+    }
+}
+
+fn is_loopback(url: &str) -> bool {
+    ["http://127.", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(key: &str) -> Upstream {
+        let timeouts = Timeouts {
+            connect: Duration::from_secs(1),
+            first_byte: Duration::from_secs(1),
+            idle: Duration::from_secs(1),
+        };
+        Upstream::new(
+            "http://127.0.0.1:9/v1/",
+            Secret::from(key.to_owned()),
+            timeouts,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_key_never_reaches_texts_or_debug_output() {
+        let up = upstream("sk-very-secret-key");
+        assert_eq!(
+            up.redact("Incorrect API key provided: sk-very-secret-key."),
+            "Incorrect API key provided: ***."
+        );
+        assert!(!format!("{up:?}").contains("sk-very"));
+        assert_eq!(up.base_url(), "http://127.0.0.1:9/v1");
+    }
+
+    #[test]
+    fn error_bodies_yield_their_message() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"Rate limit reached","type":"x"}}"#),
+            "Rate limit reached"
+        );
+        assert_eq!(error_message(" busy \n"), "busy");
+    }
+
+    #[test]
+    fn a_base_url_must_be_http() {
+        let timeouts = upstream("").timeouts;
+        assert!(Upstream::new("ftp://x", Secret::default(), timeouts).is_err());
+    }
+}

@@ -1,0 +1,509 @@
+//! The chat over real HTTP: quota checks, spending, refunds, streaming and cancellation,
+//! against a fake OpenAI-compatible upstream that can stream, fail, hang and error.
+
+use crate::helpers::{DEADLINE, TestApp};
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chatmall::config::{ChatUpstreamSettings, Secret, Settings};
+use domain::account::AccountStatus;
+use domain::chat::{ChatAccounts, ChatUsage, UsageStatus};
+use domain::product::ModelType;
+use domain::user::UserId;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const API_KEY: &str = "sk-test-upstream-key-0123456789";
+
+/// What the fake upstream does with every request.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Streams `n` words (`w0 `, `w1 `, …), then `[DONE]`.
+    Answer(usize),
+    /// Answers this HTTP status with an OpenAI-style error body.
+    Status(u16),
+    /// Streams `n` words, then an error object.
+    BreakAfter(usize),
+    /// Never answers.
+    Hang,
+    /// Streams a word every 20 ms, forever.
+    Endless,
+}
+
+/// A fake OpenAI-compatible upstream on 127.0.0.1:0.
+struct FakeUpstream {
+    base_url: String,
+    requests: Arc<AtomicUsize>,
+    /// Answer bodies dropped before they ended: the connection closed on us.
+    closed_early: Arc<AtomicUsize>,
+    last: Arc<Mutex<Option<(HeaderMap, Value)>>>,
+}
+
+#[derive(Clone)]
+struct Fake {
+    mode: Mode,
+    requests: Arc<AtomicUsize>,
+    closed_early: Arc<AtomicUsize>,
+    last: Arc<Mutex<Option<(HeaderMap, Value)>>>,
+}
+
+/// Counts a body dropped before its end.
+struct ClosedGuard(Arc<AtomicUsize>, bool);
+
+impl Drop for ClosedGuard {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl FakeUpstream {
+    async fn spawn(mode: Mode) -> Self {
+        let fake = Fake {
+            mode,
+            requests: Arc::default(),
+            closed_early: Arc::default(),
+            last: Arc::default(),
+        };
+        let router = axum::Router::new()
+            .route("/v1/chat/completions", axum::routing::post(answer))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            requests: fake.requests,
+            closed_early: fake.closed_early,
+            last: fake.last,
+        }
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn chunk(content: &str) -> String {
+    let chunk =
+        json!({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+    format!("data: {chunk}\n\n")
+}
+
+async fn answer(
+    axum::extract::State(fake): axum::extract::State<Fake>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    fake.requests.fetch_add(1, Ordering::SeqCst);
+    *fake.last.lock().unwrap() = Some((headers, body));
+    let (words, tail) = match fake.mode {
+        Mode::Status(status) => {
+            let body = json!({"error": {"message": format!("fake says {status}; key {API_KEY}")}});
+            return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+        }
+        Mode::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            unreachable!()
+        }
+        Mode::Answer(n) => (Some(n), "data: [DONE]\n\n"),
+        Mode::BreakAfter(n) => (
+            Some(n),
+            "data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
+        ),
+        Mode::Endless => (None, ""),
+    };
+    let guard = ClosedGuard(fake.closed_early.clone(), false);
+    // A keep-alive comment first, as real services send.
+    let start = vec![Ok::<_, std::convert::Infallible>(
+        ": keep-alive\n\n".to_owned(),
+    )];
+    let frames = futures::stream::unfold((0usize, guard), move |(i, mut guard)| async move {
+        if guard.1 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(if words.is_none() { 20 } else { 2 })).await;
+        let frame = match words {
+            Some(n) if i >= n => {
+                guard.1 = true;
+                tail.to_owned()
+            }
+            _ => chunk(&format!("w{i} ")),
+        };
+        Some((Ok(frame), (i + 1, guard)))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/event-stream")],
+        Body::from_stream(futures::StreamExt::chain(
+            futures::stream::iter(start),
+            frames,
+        )),
+    )
+        .into_response()
+}
+
+/// A server whose chat goes to `fake` (short time limits for the hanging cases).
+async fn app_with(fake: &FakeUpstream) -> TestApp {
+    let base_url = fake.base_url.clone();
+    TestApp::spawn_with(move |settings: &mut Settings| {
+        settings.chat.upstreams = vec![ChatUpstreamSettings {
+            prefix: String::new(),
+            base_url,
+            api_key: Secret::from(API_KEY.to_owned()),
+        }];
+        settings.chat.first_byte_timeout_ms = 500;
+        settings.chat.idle_timeout_ms = 2_000;
+    })
+    .await
+}
+
+async fn grant(app: &TestApp, user: &str, quota: u32, models: &str) {
+    let models = ModelType::parse_list(models).unwrap();
+    app.state
+        .shop
+        .store()
+        .grant_quota(
+            &UserId::parse(user).unwrap(),
+            quota,
+            &models,
+            "test_grant",
+            user,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .expect("a fresh grant");
+}
+
+async fn usage(app: &TestApp, user: &str) -> Vec<ChatUsage> {
+    app.state
+        .shop
+        .store()
+        .usage_of(&UserId::parse(user).unwrap(), 100)
+        .await
+        .unwrap()
+}
+
+/// Waits (with a deadline) until the user's newest call has `status`.
+async fn wait_for_usage(app: &TestApp, user: &str, status: UsageStatus) -> ChatUsage {
+    let started = tokio::time::Instant::now();
+    loop {
+        let rows = usage(app, user).await;
+        if let Some(row) = rows.first().filter(|r| r.status == status) {
+            return row.clone();
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "usage of {user}: {rows:?}, expected {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn chat(app: &TestApp, user: &str, model: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/api/v1/chatgpt/chat/completions", app.base_url))
+        .bearer_auth(app.token_for(user))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hello"}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The events of an SSE body: (event type, data).
+async fn events(response: reqwest::Response) -> Vec<(String, String)> {
+    let text = response.text().await.unwrap();
+    text.split("\n\n")
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            let mut kind = "message".to_owned();
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event: ") {
+                    kind = k.to_owned();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push(d);
+                }
+            }
+            (kind, data.join("\n"))
+        })
+        .collect()
+}
+
+async fn refused(response: reqwest::Response) -> (u16, Value) {
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_chat_streams_the_answer_and_spends_exactly_its_price() {
+    let fake = FakeUpstream::spawn(Mode::Answer(3)).await;
+    let app = app_with(&fake).await;
+    grant(&app, "oChatHappy", 3, "gpt-4o-mini").await;
+
+    let response = chat(&app, "oChatHappy", "gpt-4o-mini").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let events = events(response).await;
+    let data: Vec<&str> = events.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(data, ["w0 ", "w1 ", "w2 ", "[DONE]"]);
+
+    assert_eq!(app.quota("oChatHappy").await, (3, 2));
+    let row = wait_for_usage(&app, "oChatHappy", UsageStatus::Ok).await;
+    assert_eq!(row.quota_spent, 1);
+    assert!(row.first_token_ms.is_some() && row.finished_at.is_some());
+    let (headers, body) = fake.last.lock().unwrap().clone().unwrap();
+    assert_eq!(headers["authorization"], format!("Bearer {API_KEY}"));
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["model"], "gpt-4o-mini");
+    assert_eq!(body["messages"][0]["content"], "hello");
+}
+
+#[tokio::test]
+async fn the_configured_price_is_spent() {
+    let fake = FakeUpstream::spawn(Mode::Answer(1)).await;
+    let base_url = fake.base_url.clone();
+    let app = TestApp::spawn_with(move |settings| {
+        settings.chat.upstreams = vec![ChatUpstreamSettings {
+            prefix: "gpt-".into(),
+            base_url,
+            api_key: Secret::default(),
+        }];
+        settings.chat.pricing.insert("gpt-4o".into(), 3);
+    })
+    .await;
+    grant(&app, "oChatPrice", 5, "gpt-4o").await;
+    assert_eq!(chat(&app, "oChatPrice", "gpt-4o").await.status(), 200);
+    assert_eq!(app.quota("oChatPrice").await, (5, 2));
+    let (status, body) = refused(chat(&app, "oChatPrice", "gpt-4o").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("0001")),
+        "{body}"
+    );
+    // No upstream serves o3-mini and the sandbox is off once upstreams are configured.
+    let (status, body) = refused(chat(&app, "oChatPrice", "o3-mini").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("0002")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_specific_and_spend_nothing() {
+    let fake = FakeUpstream::spawn(Mode::Answer(1)).await;
+    let app = app_with(&fake).await;
+
+    let (status, body) = refused(chat(&app, "oChatNobody", "gpt-4o").await).await;
+    assert_eq!(status, 402, "{body}");
+    assert!(
+        body["info"].as_str().unwrap().contains("buy a package"),
+        "{body}"
+    );
+
+    grant(&app, "oChatOnce", 1, "gpt-4o-mini").await;
+    assert_eq!(chat(&app, "oChatOnce", "gpt-4o-mini").await.status(), 200);
+    let (status, body) = refused(chat(&app, "oChatOnce", "gpt-4o-mini").await).await;
+    assert_eq!(status, 402, "{body}");
+    assert!(body["info"].as_str().unwrap().contains("used up"), "{body}");
+    assert_eq!(app.quota("oChatOnce").await, (1, 0));
+
+    grant(&app, "oChatMini", 5, "gpt-4o-mini").await;
+    let (status, body) = refused(chat(&app, "oChatMini", "gpt-4o").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("0001")),
+        "{body}"
+    );
+    assert!(body["info"].as_str().unwrap().contains("gpt-4o"), "{body}");
+
+    grant(&app, "oChatFrozen", 5, "gpt-4o").await;
+    app.state
+        .shop
+        .store()
+        .set_account_status(
+            &UserId::parse("oChatFrozen").unwrap(),
+            AccountStatus::Frozen,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = refused(chat(&app, "oChatFrozen", "gpt-4o").await).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["info"].as_str().unwrap().contains("frozen"), "{body}");
+
+    let bad = app
+        .http
+        .post(format!("{}/api/v1/chatgpt/chat/completions", app.base_url))
+        .bearer_auth(app.token_for("oChatMini"))
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "robot", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = refused(bad).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("0002")),
+        "{body}"
+    );
+
+    assert_eq!(app.quota("oChatMini").await, (5, 5));
+    assert_eq!(app.quota("oChatFrozen").await, (5, 5));
+    assert_eq!(
+        fake.requests(),
+        1,
+        "only the one allowed call reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_the_answer_is_0003() {
+    let fake = FakeUpstream::spawn(Mode::Answer(1)).await;
+    let app = app_with(&fake).await;
+    let response = app
+        .http
+        .post(format!("{}/api/v1/chatgpt/chat/completions", app.base_url))
+        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = refused(response).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("0003")),
+        "{body}"
+    );
+    assert_eq!(fake.requests(), 0);
+}
+
+#[tokio::test]
+async fn upstream_failures_before_the_first_token_give_the_quota_back() {
+    for (mode, expected) in [
+        (Mode::Status(500), 502),
+        (Mode::Status(429), 502),
+        (Mode::BreakAfter(0), 502),
+        (Mode::Hang, 504),
+    ] {
+        let fake = FakeUpstream::spawn(mode).await;
+        let app = app_with(&fake).await;
+        grant(&app, "oChatRefund", 2, "gpt-4o").await;
+        let (status, body) = refused(chat(&app, "oChatRefund", "gpt-4o").await).await;
+        assert_eq!(status, expected, "{mode:?}: {body}");
+        let info = body["info"].as_str().unwrap();
+        assert!(info.contains("quota was returned"), "{mode:?}: {body}");
+        assert!(!info.contains(API_KEY), "the key leaked: {body}");
+        assert_eq!(app.quota("oChatRefund").await, (2, 2), "{mode:?}");
+        let row = wait_for_usage(&app, "oChatRefund", UsageStatus::Refunded).await;
+        assert!(
+            !row.error.unwrap().contains(API_KEY),
+            "the key reached the usage row"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failure_after_the_first_token_ends_with_an_error_event_and_counts() {
+    let fake = FakeUpstream::spawn(Mode::BreakAfter(2)).await;
+    let app = app_with(&fake).await;
+    grant(&app, "oChatBroken", 2, "gpt-4o").await;
+    let response = chat(&app, "oChatBroken", "gpt-4o").await;
+    assert_eq!(response.status(), 200);
+    let events = events(response).await;
+    assert_eq!(
+        events[..2],
+        [
+            ("message".into(), "w0 ".into()),
+            ("message".into(), "w1 ".into())
+        ]
+    );
+    let (kind, data) = events.last().unwrap();
+    assert_eq!(kind, "error", "{events:?}");
+    let error: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(error["code"], "0001");
+    assert!(!events.iter().any(|(_, d)| d == "[DONE]"));
+    let row = wait_for_usage(&app, "oChatBroken", UsageStatus::Failed).await;
+    assert!(row.error.unwrap().contains("overloaded"));
+    assert_eq!(app.quota("oChatBroken").await, (2, 1));
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_cancels_the_upstream_call() {
+    let fake = FakeUpstream::spawn(Mode::Endless).await;
+    let app = app_with(&fake).await;
+    grant(&app, "oChatLeaver", 2, "gpt-4o").await;
+    let mut response = chat(&app, "oChatLeaver", "gpt-4o").await;
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().expect("a first delta");
+    assert!(
+        String::from_utf8_lossy(&first).starts_with("data: w0"),
+        "{first:?}"
+    );
+    drop(response);
+
+    let started = tokio::time::Instant::now();
+    while fake.closed_early.load(Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the upstream never saw the connection close"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let row = wait_for_usage(&app, "oChatLeaver", UsageStatus::Cancelled).await;
+    assert!(row.first_token_ms.is_some());
+    assert_eq!(app.quota("oChatLeaver").await, (2, 1));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_chats_on_ten_quota_let_exactly_ten_through() {
+    let fake = FakeUpstream::spawn(Mode::Answer(2)).await;
+    let app = Arc::new(app_with(&fake).await);
+    grant(&app, "oChatCrowd", 10, "gpt-4o").await;
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let response = chat(&app, "oChatCrowd", "gpt-4o").await;
+                match response.status().as_u16() {
+                    200 => {
+                        let events = events(response).await;
+                        assert_eq!(events.last().unwrap().1, "[DONE]", "{events:?}");
+                        true
+                    }
+                    402 => false,
+                    other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+                }
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for call in calls {
+        answered += usize::from(call.await.unwrap());
+    }
+    assert_eq!(answered, 10);
+    assert_eq!(app.quota("oChatCrowd").await, (10, 0));
+    assert_eq!(fake.requests(), 10);
+}
+
+#[tokio::test]
+async fn the_offline_default_answers_with_the_sandbox_model() {
+    let app = TestApp::spawn().await;
+    grant(&app, "oChatSandbox", 1, "gpt-4o-mini").await;
+    let response = chat(&app, "oChatSandbox", "gpt-4o-mini").await;
+    assert_eq!(response.status(), 200);
+    let events = events(response).await;
+    assert!(events.len() > 3, "{events:?}");
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let text: String = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert!(
+        text.contains("sandbox model") && text.ends_with("You said: hello"),
+        "{text}"
+    );
+    assert_eq!(app.quota("oChatSandbox").await, (1, 0));
+    wait_for_usage(&app, "oChatSandbox", UsageStatus::Ok).await;
+}
