@@ -82,14 +82,18 @@ pub struct SandboxConfig {
 }
 
 impl SandboxConfig {
-    /// Defaults: public-key mode, real time, no faults, seed 0, 5 s notify timeout.
+    /// Defaults: public-key mode, real time, no faults, a seed from the OS, 5 s notify timeout.
+    ///
+    /// The seed also drives ids (transaction ids, code_url tokens): a fixed default would
+    /// make a restarted sandbox reissue the ids of its previous life, which a merchant
+    /// rightly treats as duplicates. Set `seed` explicitly for a reproducible run.
     pub fn new(keys: KeySet) -> Self {
         Self {
             keys,
             mode: SignatureMode::PublicKey,
             time_scale: 1.0,
             faults: Faults::default(),
-            seed: 0,
+            seed: rand::random(),
             notify_timeout: Duration::from_secs(5),
         }
     }

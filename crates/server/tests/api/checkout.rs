@@ -150,3 +150,23 @@ async fn one_users_order_is_invisible_to_another() {
         .await;
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn purchases_still_work_after_the_server_restarts_on_the_same_data() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_path_buf();
+    let mut delivered = Vec::new();
+    for round in 0..2 {
+        let dir = dir.clone();
+        let app = TestApp::spawn_with(move |s| s.server.data_dir = dir).await;
+        let user = format!("oRestart{round}");
+        let order_no = app.place_order_ok(&user, "1001").await;
+        app.sandbox.pay(&order_no, None).unwrap();
+        let order = app.wait_for_status(&order_no, OrderStatus::Delivered).await;
+        delivered.push(order.transaction_id.unwrap());
+    }
+    assert_ne!(
+        delivered[0], delivered[1],
+        "the embedded sandbox must not reissue transaction ids after a restart"
+    );
+}
