@@ -152,6 +152,27 @@ impl Drop for DropDatabase {
     }
 }
 
+/// Runs `test` on a fresh store of every available backend, naming the backend on failure.
+pub async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
+where
+    F: Fn(SeaStore) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use anyhow::Context as _;
+    for db in backends().await? {
+        test(db.store.clone())
+            .await
+            .with_context(|| format!("on {}", db.backend))?;
+    }
+    Ok(())
+}
+
+/// A fixed instant with whole milliseconds (what the store keeps) and nothing finer, so
+/// values round-trip exactly.
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(1_800_000_000_123).expect("a valid instant")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

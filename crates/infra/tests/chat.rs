@@ -3,31 +3,12 @@
 
 use anyhow::{Context as _, ensure};
 use chatmall_infra::store::SeaStore;
-use chatmall_infra::testing;
-use chrono::{DateTime, Utc};
+use chatmall_infra::testing::{on_every_backend, t0};
 use domain::account::AccountStatus;
 use domain::chat::{ChatAccounts, Price, Spend, UsageEnd, UsageId, UsageStatus};
 use domain::ports::AccountRepository;
 use domain::product::ModelType;
 use domain::user::UserId;
-use std::future::Future;
-
-async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
-where
-    F: Fn(SeaStore) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    for db in testing::backends().await? {
-        test(db.store.clone())
-            .await
-            .with_context(|| format!("on {}", db.backend))?;
-    }
-    Ok(())
-}
-
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(1_800_000_000_123).unwrap()
-}
 
 fn user(name: &str) -> UserId {
     UserId::parse(name).unwrap()

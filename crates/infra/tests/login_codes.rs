@@ -1,31 +1,12 @@
 //! The login-code store against real databases: SQLite always, PostgreSQL when
 //! `CHATMALL_TEST_POSTGRES_URL` is set.
 
-use anyhow::{Context as _, ensure};
-use chatmall_infra::store::SeaStore;
-use chatmall_infra::testing;
-use chrono::{DateTime, Duration, Utc};
+use anyhow::ensure;
+use chatmall_infra::testing::{on_every_backend, t0};
+use chrono::Duration;
 use domain::login::{CodeSource, CodeTtl, IssueError, LoginCode, LoginCodes};
 use domain::user::UserId;
-use std::future::Future;
 use std::sync::Mutex;
-
-async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
-where
-    F: Fn(SeaStore) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    for db in testing::backends().await? {
-        test(db.store.clone())
-            .await
-            .with_context(|| format!("on {}", db.backend))?;
-    }
-    Ok(())
-}
-
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(1_800_000_000_123).unwrap()
-}
 
 fn user(name: &str) -> UserId {
     UserId::parse(name).unwrap()

@@ -5,6 +5,7 @@ use anyhow::{Context as _, ensure};
 use chatmall_infra::store::SeaStore;
 use chatmall_infra::store::entities::outbox as outbox_rows;
 use chatmall_infra::testing::{self, TestDb};
+use chatmall_infra::testing::{on_every_backend, t0};
 use chrono::{DateTime, Duration, Utc};
 use domain::account::AccountStatus;
 use domain::money::Fen;
@@ -16,26 +17,6 @@ use domain::product::{ModelType, Product, ProductId};
 use domain::user::UserId;
 use sea_orm::EntityTrait;
 use std::collections::HashSet;
-use std::future::Future;
-
-/// Runs `test` on a fresh store of every available backend, naming the backend on failure.
-async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
-where
-    F: Fn(SeaStore) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    for db in testing::backends().await? {
-        test(db.store.clone())
-            .await
-            .with_context(|| format!("on {}", db.backend))?;
-    }
-    Ok(())
-}
-
-/// A fixed time with milliseconds (what the store keeps) and nothing finer.
-fn t0() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(1_800_000_000_123).unwrap()
-}
 
 fn user(name: &str) -> UserId {
     UserId::parse(name).unwrap()
