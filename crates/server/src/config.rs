@@ -20,6 +20,9 @@ pub struct Settings {
     pub login: LoginSettings,
     pub admin: AdminSettings,
     pub chat: ChatSettings,
+    /// `[pages]`: what the web pages show.
+    #[serde(default)]
+    pub pages: crate::pages::PagesSettings,
 }
 
 /// `[chat]`: the quota-metered chat and the models behind it.
@@ -91,6 +94,9 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     /// This process's order-number node id (0–999), unique among processes sharing a database.
     pub node_id: u16,
+    /// Origins allowed to call the API from their pages (CORS); `"*"` = any; empty = none.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// `[database]`
@@ -194,6 +200,7 @@ impl Default for Settings {
                 public_url: String::new(),
                 data_dir: PathBuf::from("./data"),
                 node_id: 0,
+                cors_allowed_origins: Vec::new(),
             },
             database: DatabaseSettings {
                 url: Secret::default(),
@@ -247,6 +254,7 @@ impl Default for Settings {
             },
             admin: AdminSettings::default(),
             chat: ChatSettings::default(),
+            pages: crate::pages::PagesSettings::default(),
         }
     }
 }

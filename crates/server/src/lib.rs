@@ -7,6 +7,7 @@ pub mod http;
 pub mod jobs;
 pub mod login;
 pub mod officialaccount;
+pub mod pages;
 pub mod secrets;
 pub mod session;
 pub mod startup;

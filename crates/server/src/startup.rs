@@ -115,7 +115,14 @@ impl Application {
             troubled_after: settings.jobs.troubled_after_attempts,
             chat: chat.clone(),
         };
-        let mut router = crate::http::router(state.clone());
+        let mut router = crate::http::router(state.clone()).merge(crate::pages::router(
+            state.clone(),
+            crate::pages::PageOptions {
+                sandbox_pay: payments.sandbox.is_some(),
+                simulator: simulator.is_some(),
+                settings: settings.pages.clone(),
+            },
+        )?);
         if let Some(sandbox) = &payments.sandbox {
             router = router.merge(sandbox.router());
         }
@@ -124,6 +131,9 @@ impl Application {
         }
         if chat.sandbox_on() {
             router = router.merge(crate::chat::sandbox::router());
+        }
+        if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
+            router = router.layer(cors);
         }
         let router = router.layer(
             tower_http::trace::TraceLayer::new_for_http()

@@ -3,6 +3,7 @@
 mod admin;
 pub mod auth;
 mod chat;
+pub mod cors;
 pub mod envelope;
 pub mod login;
 mod notify;

@@ -1,0 +1,33 @@
+// /login: exchange the official account's code for a session token.
+'use strict';
+(function () {
+  const cm = window.chatmall;
+  const next = cm.safeNext(new URLSearchParams(location.search).get('next'));
+  const form = cm.$('login-form');
+  const code = cm.$('code');
+  code.focus();
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const value = code.value.trim();
+    if (!/^\d{6}$/.test(value)) {
+      cm.say('login-error', '验证码是 6 位数字 · The code has 6 digits.');
+      return;
+    }
+    cm.say('login-error', '');
+    const button = cm.$('login-submit');
+    button.disabled = true;
+    try {
+      const token = await cm.api('/auth/login', { method: 'POST', form: { code: value }, noRedirect: true });
+      cm.setToken(token);
+      location.replace(next);
+    } catch (e) {
+      const text = e.status === 429
+        ? '尝试次数过多，请稍后再试 · Too many attempts, try again later.'
+        : e.status === 400
+          ? '验证码错误或已过期 · Wrong or expired code.'
+          : '登录失败 · Login failed: ' + e.message;
+      cm.say('login-error', text);
+      button.disabled = false;
+    }
+  });
+})();
