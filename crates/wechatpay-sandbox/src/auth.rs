@@ -40,7 +40,8 @@ pub fn verify_request(
             auth.serial_no
         )));
     }
-    let skew = (now_unix - auth.timestamp).abs();
+    // Not yet authenticated: no arithmetic on it may overflow.
+    let skew = i64::try_from(now_unix.abs_diff(auth.timestamp)).unwrap_or(i64::MAX);
     if skew >= REPLAY_WINDOW_SECS {
         return Err(ApiError::sign(format!(
             "timestamp is {skew} s away from the server time (window {REPLAY_WINDOW_SECS} s)"

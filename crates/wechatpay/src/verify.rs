@@ -174,7 +174,8 @@ impl Verifier {
             .timestamp
             .parse()
             .map_err(|_| VerifyError::Timestamp(headers.timestamp.clone()))?;
-        let skew_secs = (now_unix - timestamp).abs();
+        // The header is not yet authenticated: no arithmetic on it may overflow.
+        let skew_secs = i64::try_from(now_unix.abs_diff(timestamp)).unwrap_or(i64::MAX);
         if skew_secs >= REPLAY_WINDOW_SECS {
             return Err(VerifyError::Stale { skew_secs });
         }

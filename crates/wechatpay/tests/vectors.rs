@@ -176,6 +176,13 @@ fn official_native_response_verifies_with_the_public_key() {
         verifier.verify(&other, &body, now),
         Err(VerifyError::SignatureType(_))
     ));
+    // A hostile timestamp is refused as stale, without overflowing.
+    let mut hostile = headers.clone();
+    hostile.timestamp = i64::MIN.to_string();
+    assert!(matches!(
+        verifier.verify(&hostile, &body, now),
+        Err(VerifyError::Stale { .. })
+    ));
     let (probe, _) = pubkey_headers(&v, "WECHATPAY/SIGNTEST/abc");
     assert_eq!(
         verifier.verify(&probe, &body, now),
