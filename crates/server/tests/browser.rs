@@ -4,6 +4,7 @@
 //! Skipped, saying `SKIPPED browser tests: <why>`, when Chromium, node or the npm packages
 //! are missing, unless `CHATMALL_BROWSER_TESTS=require` (CI sets it) makes that a failure.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -54,7 +55,8 @@ fn pages_work_in_a_headless_browser() {
         if std::env::var("CHATMALL_BROWSER_TESTS").as_deref() == Ok("require") {
             panic!("browser tests required but cannot run: {why}");
         }
-        println!("SKIPPED browser tests: {why}");
+        // Straight to stderr, past the test harness's capture, so a skip is never silent.
+        let _ = writeln!(std::io::stderr(), "SKIPPED browser tests: {why}");
         return;
     }
     let status = Command::new("node")

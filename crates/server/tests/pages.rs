@@ -60,11 +60,7 @@ async fn pages_assets_and_the_qr_endpoint_answer_as_documented() {
         login.contains("/simulator/official-account"),
         "sandbox mode links the simulator"
     );
-    let pay = http
-        .get(format!("{base}/pay/short"))
-        .send()
-        .await
-        .unwrap();
+    let pay = http.get(format!("{base}/pay/short")).send().await.unwrap();
     assert_eq!(pay.status(), 404);
 
     let css = http
