@@ -248,7 +248,7 @@ fn shop(
         Arc::new(SystemClock),
         OrderNoGenerator::new(0),
         ShopSettings {
-            order_ttl: chrono::Duration::hours(2),
+            order_ttl: domain::order::OrderTtl::from_secs(7_200)?,
             merchant,
         },
     ))

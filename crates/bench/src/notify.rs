@@ -83,7 +83,7 @@ pub async fn run(
         Arc::new(SystemClock),
         OrderNoGenerator::new(0),
         ShopSettings {
-            order_ttl: chrono::Duration::hours(2),
+            order_ttl: domain::order::OrderTtl::from_secs(7_200)?,
             merchant: MerchantIdentity {
                 mchid: world.keys.mchid.clone(),
                 appid: world.keys.appid.clone(),

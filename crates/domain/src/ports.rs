@@ -97,6 +97,12 @@ pub trait OrderRepository: Send + Sync + 'static {
         no: &OrderNo,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// CREATED → CLOSED: WeChat refused the prepay, so the number is given up.
+    fn abandon(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// PAID → DELIVERED, credit the account, and a ledger row unique by (reason, order), in
     /// one transaction: delivered exactly once whatever repeats.
     fn deliver(

@@ -94,16 +94,23 @@ pub fn confirmation_of(tx: &Transaction) -> Option<PaymentConfirmation> {
     })
 }
 
-/// What a queried transaction says of the order's payment.
-pub fn payment_state(tx: &Transaction) -> PaymentState {
-    match tx.trade_state {
+/// What a queried transaction says of the order's payment. A state this build does not
+/// know is an unknown outcome: the order is neither closed nor delivered on a guess.
+pub fn payment_state(tx: &Transaction) -> Result<PaymentState, ChannelError> {
+    Ok(match tx.trade_state {
         TradeState::Success | TradeState::Refund => {
             confirmation_of(tx).map_or(PaymentState::Unpaid, PaymentState::Paid)
         }
         TradeState::Notpay | TradeState::Userpaying | TradeState::Accept => PaymentState::Unpaid,
         TradeState::Closed | TradeState::Revoked => PaymentState::Closed,
         TradeState::Payerror => PaymentState::Failed(tx.trade_state_desc.clone()),
-    }
+        TradeState::Unknown => {
+            return Err(ChannelError::OutcomeUnknown(format!(
+                "trade_state of order {} is new to this client: {:?}",
+                tx.out_trade_no, tx.trade_state_desc
+            )));
+        }
+    })
 }
 
 impl PaymentChannel for WechatPayChannel {
@@ -117,7 +124,7 @@ impl PaymentChannel for WechatPayChannel {
 
     async fn query(&self, no: &OrderNo) -> Result<PaymentState, ChannelError> {
         match self.client.query_by_out_trade_no(no.as_str()).await {
-            Ok(tx) => Ok(payment_state(&tx)),
+            Ok(tx) => payment_state(&tx),
             Err(e) if e.is_order_not_exist() => Ok(PaymentState::NotFound),
             Err(e) => Err(channel_error(e)),
         }

@@ -327,6 +327,32 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
             "now, without success_time"
         );
 
+        // A refused prepay gives up a CREATED order, never one that already has a QR code.
+        let d = open(4, &who, &p, t0());
+        store.insert(&d).await?;
+        ensure!(
+            store
+                .record_prepay(&d.order_no, "weixin://d", later)
+                .await?,
+            "d is PAY_WAIT"
+        );
+        ensure!(
+            !store.abandon(&d.order_no, later).await?,
+            "a PAY_WAIT order is not abandoned"
+        );
+        let e = open(5, &who, &p, t0());
+        store.insert(&e).await?;
+        ensure!(store.abandon(&e.order_no, later).await?, "CREATED → CLOSED");
+        assert_eq!(
+            store.order(&d.order_no).await?.context("d")?.status,
+            OrderStatus::PayWait
+        );
+        let abandoned = store.order(&e.order_no).await?.context("e")?;
+        assert_eq!(
+            (abandoned.status, abandoned.closed_at),
+            (OrderStatus::Closed, Some(later))
+        );
+
         // A mismatching payment goes to REVIEW, and stays there.
         let c = open(3, &who, &p, t0());
         store.insert(&c).await?;

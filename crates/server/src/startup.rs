@@ -7,7 +7,7 @@ use crate::session::Sessions;
 use crate::state::AppState;
 use anyhow::{Context, bail};
 use domain::clock::SystemClock;
-use domain::order::{MerchantIdentity, OrderNoGenerator};
+use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use domain::service::{Shop, ShopSettings};
 use infra::store::SeaStore;
 use infra::wechatpay_channel::WechatPayChannel;
@@ -86,7 +86,8 @@ impl Application {
             Arc::new(SystemClock),
             order_nos,
             ShopSettings {
-                order_ttl: chrono::Duration::seconds(settings.order.ttl_secs),
+                order_ttl: OrderTtl::from_secs(settings.order.ttl_secs)
+                    .context("order.ttl_secs")?,
                 merchant: payments.merchant.clone(),
             },
         );

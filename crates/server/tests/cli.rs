@@ -109,3 +109,26 @@ fn token_prints_a_session_for_the_configured_secret() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[test]
+fn serve_refuses_an_order_deadline_longer_than_a_code_url_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let out = chatmall(
+        &["serve"],
+        &[
+            ("CHATMALL__SERVER__DATA_DIR", &data),
+            ("CHATMALL__SERVER__PORT", "0"),
+            ("CHATMALL__ORDER__TTL_SECS", "86400"),
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a 24 h order deadline must not start"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("order.ttl_secs") && stderr.contains("86400"),
+        "the error names the key and the value: {stderr}"
+    );
+}

@@ -93,6 +93,8 @@ pub fn state_desc(state: TradeState) -> &'static str {
         TradeState::Userpaying => "用户支付中",
         TradeState::Payerror => "支付失败",
         TradeState::Accept => "已接收，等待扣款",
+        // The sandbox never produces a state it does not know.
+        TradeState::Unknown => "未知",
     }
 }
 

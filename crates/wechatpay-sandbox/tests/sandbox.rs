@@ -232,10 +232,7 @@ fn unique_no(tag: &str) -> String {
 
 fn decrypt_notification(sandbox: &Sandbox, headers: &HeaderMap, body: &[u8]) -> Transaction {
     let signature = SignatureHeaders::from_headers(headers).expect("all Wechatpay-* headers");
-    assert_eq!(
-        signature.signature_type.as_deref(),
-        Some("WECHATPAY2-SHA256-RSA2048")
-    );
+    assert_eq!(signature.signature_type, "WECHATPAY2-SHA256-RSA2048");
     sandbox
         .verifier()
         .verify(&signature, body, chrono::Utc::now().timestamp())

@@ -82,6 +82,9 @@ pub enum TradeState {
     Payerror,
     /// Accepted, awaiting deduction.
     Accept,
+    /// A state WeChat added after this client was written; never treat it as paid or closed.
+    #[serde(other)]
+    Unknown,
 }
 
 /// `payer` of a transaction.
@@ -190,6 +193,9 @@ pub enum RefundStatus {
     Processing,
     /// Failed; the merchant must act (e.g. the card was cancelled).
     Abnormal,
+    /// A status WeChat added after this client was written.
+    #[serde(other)]
+    Unknown,
 }
 
 /// `amount` of a refund object.
@@ -370,4 +376,19 @@ pub struct RefundNotice {
     pub user_received_account: String,
     /// The amounts of the order and of the refund.
     pub amount: RefundNoticeAmount,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_wechat_adds_later_parse_as_unknown() {
+        let known: TradeState = serde_json::from_str("\"USERPAYING\"").unwrap();
+        assert_eq!(known, TradeState::Userpaying);
+        let new: TradeState = serde_json::from_str("\"PARTIALLY_SETTLED\"").unwrap();
+        assert_eq!(new, TradeState::Unknown);
+        let new: RefundStatus = serde_json::from_str("\"ON_HOLD\"").unwrap();
+        assert_eq!(new, RefundStatus::Unknown);
+    }
 }

@@ -171,7 +171,7 @@ mod tests {
                 nonce,
                 signature,
                 serial: SERIAL.to_owned(),
-                signature_type: Some("WECHATPAY2-SHA256-RSA2048".to_owned()),
+                signature_type: "WECHATPAY2-SHA256-RSA2048".to_owned(),
             }
         }
     }

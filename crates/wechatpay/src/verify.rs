@@ -42,8 +42,8 @@ pub struct SignatureHeaders {
     pub signature: String,
     /// `Wechatpay-Serial`: which key signed.
     pub serial: String,
-    /// Absent in some older messages; when present it must be [`SIGNATURE_TYPE`].
-    pub signature_type: Option<String>,
+    /// `Wechatpay-Signature-Type`; anything but [`SIGNATURE_TYPE`] is refused.
+    pub signature_type: String,
 }
 
 /// Why a response or callback was not accepted as WeChat Pay's.
@@ -92,7 +92,7 @@ impl SignatureHeaders {
             nonce: get(header::NONCE)?,
             signature: get(header::SIGNATURE)?,
             serial: get(header::SERIAL)?,
-            signature_type: get(header::SIGNATURE_TYPE).ok(),
+            signature_type: get(header::SIGNATURE_TYPE)?,
         })
     }
 }
@@ -165,10 +165,8 @@ impl Verifier {
         body: &[u8],
         now_unix: i64,
     ) -> Result<(), VerifyError> {
-        if let Some(kind) = &headers.signature_type
-            && kind != SIGNATURE_TYPE
-        {
-            return Err(VerifyError::SignatureType(kind.clone()));
+        if headers.signature_type != SIGNATURE_TYPE {
+            return Err(VerifyError::SignatureType(headers.signature_type.clone()));
         }
         let timestamp: i64 = headers
             .timestamp
@@ -190,5 +188,45 @@ impl Verifier {
             &response_message(&headers.timestamp, &headers.nonce, body),
             &headers.signature,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+
+    fn headers_without(missing: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            (header::TIMESTAMP, "1700000000"),
+            (header::NONCE, "n"),
+            (header::SIGNATURE, "c2ln"),
+            (header::SERIAL, "PUB_KEY_ID_01"),
+            (header::SIGNATURE_TYPE, SIGNATURE_TYPE),
+        ] {
+            if name != missing {
+                map.insert(name, value.parse().unwrap());
+            }
+        }
+        map
+    }
+
+    #[test]
+    fn every_wechatpay_header_is_required() {
+        assert!(SignatureHeaders::from_headers(&headers_without("none")).is_ok());
+        for name in [
+            header::TIMESTAMP,
+            header::NONCE,
+            header::SIGNATURE,
+            header::SERIAL,
+            header::SIGNATURE_TYPE,
+        ] {
+            assert_eq!(
+                SignatureHeaders::from_headers(&headers_without(name)),
+                Err(VerifyError::MissingHeader(name)),
+                "{name}"
+            );
+        }
     }
 }

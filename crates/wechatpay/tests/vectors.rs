@@ -134,7 +134,7 @@ fn pubkey_headers(v: &Value, signature: &str) -> (SignatureHeaders, Vec<u8>) {
         nonce,
         signature: signature.to_owned(),
         serial: v["serial"].as_str().unwrap().to_owned(),
-        signature_type: Some("WECHATPAY2-SHA256-RSA2048".into()),
+        signature_type: "WECHATPAY2-SHA256-RSA2048".into(),
     };
     (headers, body)
 }
@@ -171,7 +171,7 @@ fn official_native_response_verifies_with_the_public_key() {
         Err(VerifyError::UnknownSerial(_))
     ));
     let mut other = headers.clone();
-    other.signature_type = Some("WECHATPAY2-SM2-WITH-SM3".into());
+    other.signature_type = "WECHATPAY2-SM2-WITH-SM3".into();
     assert!(matches!(
         verifier.verify(&other, &body, now),
         Err(VerifyError::SignatureType(_))

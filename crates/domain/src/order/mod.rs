@@ -4,8 +4,10 @@ mod model;
 mod no;
 mod payment;
 mod status;
+mod ttl;
 
 pub use model::{NewOrder, Order};
 pub use no::{MAX_NODE, OrderNo, OrderNoError, OrderNoGenerator};
 pub use payment::{MerchantIdentity, PaymentConfirmation, PaymentMismatch};
 pub use status::{OrderStatus, OrderStatusError, Transition, TransitionError};
+pub use ttl::{OrderTtl, OrderTtlError};

@@ -88,6 +88,11 @@ impl Order {
         self.take(Transition::CLOSE)
     }
 
+    /// The move to CLOSED for an order whose prepay WeChat refused.
+    pub fn abandon(&self) -> Result<Transition, TransitionError> {
+        self.take(Transition::ABANDON)
+    }
+
     /// The move to REVIEW for a payment that does not match.
     pub fn review(&self) -> Result<Transition, TransitionError> {
         self.take(Transition::REVIEW)

@@ -111,6 +111,13 @@ impl Transition {
         from: &[Created, PayWait],
         to: Closed,
     };
+    /// WeChat refused the prepay: the number can never be paid. Only from CREATED, so a
+    /// refusal can never undo a QR code a concurrent checkout already handed out.
+    pub const ABANDON: Self = Self {
+        name: "abandon",
+        from: &[Created],
+        to: Closed,
+    };
     /// A payment that does not match the order.
     pub const REVIEW: Self = Self {
         name: "review",
@@ -155,6 +162,7 @@ mod tests {
             Transition::PAY,
             Transition::DELIVER,
             Transition::CLOSE,
+            Transition::ABANDON,
             Transition::REVIEW,
         ];
         let allowed: Vec<(&str, OrderStatus)> = moves
@@ -176,6 +184,7 @@ mod tests {
                 ("deliver", Paid),
                 ("close", Created),
                 ("close", PayWait),
+                ("abandon", Created),
                 ("review", Created),
                 ("review", PayWait),
                 ("review", Closed),

@@ -32,7 +32,8 @@ pub enum CheckoutError {
     ProductNotFound(ProductId),
     #[error("product {0} is off sale")]
     ProductOffSale(ProductId),
-    /// The order is kept CREATED: checking out again retries it.
+    /// The order is kept CREATED (checking out again retries it), or it settled meanwhile
+    /// (checking out again opens a fresh one).
     #[error("the payment service did not answer in time for order {order_no}; try again")]
     PaymentUnavailable { order_no: OrderNo, reason: String },
     /// The channel refused; the order was closed locally.
@@ -92,7 +93,7 @@ where
                 user_id: user.clone(),
                 product,
                 now,
-                ttl: self.settings.order_ttl,
+                ttl: self.settings.order_ttl.get(),
             });
             match self.store.insert(&order).await {
                 Ok(()) => return Ok(order),
@@ -120,24 +121,31 @@ where
         };
         match self.channel.prepay(&request).await {
             Ok(code_url) => {
-                if !self
+                if self
                     .store
                     .record_prepay(&order.order_no, &code_url, self.clock.now())
                     .await?
                 {
-                    // A concurrent checkout recorded it first; WeChat gave both the same code.
-                    tracing::debug!(order_no = %order.order_no, "prepay already recorded");
+                    return Ok(pay_order(&order, code_url, reused));
                 }
-                Ok(pay_order(&order, code_url, reused))
+                // Someone else moved the order first: hand out what the order holds now.
+                self.settled_meanwhile(&order.order_no, reused).await
             }
             Err(ChannelError::OutcomeUnknown(reason)) => Err(CheckoutError::PaymentUnavailable {
                 order_no: order.order_no,
                 reason,
             }),
             Err(ChannelError::Refused { code, message }) => {
-                // WeChat will never take this number: close it so the next checkout opens a
-                // fresh order instead of retrying a refusal forever.
-                self.store.close(&order.order_no, self.clock.now()).await?;
+                // WeChat will never take this number: give it up so the next checkout opens
+                // a fresh order instead of retrying a refusal forever.
+                if !self
+                    .store
+                    .abandon(&order.order_no, self.clock.now())
+                    .await?
+                {
+                    // A concurrent checkout got a QR code for it first: that one stands.
+                    return self.settled_meanwhile(&order.order_no, reused).await;
+                }
                 Err(CheckoutError::PaymentRefused {
                     order_no: order.order_no,
                     code,
@@ -147,6 +155,29 @@ where
             Err(ChannelError::NotFound) => Err(CheckoutError::PaymentUnavailable {
                 order_no: order.order_no,
                 reason: "the channel answered a prepay with ORDER_NOT_EXIST".into(),
+            }),
+        }
+    }
+
+    /// After losing a race on a CREATED order (a concurrent checkout recorded its prepay,
+    /// or a job closed or a payment settled it): the QR code it holds if it is still
+    /// payable, else a retryable error, never a code_url for an order that cannot be paid.
+    async fn settled_meanwhile(
+        &self,
+        order_no: &OrderNo,
+        reused: bool,
+    ) -> Result<PayOrder, CheckoutError> {
+        let now = self.clock.now();
+        let order = self
+            .store
+            .order(order_no)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("order {order_no} vanished during checkout"))?;
+        match order.live_code_url(now) {
+            Some(code_url) => Ok(pay_order(&order, code_url.to_owned(), reused)),
+            None => Err(CheckoutError::PaymentUnavailable {
+                order_no: order.order_no,
+                reason: format!("the order became {} meanwhile", order.status),
             }),
         }
     }

@@ -10,14 +10,14 @@ pub use confirm::{ConfirmError, Confirmation};
 pub use reconcile::{Expired, ReconcileError, Reconciled};
 
 use crate::clock::Clock;
-use crate::order::{MerchantIdentity, OrderNoGenerator};
+use crate::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use std::sync::Arc;
 
 /// Settings the flows need.
 #[derive(Debug, Clone)]
 pub struct ShopSettings {
     /// How long an order may be paid (`time_expire` = created + ttl).
-    pub order_ttl: chrono::Duration,
+    pub order_ttl: OrderTtl,
     /// The merchant a payment must name.
     pub merchant: MerchantIdentity,
 }

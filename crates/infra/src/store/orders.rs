@@ -174,6 +174,15 @@ impl OrderRepository for SeaStore {
         Ok(result.rows_affected == 1)
     }
 
+    async fn abandon(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let result = transition(Transition::ABANDON, no.as_str(), now)
+            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("abandon order {no}"))?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn deliver(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<Delivery> {
         self.deliver_order(no, now).await
     }
