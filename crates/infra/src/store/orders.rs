@@ -166,25 +166,32 @@ impl OrderRepository for SeaStore {
     }
 
     async fn close(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        let result = transition(Transition::CLOSE, no.as_str(), now)
-            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
-            .exec(&self.db)
-            .await
-            .with_context(|| format!("close order {no}"))?;
-        Ok(result.rows_affected == 1)
+        self.to_closed(Transition::CLOSE, no, now).await
     }
 
     async fn abandon(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        let result = transition(Transition::ABANDON, no.as_str(), now)
-            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
-            .exec(&self.db)
-            .await
-            .with_context(|| format!("abandon order {no}"))?;
-        Ok(result.rows_affected == 1)
+        self.to_closed(Transition::ABANDON, no, now).await
     }
 
     async fn deliver(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<Delivery> {
         self.deliver_order(no, now).await
+    }
+}
+
+impl SeaStore {
+    /// A transition that ends in CLOSED (expiry or a refused prepay), stamping `closed_at`.
+    async fn to_closed(
+        &self,
+        t: Transition,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let result = transition(t, no.as_str(), now)
+            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
+            .exec(&self.db)
+            .await
+            .with_context(|| format!("{} order {no}", t.name))?;
+        Ok(result.rows_affected == 1)
     }
 }
 
