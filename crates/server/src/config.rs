@@ -157,6 +157,9 @@ pub struct WechatPaySettings {
     pub notify_url: String,
     /// Milliseconds before a WeChat Pay call counts as "outcome unknown".
     pub timeout_ms: u64,
+    /// Legacy mode (live): download WeChat Pay's platform certificates from
+    /// `/v3/certificates` at start and every 12 hours, and trust them beside the public key.
+    pub platform_certificates: bool,
 }
 
 /// `[sandbox]`: the built-in WeChat Pay sandbox (mode = "sandbox").
@@ -222,6 +225,7 @@ impl Default for Settings {
                 public_key_path: PathBuf::new(),
                 notify_url: String::new(),
                 timeout_ms: 10_000,
+                platform_certificates: false,
             },
             sandbox: SandboxSettings {
                 keys_dir: PathBuf::new(),

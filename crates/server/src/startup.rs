@@ -76,6 +76,16 @@ impl Application {
             order_nos.resume_after(&last);
         }
         let payments = payments(&settings, &base_url)?;
+        if settings.wechatpay.mode == WechatPayMode::Live
+            && settings.wechatpay.platform_certificates
+        {
+            let trusted = refresh_certificates(&payments.client).await;
+            // With no public key, nothing could be verified: refuse to start rather than
+            // answer every callback 401.
+            if settings.wechatpay.public_key_id.is_empty() {
+                trusted.context("download the WeChat Pay platform certificates")?;
+            }
+        }
         let shop = Shop::new(
             Arc::new(store.clone()),
             Arc::new(WechatPayChannel::new(
@@ -173,7 +183,21 @@ impl Application {
 
     /// Serves until `stop` is cancelled, then lets the background jobs finish their round.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let jobs = crate::jobs::spawn_all(&self.state, &self.settings.jobs, &stop);
+        let mut jobs = crate::jobs::spawn_all(&self.state, &self.settings.jobs, &stop);
+        let ws = &self.settings.wechatpay;
+        if ws.mode == WechatPayMode::Live && ws.platform_certificates {
+            let (client, stop) = (self.state.wechatpay.clone(), stop.clone());
+            jobs.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(CERTIFICATE_REFRESH) => {
+                            let _ = refresh_certificates(&client).await;
+                        }
+                    }
+                }
+            }));
+        }
         tracing::info!(url = %self.base_url, "chatmall listening");
         let server = axum::serve(
             self.listener,
@@ -214,7 +238,7 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
                 &base,
                 MerchantSigner::new(&keys.mchid, &keys.merchant_serial_no, keys.merchant_key),
                 &keys.public_key_id,
-                keys.platform_key.public_key(),
+                Some(keys.platform_key.public_key()),
                 &keys.apiv3_key,
                 timeout,
             )?;
@@ -229,11 +253,16 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
             })
         }
         WechatPayMode::Live => {
+            if ws.public_key_id.is_empty() && !ws.platform_certificates {
+                bail!(
+                    "wechatpay.mode = \"live\" needs wechatpay.public_key_id, or \
+                     wechatpay.platform_certificates = true for a merchant on certificates"
+                );
+            }
             for (name, value) in [
                 ("appid", ws.appid.as_str()),
                 ("mchid", ws.mchid.as_str()),
                 ("merchant_serial_no", ws.merchant_serial_no.as_str()),
-                ("public_key_id", ws.public_key_id.as_str()),
                 (
                     "apiv3_key",
                     if ws.apiv3_key.is_empty() { "" } else { "set" },
@@ -245,8 +274,14 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
             }
             let key = PrivateKey::from_pem_file(&ws.private_key_path)
                 .context("wechatpay.private_key_path")?;
-            let public_key = PublicKey::from_pem_file(&ws.public_key_path)
-                .context("wechatpay.public_key_path")?;
+            let public_key = if ws.public_key_id.is_empty() {
+                None
+            } else {
+                Some(
+                    PublicKey::from_pem_file(&ws.public_key_path)
+                        .context("wechatpay.public_key_path")?,
+                )
+            };
             let base = if ws.base_url.is_empty() {
                 "https://api.mch.weixin.qq.com"
             } else {
@@ -272,6 +307,24 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
         }
     }
 }
+
+/// Downloads the platform certificates and trusts the unexpired ones; logs the outcome.
+async fn refresh_certificates(client: &Client) -> anyhow::Result<()> {
+    match client.refresh_platform_certificates().await {
+        Ok(certificates) => {
+            let serials: Vec<&str> = certificates.iter().map(|c| c.serial_no.as_str()).collect();
+            tracing::info!(?serials, "trusting WeChat Pay platform certificates");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not refresh the WeChat Pay platform certificates");
+            Err(e.into())
+        }
+    }
+}
+
+/// How often platform certificates are downloaded again (WeChat rotates them with overlap).
+const CERTIFICATE_REFRESH: Duration = Duration::from_secs(12 * 3600);
 
 /// The sandbox's key set: loaded from its directory, or generated there on first start.
 fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {
@@ -308,18 +361,23 @@ fn client(
     base_url: &str,
     signer: MerchantSigner,
     public_key_id: &str,
-    public_key: PublicKey,
+    public_key: Option<PublicKey>,
     apiv3_key: &str,
     timeout: Duration,
 ) -> anyhow::Result<Client> {
+    // Without a public key (legacy mode) the platform certificates fill the verifier later.
+    let verifier = match public_key {
+        Some(key) => Verifier::with_public_key(public_key_id, key),
+        None => Verifier::new(),
+    };
     let mut config = ClientConfig::new(
         signer,
-        Arc::new(Verifier::with_public_key(public_key_id, public_key)),
+        Arc::new(verifier),
         ApiV3Key::new(apiv3_key).context("wechatpay.apiv3_key")?,
     );
     config.base_url = base_url.trim_end_matches('/').to_owned();
     config.timeout = timeout;
-    config.wechatpay_serial = Some(public_key_id.to_owned());
+    config.wechatpay_serial = Some(public_key_id.to_owned()).filter(|id| !id.is_empty());
     // The sandbox is on loopback: an environment proxy must not intercept it.
     config.use_env_proxy = !is_loopback(base_url);
     Ok(Client::new(config)?)

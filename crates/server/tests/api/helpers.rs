@@ -19,6 +19,8 @@ pub struct TestApp {
     pub state: AppState,
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// A sandbox served on its own port, for live-mode servers.
+    _served: Option<wechatpay_sandbox::SandboxHandle>,
     _dir: tempfile::TempDir,
 }
 
@@ -33,8 +35,49 @@ impl TestApp {
 
     /// A server whose settings `adjust` changes first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        chatmall::telemetry::init_for_tests();
         let dir = tempfile::tempdir().expect("a temp dir");
+        Self::start(dir, None, adjust).await
+    }
+
+    /// A live-mode server pointed at a sandbox on its own port that signs as `mode` says;
+    /// the server trusts only what its settings (`adjust`) tell it to.
+    pub async fn spawn_live(
+        mode: wechatpay_sandbox::SignatureMode,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let keys = wechatpay_sandbox::KeySet::generate();
+        let keys_dir = dir.path().join("wechatpay");
+        keys.write_to(&keys_dir).expect("write the key set");
+        let mut config = wechatpay_sandbox::SandboxConfig::new(keys.clone());
+        config.mode = mode;
+        config.time_scale = 0.001;
+        let sandbox = Sandbox::new(config).expect("a sandbox");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let served = sandbox.serve(listener);
+        let base_url = served.base_url();
+        Self::start(dir, Some(served), |s| {
+            let ws = &mut s.wechatpay;
+            ws.mode = chatmall::config::WechatPayMode::Live;
+            ws.base_url = base_url;
+            ws.appid = keys.appid.clone();
+            ws.mchid = keys.mchid.clone();
+            ws.merchant_serial_no = keys.merchant_serial_no.clone();
+            ws.private_key_path = keys_dir.join("apiclient_key.pem");
+            ws.apiv3_key = Secret::from(keys.apiv3_key.clone());
+            ws.public_key_id = keys.public_key_id.clone();
+            ws.public_key_path = keys_dir.join("pub_key.pem");
+            adjust(s);
+        })
+        .await
+    }
+
+    async fn start(
+        dir: tempfile::TempDir,
+        served: Option<wechatpay_sandbox::SandboxHandle>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        chatmall::telemetry::init_for_tests();
         let mut settings = Settings::default();
         settings.server.port = 0;
         settings.server.data_dir = dir.path().to_path_buf();
@@ -47,7 +90,10 @@ impl TestApp {
             .await
             .expect("the application builds");
         let base_url = app.base_url().to_owned();
-        let sandbox = app.sandbox().expect("sandbox mode").clone();
+        let sandbox = match &served {
+            Some(served) => served.sandbox().clone(),
+            None => app.sandbox().expect("sandbox mode").clone(),
+        };
         let state = app.state().clone();
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
@@ -58,6 +104,7 @@ impl TestApp {
             state,
             stop,
             task: Some(task),
+            _served: served,
             _dir: dir,
         }
     }

@@ -5,5 +5,6 @@ mod chat;
 mod checkout;
 mod helpers;
 mod jobs;
+mod live;
 mod login;
 mod notify;
