@@ -162,6 +162,13 @@ pub struct WechatPaySettings {
     pub platform_certificates: bool,
 }
 
+impl WechatPaySettings {
+    /// Live mode that (also) trusts the platform certificates from `/v3/certificates`.
+    pub fn uses_platform_certificates(&self) -> bool {
+        self.mode == WechatPayMode::Live && self.platform_certificates
+    }
+}
+
 /// `[sandbox]`: the built-in WeChat Pay sandbox (mode = "sandbox").
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SandboxSettings {

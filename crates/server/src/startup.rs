@@ -76,14 +76,19 @@ impl Application {
             order_nos.resume_after(&last);
         }
         let payments = payments(&settings, &base_url)?;
-        if settings.wechatpay.mode == WechatPayMode::Live
-            && settings.wechatpay.platform_certificates
-        {
-            let trusted = refresh_certificates(&payments.client).await;
-            // With no public key, nothing could be verified: refuse to start rather than
-            // answer every callback 401.
-            if settings.wechatpay.public_key_id.is_empty() {
-                trusted.context("download the WeChat Pay platform certificates")?;
+        if settings.wechatpay.uses_platform_certificates() {
+            let first = crate::jobs::certificates::round(&payments.client).await;
+            match first {
+                Ok(_) => {}
+                // With no public key, nothing could be verified: refuse to start rather
+                // than answer every callback 401.
+                Err(e) if settings.wechatpay.public_key_id.is_empty() => {
+                    return Err(e.context("download the WeChat Pay platform certificates"));
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "no platform certificates yet; verifying with the public key meanwhile"
+                ),
             }
         }
         let shop = Shop::new(
@@ -184,19 +189,8 @@ impl Application {
     /// Serves until `stop` is cancelled, then lets the background jobs finish their round.
     pub async fn run_until_stopped(self, stop: CancellationToken) -> anyhow::Result<()> {
         let mut jobs = crate::jobs::spawn_all(&self.state, &self.settings.jobs, &stop);
-        let ws = &self.settings.wechatpay;
-        if ws.mode == WechatPayMode::Live && ws.platform_certificates {
-            let (client, stop) = (self.state.wechatpay.clone(), stop.clone());
-            jobs.push(tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        () = tokio::time::sleep(CERTIFICATE_REFRESH) => {
-                            let _ = refresh_certificates(&client).await;
-                        }
-                    }
-                }
-            }));
+        if self.settings.wechatpay.uses_platform_certificates() {
+            jobs.push(crate::jobs::certificates::spawn(&self.state, &stop));
         }
         tracing::info!(url = %self.base_url, "chatmall listening");
         let server = axum::serve(
@@ -307,24 +301,6 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
         }
     }
 }
-
-/// Downloads the platform certificates and trusts the unexpired ones; logs the outcome.
-async fn refresh_certificates(client: &Client) -> anyhow::Result<()> {
-    match client.refresh_platform_certificates().await {
-        Ok(certificates) => {
-            let serials: Vec<&str> = certificates.iter().map(|c| c.serial_no.as_str()).collect();
-            tracing::info!(?serials, "trusting WeChat Pay platform certificates");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not refresh the WeChat Pay platform certificates");
-            Err(e.into())
-        }
-    }
-}
-
-/// How often platform certificates are downloaded again (WeChat rotates them with overlap).
-const CERTIFICATE_REFRESH: Duration = Duration::from_secs(12 * 3600);
 
 /// The sandbox's key set: loaded from its directory, or generated there on first start.
 fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {

@@ -2,6 +2,7 @@
 //! three compensation jobs of DESIGN.md §4. Every job claims its work by a lease in the
 //! database, so several processes can share one database safely.
 
+pub mod certificates;
 pub mod claims;
 pub mod delivery;
 pub mod expiry;

@@ -1,0 +1,50 @@
+//! Platform-certificate refresh (live mode, `wechatpay.platform_certificates`): WeChat Pay
+//! publishes a new certificate well before it signs with it, so downloading the list twice a
+//! day trusts every new one in time.
+
+use super::runner::{self, RoundReport};
+use crate::state::AppState;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use wechatpay::client::Client;
+
+/// How often the certificates are downloaded again.
+pub const INTERVAL: Duration = Duration::from_secs(12 * 3600);
+
+/// Downloads the certificates and trusts the unexpired ones: scanned = listed, fixed = trusted.
+pub async fn round(client: &Client) -> anyhow::Result<RoundReport> {
+    let listed = client.refresh_platform_certificates().await?;
+    let now = chrono::Utc::now().timestamp();
+    let trusted: Vec<&str> = listed
+        .iter()
+        .filter(|c| !c.is_expired(now))
+        .map(|c| c.serial_no.as_str())
+        .collect();
+    tracing::info!(serials = ?trusted, "trusting WeChat Pay platform certificates");
+    Ok(RoundReport {
+        scanned: listed.len(),
+        fixed: trusted.len(),
+        failed: 0,
+    })
+}
+
+/// Refreshes every [`INTERVAL`] until `stop`; start-up has already done the first round.
+pub fn spawn(state: &AppState, stop: &CancellationToken) -> JoinHandle<()> {
+    let (client, stats, stop) = (
+        state.wechatpay.clone(),
+        state.job_stats.clone(),
+        stop.clone(),
+    );
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(INTERVAL) => {}
+        }
+        runner::run_every("platform_certificates", INTERVAL, stats, stop, move || {
+            let client = client.clone();
+            async move { round(&client).await }
+        })
+        .await;
+    })
+}
