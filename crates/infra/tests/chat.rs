@@ -48,7 +48,19 @@ async fn spend_refuses_each_case_and_changes_nothing() -> anyhow::Result<()> {
             .grant_quota(&who, 2, &[model("gpt-4o-mini")], "test_grant", "r1", t0())
             .await?
             .context("granted")?;
-        ensure!(store.spend(&who, &gpt, price(1), t0()).await? == Spend::ModelNotGranted);
+        // The grant is matched as a whole name, case and all: no prefix, suffix or
+        // infix of a granted model passes.
+        for near in [
+            "gpt-4o",
+            "4o-mini",
+            "gpt-4o-min",
+            "GPT-4o-mini",
+            "o-m",
+            "gpt-4o-mini2",
+        ] {
+            let refused = store.spend(&who, &model(near), price(1), t0()).await?;
+            ensure!(refused == Spend::ModelNotGranted, "{near}: {refused:?}");
+        }
         let mini = model("gpt-4o-mini");
         ensure!(store.spend(&who, &mini, price(3), t0()).await? == Spend::NoQuota);
         store

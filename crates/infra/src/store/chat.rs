@@ -12,8 +12,8 @@ use domain::product::ModelType;
 use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionTrait, Value,
 };
 
 /// How often a spend that lost its conditional write to a concurrent change looks again
@@ -30,59 +30,20 @@ impl ChatAccounts for SeaStore {
         price: Price,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Spend> {
-        let quota = i64::from(price.get());
         for _ in 0..SPEND_ATTEMPTS {
-            // Read first only to tell the refusals apart; the write below decides.
+            // Write first: a spend that goes through (the common case) never reads the account.
+            if let Some(usage) = self.try_spend(user, model, price, now).await? {
+                return Ok(Spend::Spent(usage));
+            }
+            // Read only to say why it was refused; an account that now looks able to pay
+            // changed in between (a refund, a delivery), so look again.
             let current = self.account(user).await?;
             if let Some(refusal) = Spend::refusal(current.as_ref(), model, price) {
                 return Ok(refusal);
             }
-            let txn = self.db.begin().await.context("spend quota: begin")?;
-            // The one conditional write: of concurrent spends only those the balance covers
-            // change a row. It is also the transaction's first write, so SQLite takes its
-            // write lock while busy_timeout still applies.
-            let won = account::Entity::update_many()
-                .col_expr(
-                    account::Column::SurplusQuota,
-                    Expr::col(account::Column::SurplusQuota).sub(quota),
-                )
-                .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
-                .filter(account::Column::UserId.eq(user.as_str()))
-                .filter(account::Column::Status.eq(AccountStatus::Usable.as_str()))
-                .filter(account::Column::SurplusQuota.gte(quota))
-                .exec(&txn)
-                .await
-                .with_context(|| format!("spend quota of {user}"))?
-                .rows_affected
-                == 1;
-            if !won {
-                drop(txn);
-                continue;
-            }
-            let row = chat_usage::ActiveModel {
-                id: NotSet,
-                user_id: Set(user.as_str().to_owned()),
-                model: Set(model.as_str().to_owned()),
-                quota_spent: Set(quota),
-                status: Set(UsageStatus::Started.as_str().to_owned()),
-                started_at: Set(millis(now)),
-                first_token_ms: Set(None),
-                finished_at: Set(None),
-                error: Set(None),
-            };
-            let id = chat_usage::Entity::insert(row)
-                .exec(&txn)
-                .await
-                .with_context(|| format!("spend quota of {user}: open the usage row"))?
-                .last_insert_id;
-            txn.commit()
-                .await
-                .with_context(|| format!("spend quota of {user}: commit"))?;
-            return Ok(Spend::Spent(UsageId(id)));
         }
         // Still losing after several looks: the balance is being spent by others.
-        let current = self.account(user).await?;
-        Ok(Spend::refusal(current.as_ref(), model, price).unwrap_or(Spend::NoQuota))
+        Ok(Spend::NoQuota)
     }
 
     async fn refund(
@@ -148,7 +109,7 @@ impl ChatAccounts for SeaStore {
             .order_by_desc(chat_usage::Column::StartedAt)
             .order_by_desc(chat_usage::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&self.reads)
             .await
             .with_context(|| format!("list the chat calls of {user}"))?
             .into_iter()
@@ -156,6 +117,106 @@ impl ChatAccounts for SeaStore {
             .collect()
     }
 }
+
+impl SeaStore {
+    /// The conditional spend: takes `price` from a usable account granted `model` whose
+    /// balance covers it and opens the call's usage row, atomically; `None` when no account
+    /// qualified (nothing changed).
+    async fn try_spend(
+        &self,
+        user: &UserId,
+        model: &ModelType,
+        price: Price,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<UsageId>> {
+        let backend = self.db.get_database_backend();
+        let quota = Value::from(i64::from(price.get()));
+        let at = Value::from(millis(now));
+        let user_id = Value::from(user.as_str());
+        let model_name = Value::from(model.as_str());
+        let usable = Value::from(AccountStatus::Usable.as_str());
+        let started = Value::from(UsageStatus::Started.as_str());
+        let context = || format!("spend quota of {user}");
+        if backend == DbBackend::Postgres {
+            // One statement, so one round trip and no explicit transaction: the INSERT reads
+            // what the UPDATE returned, and both commit or neither does.
+            let row = self
+                .db
+                .query_one_raw(Statement::from_sql_and_values(
+                    backend,
+                    SPEND_POSTGRES,
+                    [quota, at, user_id, model_name, usable, started],
+                ))
+                .await
+                .with_context(context)?;
+            return row
+                .map(|row| row.try_get::<i64>("", "id").map(UsageId))
+                .transpose()
+                .with_context(context);
+        }
+        // SQLite cannot UPDATE inside a WITH, so: a transaction whose first statement is the
+        // conditional write (taking SQLite's write lock while busy_timeout still applies).
+        let txn = self.db.begin().await.with_context(context)?;
+        let won = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                SPEND_SQLITE_TAKE,
+                [
+                    quota.clone(),
+                    at.clone(),
+                    user_id.clone(),
+                    model_name.clone(),
+                    usable,
+                ],
+            ))
+            .await
+            .with_context(context)?
+            .rows_affected()
+            == 1;
+        if !won {
+            return Ok(None);
+        }
+        let id = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                SPEND_SQLITE_OPEN_USAGE,
+                [user_id, model_name, quota, started, at],
+            ))
+            .await
+            .with_context(context)?
+            .context("INSERT … RETURNING returned no row")?
+            .try_get::<i64>("", "id")
+            .with_context(context)?;
+        txn.commit().await.with_context(context)?;
+        Ok(Some(UsageId(id)))
+    }
+}
+
+/// The spend on PostgreSQL, one statement. `$1` quota, `$2` now, `$3` user, `$4` model,
+/// `$5` the usable account status, `$6` the STARTED usage status. The model test brackets the stored list (canonical: sorted,
+/// comma-joined, no spaces) with commas, so `gpt-4o` does not match `gpt-4o-mini`.
+const SPEND_POSTGRES: &str = "\
+WITH spent AS (
+    UPDATE accounts SET surplus_quota = surplus_quota - $1, updated_at = $2
+    WHERE user_id = $3 AND status = $5 AND surplus_quota >= $1
+      AND strpos(',' || model_types || ',', ',' || $4 || ',') > 0
+    RETURNING user_id
+)
+INSERT INTO chat_usage (user_id, model, quota_spent, status, started_at)
+SELECT user_id, $4, $1, $6, $2 FROM spent
+RETURNING id";
+
+/// The spend's conditional write on SQLite (same condition as [`SPEND_POSTGRES`]).
+const SPEND_SQLITE_TAKE: &str = "\
+UPDATE accounts SET surplus_quota = surplus_quota - ?1, updated_at = ?2
+WHERE user_id = ?3 AND status = ?5 AND surplus_quota >= ?1
+  AND instr(',' || model_types || ',', ',' || ?4 || ',') > 0";
+
+/// The spend's usage row on SQLite.
+const SPEND_SQLITE_OPEN_USAGE: &str = "\
+INSERT INTO chat_usage (user_id, model, quota_spent, status, started_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+RETURNING id";
 
 /// STARTED → `status`, with what is known of the call's end.
 fn end_usage(
