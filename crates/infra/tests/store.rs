@@ -675,6 +675,7 @@ async fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() -> anyhow::R
                     "busy_timeout",
                     "synchronous",
                     "foreign_keys",
+                    "wal_autocheckpoint",
                 ] {
                     let row = store
                         .db()
@@ -694,8 +695,40 @@ async fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() -> anyhow::R
         })
         .collect();
     for task in tasks {
-        // synchronous NORMAL is 1.
-        assert_eq!(task.await??, ["wal", "5000", "1", "1"]);
+        // synchronous NORMAL is 1; commits checkpoint only past 16384 WAL pages (64 MiB).
+        assert_eq!(task.await??, ["wal", "5000", "1", "1", "16384"]);
     }
     Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_checkpoints_in_the_background() -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("shop.db");
+    let store = SeaStore::connect(&format!("sqlite://{}", path.display())).await?;
+    let before = std::fs::metadata(&path)?.len();
+    // 4 MiB: well under the in-commit backstop, so only the background task can move it
+    // from the WAL into the database file.
+    for statement in [
+        "CREATE TABLE ballast (b BLOB)",
+        "INSERT INTO ballast VALUES (zeroblob(4194304))",
+    ] {
+        store
+            .db()
+            .execute_raw(Statement::from_string(DbBackend::Sqlite, statement))
+            .await?;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&path)?.len();
+        if size >= before + 4_194_304 {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {size} bytes (was {before}): nothing checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

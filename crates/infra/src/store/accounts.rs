@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 impl AccountRepository for SeaStore {
     async fn account(&self, user: &UserId) -> anyhow::Result<Option<Account>> {
         let row = account::Entity::find_by_id(user.as_str())
-            .one(&self.db)
+            .one(&self.reads)
             .await
             .with_context(|| format!("load the account of {user}"))?;
         row.map(to_domain).transpose()
@@ -43,7 +43,7 @@ impl SeaStore {
     pub async fn quota_ledger_rows(&self, order_no: &str) -> anyhow::Result<u64> {
         ledger::Entity::find()
             .filter(ledger::Column::Reference.eq(order_no))
-            .count(&self.db)
+            .count(&self.reads)
             .await
             .with_context(|| format!("count the ledger rows of {order_no}"))
     }

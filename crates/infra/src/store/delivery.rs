@@ -37,7 +37,7 @@ impl SeaStore {
             == 1;
         if !won {
             drop(txn);
-            return Ok(match find_order(&self.db, no).await? {
+            return Ok(match find_order(&self.reads, no).await? {
                 Some(order) if order.status == OrderStatus::Delivered => Delivery::AlreadyDelivered,
                 Some(order) => Delivery::NotPaid(order.status),
                 None => Delivery::NotFound,

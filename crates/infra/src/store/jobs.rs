@@ -71,7 +71,7 @@ impl OrderJobs for SeaStore {
         let candidates = scan(which, now)
             .filter(lease_free(now))
             .limit(limit)
-            .all(&self.db)
+            .all(&self.reads)
             .await
             .with_context(|| format!("scan orders ({which:?})"))?;
         let mut won = Vec::with_capacity(candidates.len());
@@ -138,7 +138,7 @@ impl OrderJobs for SeaStore {
             ]))
             .order_by_desc(order::Column::CheckAttempts)
             .limit(limit)
-            .all(&self.db)
+            .all(&self.reads)
             .await
             .context("list troubled orders")?;
         rows.into_iter().map(claimed).collect()

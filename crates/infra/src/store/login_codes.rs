@@ -25,7 +25,7 @@ impl LoginCodes for SeaStore {
     ) -> Result<IssuedCode, IssueError> {
         let now_ms = millis(now);
         for _ in 0..MAX_ISSUE_ATTEMPTS {
-            if let Some(row) = live_row_of(&self.db, user, now_ms).await? {
+            if let Some(row) = live_row_of(&self.reads, user, now_ms).await? {
                 return Ok(to_issued(row, true)?);
             }
             // Recycle: expired codes free their values, and the user's used code frees their
@@ -82,7 +82,7 @@ impl LoginCodes for SeaStore {
         let now_ms = millis(now);
         let Some(row) = login_code::Entity::find()
             .filter(login_code::Column::Code.eq(code.as_str()))
-            .one(&self.db)
+            .one(&self.reads)
             .await
             .context("look up a login code")?
         else {
@@ -117,7 +117,7 @@ impl SeaStore {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<IssuedCode>> {
-        live_row_of(&self.db, user, millis(now))
+        live_row_of(&self.reads, user, millis(now))
             .await?
             .map(|row| to_issued(row, true))
             .transpose()

@@ -6,7 +6,9 @@
 
 mod accounts;
 mod chat;
+mod checkpoint;
 mod connect;
+pub use connect::PoolSize;
 mod delivery;
 pub mod entities;
 mod jobs;
@@ -23,7 +25,13 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 /// The database behind every port: cheap to clone (it shares one connection pool).
 #[derive(Debug, Clone)]
 pub struct SeaStore {
+    /// Every write, and reads inside a write's transaction.
     db: DatabaseConnection,
+    /// Reads on their own: a pool beside SQLite's one writer, so they never queue behind
+    /// a write; on PostgreSQL the same pool as `db`.
+    reads: DatabaseConnection,
+    /// SQLite files only: checkpoints the WAL while any clone of the store lives.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl SeaStore {

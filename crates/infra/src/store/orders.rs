@@ -34,7 +34,7 @@ impl OrderRepository for SeaStore {
     }
 
     async fn order(&self, no: &OrderNo) -> anyhow::Result<Option<Order>> {
-        find_order(&self.db, no).await
+        find_order(&self.reads, no).await
     }
 
     async fn open_order(
@@ -51,7 +51,7 @@ impl OrderRepository for SeaStore {
             .filter(order::Column::ExpireAt.gt(millis(now)))
             .order_by_desc(order::Column::CreatedAt)
             .order_by_desc(order::Column::Id)
-            .one(&self.db)
+            .one(&self.reads)
             .await
             .with_context(|| format!("find the open order of {user} for product {product}"))?;
         row.map(to_domain).transpose()
@@ -63,7 +63,7 @@ impl OrderRepository for SeaStore {
             .order_by_desc(order::Column::CreatedAt)
             .order_by_desc(order::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&self.reads)
             .await
             .with_context(|| format!("list the orders of {user}"))?;
         rows.into_iter().map(to_domain).collect()
@@ -282,7 +282,7 @@ impl SeaStore {
         let row = order::Entity::find()
             .filter(order::Column::OrderNo.like(pattern))
             .order_by_desc(order::Column::OrderNo)
-            .one(&self.db)
+            .one(&self.reads)
             .await
             .with_context(|| format!("find the last order number of node {node}"))?;
         Ok(row.and_then(|r| OrderNo::parse(&r.order_no).ok()))

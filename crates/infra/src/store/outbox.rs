@@ -29,7 +29,7 @@ impl Outbox for SeaStore {
             .filter(lease_free(now))
             .order_by_asc(outbox::Column::Id)
             .limit(limit)
-            .all(&self.db)
+            .all(&self.reads)
             .await
             .context("find due outbox events")?;
         let mut claimed = Vec::with_capacity(candidates.len());
@@ -94,7 +94,7 @@ impl SeaStore {
     pub async fn outbox_pending(&self) -> anyhow::Result<u64> {
         outbox::Entity::find()
             .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
-            .count(&self.db)
+            .count(&self.reads)
             .await
             .context("count pending outbox events")
     }

@@ -14,7 +14,7 @@ impl ProductCatalog for SeaStore {
             .filter(product::Column::Enabled.eq(true))
             .order_by_asc(product::Column::Sort)
             .order_by_asc(product::Column::Id)
-            .all(&self.db)
+            .all(&self.reads)
             .await
             .context("list products on sale")?;
         rows.into_iter().map(to_domain).collect()
@@ -22,7 +22,7 @@ impl ProductCatalog for SeaStore {
 
     async fn product(&self, id: ProductId) -> anyhow::Result<Option<Product>> {
         let row = product::Entity::find_by_id(id.get())
-            .one(&self.db)
+            .one(&self.reads)
             .await
             .with_context(|| format!("load product {id}"))?;
         row.map(to_domain).transpose()
