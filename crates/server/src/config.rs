@@ -104,6 +104,10 @@ pub struct ServerSettings {
 pub struct DatabaseSettings {
     /// `sqlite://…` or `postgres://…`; empty = a SQLite file in `data_dir`.
     pub url: Secret,
+    /// Connections to open (PostgreSQL in all; SQLite for reads beside its one writer);
+    /// 0 = 2 × CPU cores + 1.
+    #[serde(default)]
+    pub max_connections: u32,
 }
 
 /// `[auth]`
@@ -214,6 +218,7 @@ impl Default for Settings {
             },
             database: DatabaseSettings {
                 url: Secret::default(),
+                max_connections: 0,
             },
             auth: AuthSettings {
                 jwt_secret: Secret::default(),

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use domain::clock::SystemClock;
 use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use domain::service::{Shop, ShopSettings};
-use infra::store::SeaStore;
+use infra::store::{PoolSize, SeaStore};
 use infra::wechatpay_channel::WechatPayChannel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +64,8 @@ impl Application {
             settings.server.public_url.trim_end_matches('/').to_owned()
         };
 
-        let store = SeaStore::connect(&settings.database_url())
+        let pool = PoolSize::new(settings.database.max_connections);
+        let store = SeaStore::connect_with(&settings.database_url(), pool)
             .await
             .context("open the database")?;
         if store.seed_demo_products_if_empty().await? {
