@@ -88,13 +88,15 @@ where
         // A duplicate number can only come from a misconfigured node id; one retry with a
         // fresh number keeps the user going while the log tells the operator.
         for _ in 0..2 {
-            let order = Order::open(NewOrder {
+            let mut order = Order::open(NewOrder {
                 order_no: self.order_nos.next(now),
                 user_id: user.clone(),
                 product,
                 now,
                 ttl: self.settings.order_ttl.get(),
             });
+            // The prepay that follows is counted in the insert: one write less per checkout.
+            order.prepay_attempts = 1;
             match self.store.insert(&order).await {
                 Ok(()) => return Ok(order),
                 Err(InsertOrderError::Duplicate(no)) => {
@@ -112,7 +114,9 @@ where
         reused: bool,
         now: DateTime<Utc>,
     ) -> Result<PayOrder, CheckoutError> {
-        self.store.note_prepay_attempt(&order.order_no, now).await?;
+        if reused {
+            self.store.note_prepay_attempt(&order.order_no, now).await?;
+        }
         let request = PrepayRequest {
             order_no: order.order_no.clone(),
             description: order.product_name.clone(),
