@@ -44,6 +44,18 @@ pub enum Delivery {
     NotFound,
 }
 
+/// What [`OrderRepository::mark_paid`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkPaid {
+    /// The order is PAID now, with its `order_paid` event.
+    Paid,
+    /// Nothing changed: the order is not in a state payment can move (or lost a race).
+    Unchanged,
+    /// Nothing changed: the payment's transaction id already belongs to another order.
+    /// WeChat never pays two orders with one transaction, so this payment needs a human.
+    TransactionOnAnotherOrder,
+}
+
 /// Orders and their transitions. Every transition is one conditional write; `bool` results
 /// say whether this caller made it (false: the order was not in a state it starts from).
 pub trait OrderRepository: Send + Sync + 'static {
@@ -82,8 +94,9 @@ pub trait OrderRepository: Send + Sync + 'static {
         &self,
         payment: &PaymentConfirmation,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
-    /// CREATED | PAY_WAIT | CLOSED → REVIEW, with the reason.
+    ) -> impl Future<Output = anyhow::Result<MarkPaid>> + Send;
+    /// CREATED | PAY_WAIT | CLOSED → REVIEW, with the reason. The transaction id is kept
+    /// with the order unless another order already holds it (the reason should then say so).
     fn mark_review(
         &self,
         no: &OrderNo,

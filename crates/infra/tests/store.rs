@@ -11,7 +11,8 @@ use domain::account::AccountStatus;
 use domain::money::Fen;
 use domain::order::{NewOrder, Order, OrderNo, OrderStatus, PaymentConfirmation};
 use domain::ports::{
-    AccountRepository, Delivery, InsertOrderError, OrderRepository, Outbox, ProductCatalog,
+    AccountRepository, Delivery, InsertOrderError, MarkPaid, OrderRepository, Outbox,
+    ProductCatalog,
 };
 use domain::product::{ModelType, Product, ProductId};
 use domain::user::UserId;
@@ -75,6 +76,7 @@ async fn paid_order(
         store
             .mark_paid(&payment(&order.order_no, &format!("42000{n:010}")), t0())
             .await?
+            == MarkPaid::Paid
     );
     Ok(order.order_no)
 }
@@ -225,6 +227,7 @@ async fn open_order_finds_only_unpaid_unexpired_orders() -> anyhow::Result<()> {
             store
                 .mark_paid(&payment(&older.order_no, "4200000000000000009"), now)
                 .await?
+                == MarkPaid::Paid
         );
         ensure!(
             store.open_order(&alice, p1.id, now).await?.is_none(),
@@ -287,6 +290,7 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
             store
                 .mark_paid(&payment(&a.order_no, "4200000000000000001"), later)
                 .await?
+                == MarkPaid::Paid
         );
         ensure!(
             !store.close(&a.order_no, later).await?,
@@ -320,7 +324,10 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         );
         let mut late = payment(&b.order_no, "4200000000000000003");
         late.success_time = None;
-        ensure!(store.mark_paid(&late, later).await?, "CLOSED → PAID");
+        ensure!(
+            store.mark_paid(&late, later).await? == MarkPaid::Paid,
+            "CLOSED → PAID"
+        );
         assert_eq!(
             store.order(&b.order_no).await?.context("b")?.paid_at,
             Some(later),
@@ -362,9 +369,10 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
                 .await?
         );
         ensure!(
-            !store
+            store
                 .mark_paid(&payment(&c.order_no, "4200000000000000004"), later)
                 .await?
+                == MarkPaid::Unchanged
         );
         let stored = store.order(&c.order_no).await?.context("c")?;
         assert_eq!(stored.status, OrderStatus::Review);
@@ -388,6 +396,55 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
     .await
 }
 
+#[tokio::test]
+async fn a_transaction_id_already_on_another_order_changes_nothing_until_review()
+-> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("uSameTransaction");
+        let p = product(1001, 10, "gpt-4o");
+        let (a, b) = (open(1, &who, &p, t0()), open(2, &who, &p, t0()));
+        for order in [&a, &b] {
+            store.insert(order).await?;
+            ensure!(
+                store
+                    .record_prepay(&order.order_no, "weixin://x", t0())
+                    .await?
+            );
+        }
+        let taken = "4200000000000000077";
+        ensure!(store.mark_paid(&payment(&a.order_no, taken), t0()).await? == MarkPaid::Paid);
+        let events = store.outbox_pending().await?;
+
+        let outcome = store.mark_paid(&payment(&b.order_no, taken), t0()).await?;
+        ensure!(
+            outcome == MarkPaid::TransactionOnAnotherOrder,
+            "{outcome:?}"
+        );
+        let unchanged = store.order(&b.order_no).await?.context("b")?;
+        assert_eq!(
+            (unchanged.status, unchanged.transaction_id),
+            (OrderStatus::PayWait, None)
+        );
+        assert_eq!(store.outbox_pending().await?, events, "no event for b");
+
+        // The review still goes through; the id stays with the order that holds it.
+        ensure!(
+            store
+                .mark_review(&b.order_no, "same transaction", taken, t0())
+                .await?
+        );
+        let reviewed = store.order(&b.order_no).await?.context("b")?;
+        assert_eq!(
+            (reviewed.status, reviewed.transaction_id),
+            (OrderStatus::Review, None)
+        );
+        let paid = store.order(&a.order_no).await?.context("a")?;
+        assert_eq!(paid.transaction_id.as_deref(), Some(taken));
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_mark_paid_wins_once_and_writes_one_event() -> anyhow::Result<()> {
     on_every_backend(|store| async move {
@@ -402,7 +459,7 @@ async fn concurrent_mark_paid_wins_once_and_writes_one_event() -> anyhow::Result
             .collect();
         let mut wins = 0;
         for task in tasks {
-            wins += usize::from(task.await??);
+            wins += usize::from(task.await?? == MarkPaid::Paid);
         }
         assert_eq!(wins, 1, "exactly one caller moves the order to PAID");
         assert_eq!(store.outbox_pending().await?, 1, "and exactly one event is written");

@@ -4,7 +4,7 @@
 
 use super::Shop;
 use crate::order::{OrderNo, OrderStatus, PaymentConfirmation};
-use crate::ports::OrderRepository;
+use crate::ports::{MarkPaid, OrderRepository};
 
 /// What a confirmed payment did to its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,23 +56,24 @@ where
             // Any other state may take payment; the store's conditional write settles races.
             order.pay().map_err(|e| ConfirmError::Store(e.into()))?;
             let now = self.clock.now();
-            match payment.check(order.amount, &self.settings.merchant) {
-                Err(mismatch) => {
-                    let reason = mismatch.to_string();
-                    tracing::warn!(order_no = %no, %reason, "payment does not match its order: REVIEW");
-                    if self
-                        .store
-                        .mark_review(&no, &reason, &payment.transaction_id, now)
-                        .await?
-                    {
-                        return Ok(Confirmation::Review(reason));
-                    }
-                }
-                Ok(()) => {
-                    if self.store.mark_paid(payment, now).await? {
-                        return Ok(Confirmation::Paid);
-                    }
-                }
+            let review = match payment.check(order.amount, &self.settings.merchant) {
+                Err(mismatch) => mismatch.to_string(),
+                Ok(()) => match self.store.mark_paid(payment, now).await? {
+                    MarkPaid::Paid => return Ok(Confirmation::Paid),
+                    MarkPaid::Unchanged => continue,
+                    MarkPaid::TransactionOnAnotherOrder => format!(
+                        "transaction {} already pays another order",
+                        payment.transaction_id
+                    ),
+                },
+            };
+            tracing::warn!(order_no = %no, reason = %review, "payment cannot be applied to its order: REVIEW");
+            if self
+                .store
+                .mark_review(&no, &review, &payment.transaction_id, now)
+                .await?
+            {
+                return Ok(Confirmation::Review(review));
             }
         }
         Err(ConfirmError::Store(anyhow::anyhow!(

@@ -6,13 +6,13 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
 use domain::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, Transition};
-use domain::ports::{Delivery, InsertOrderError, OrderRepository};
+use domain::ports::{Delivery, InsertOrderError, MarkPaid, OrderRepository};
 use domain::product::{ModelType, ProductId};
 use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
     TransactionTrait, UpdateMany,
 };
 
@@ -103,7 +103,7 @@ impl OrderRepository for SeaStore {
         &self,
         payment: &PaymentConfirmation,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<MarkPaid> {
         let no = payment.out_trade_no.as_str();
         let txn = self.db.begin().await.context("mark order paid: begin")?;
         // The write comes first, so an SQLite transaction takes the write lock at once.
@@ -118,11 +118,16 @@ impl OrderRepository for SeaStore {
             )
             .col_expr(order::Column::NextCheckAt, Expr::value(millis(now)))
             .exec(&txn)
-            .await
-            .with_context(|| format!("mark order {no} paid"))?;
+            .await;
+        let result = match result {
+            Err(e) if is_transaction_id_taken(&e) => {
+                return Ok(MarkPaid::TransactionOnAnotherOrder);
+            }
+            other => other.with_context(|| format!("mark order {no} paid"))?,
+        };
         if result.rows_affected != 1 {
             // Not ours to report: already paid, or in a state payment cannot move.
-            return Ok(false);
+            return Ok(MarkPaid::Unchanged);
         }
         let payload =
             serde_json::json!({ "order_no": no, "transaction_id": payment.transaction_id });
@@ -146,7 +151,7 @@ impl OrderRepository for SeaStore {
         txn.commit()
             .await
             .with_context(|| format!("mark order {no} paid: commit"))?;
-        Ok(true)
+        Ok(MarkPaid::Paid)
     }
 
     async fn mark_review(
@@ -156,12 +161,20 @@ impl OrderRepository for SeaStore {
         transaction_id: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let result = transition(Transition::REVIEW, no.as_str(), now)
-            .col_expr(order::Column::ReviewReason, Expr::value(reason))
+        let review = || {
+            transition(Transition::REVIEW, no.as_str(), now)
+                .col_expr(order::Column::ReviewReason, Expr::value(reason))
+        };
+        let result = match review()
             .col_expr(order::Column::TransactionId, Expr::value(transaction_id))
             .exec(&self.db)
             .await
-            .with_context(|| format!("put order {no} under review"))?;
+        {
+            // Another order holds the id: the review goes on without it.
+            Err(e) if is_transaction_id_taken(&e) => review().exec(&self.db).await,
+            other => other,
+        }
+        .with_context(|| format!("put order {no} under review"))?;
         Ok(result.rows_affected == 1)
     }
 
@@ -286,5 +299,14 @@ impl SeaStore {
             .await
             .with_context(|| format!("find the last order number of node {node}"))?;
         Ok(row.and_then(|r| OrderNo::parse(&r.order_no).ok()))
+    }
+}
+
+/// Whether the error is the unique index on `orders.transaction_id` refusing a second
+/// order with the same WeChat transaction (SQLite and PostgreSQL name the column or index).
+fn is_transaction_id_taken(err: &DbErr) -> bool {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(message)) => message.contains("transaction_id"),
+        _ => false,
     }
 }

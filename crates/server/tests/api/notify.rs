@@ -143,3 +143,28 @@ async fn a_payment_that_does_not_match_its_order_goes_to_review_and_is_never_del
         assert_eq!(app.ledger_rows(&order_no).await, 0);
     }
 }
+
+#[tokio::test]
+async fn a_transaction_already_paying_another_order_puts_the_second_in_review_without_retries() {
+    let app = TestApp::spawn().await;
+    let (first, paid) = paid_but_not_notified(&app, "oSameTxFirst").await;
+    let (headers, body) = app.sandbox.build_notification(&paid);
+    assert_eq!(app.post_notification(&headers, &body).await, 204);
+    app.wait_for_status(&first, OrderStatus::Delivered).await;
+
+    // A validly signed notification for a second order naming the first one's transaction:
+    // answered once and for all (204, not a 5xx WeChat would retry), never delivered.
+    let user = "oSameTxSecond";
+    let (second, mut reused) = paid_but_not_notified(&app, user).await;
+    reused.transaction_id = paid.transaction_id.clone();
+    let (headers, body) = app.sandbox.build_notification(&reused);
+    assert_eq!(app.post_notification(&headers, &body).await, 204);
+    let order = app.order(&second).await;
+    assert_eq!(order.status, OrderStatus::Review);
+    let reason = order.review_reason.unwrap_or_default();
+    let taken = paid.transaction_id.unwrap();
+    assert!(reason.contains(&taken), "{reason}");
+    assert_eq!(app.quota(user).await, (0, 0));
+    assert_eq!(app.ledger_rows(&second).await, 0);
+    assert_eq!(app.order(&first).await.transaction_id, Some(taken));
+}
