@@ -3,6 +3,7 @@
 
 use crate::fixtures::World;
 use anyhow::{Context as _, bail};
+use chatmall::config::{ENV_PREFIX, live_sandbox_env};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,30 +56,21 @@ impl ServerProcess {
         extra_env: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let key = |f: &str| world.keys_dir.join(f).display().to_string();
-        let keys = &world.keys;
         let env: Vec<(String, String)> = [
             ("SERVER__PORT", port.to_string()),
             ("SERVER__DATA_DIR", dir.join("data").display().to_string()),
             ("DATABASE__URL", db_url.to_owned()),
             ("AUTH__JWT_SECRET", crate::JWT_SECRET.to_owned()),
-            ("WECHATPAY__MODE", "live".to_owned()),
-            ("WECHATPAY__BASE_URL", wechatpay_url.to_owned()),
-            ("WECHATPAY__APPID", keys.appid.clone()),
-            ("WECHATPAY__MCHID", keys.mchid.clone()),
-            (
-                "WECHATPAY__MERCHANT_SERIAL_NO",
-                keys.merchant_serial_no.clone(),
-            ),
-            ("WECHATPAY__PRIVATE_KEY_PATH", key("apiclient_key.pem")),
-            ("WECHATPAY__APIV3_KEY", keys.apiv3_key.clone()),
-            ("WECHATPAY__PUBLIC_KEY_ID", keys.public_key_id.clone()),
-            ("WECHATPAY__PUBLIC_KEY_PATH", key("pub_key.pem")),
             // The compensation jobs must not query the benchmark's open orders meanwhile.
             ("JOBS__MISSED_PAYMENT_DELAY_SECS", "86400".to_owned()),
         ]
         .into_iter()
-        .map(|(k, v)| (format!("CHATMALL__{k}"), v))
+        .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v))
+        .chain(live_sandbox_env(
+            &world.keys,
+            &world.keys_dir,
+            wechatpay_url,
+        ))
         .chain(extra_env.iter().cloned())
         .collect();
         let log = dir.join(format!("server-{port}.log"));

@@ -1,5 +1,6 @@
 //! Starting, killing and restarting server processes, and the simulated users.
 
+use chatmall::config::{ENV_PREFIX, live_sandbox_env};
 use chatmall::session::Sessions;
 use domain::user::UserId;
 use rand::rngs::StdRng;
@@ -197,7 +198,6 @@ impl Run {
         for node in 1..=processes {
             let port = free_port();
             let data_dir = dir.join(format!("node{node}"));
-            let key = |file: &str| keys_dir.join(file).display().to_string();
             let env: Vec<(String, String)> = [
                 ("SERVER__PORT", port.to_string()),
                 ("SERVER__NODE_ID", node.to_string()),
@@ -205,18 +205,6 @@ impl Run {
                 ("DATABASE__URL", db_url.to_owned()),
                 ("AUTH__JWT_SECRET", JWT_SECRET.to_owned()),
                 ("ORDER__TTL_SECS", ORDER_TTL.as_secs().to_string()),
-                ("WECHATPAY__MODE", "live".to_owned()),
-                ("WECHATPAY__BASE_URL", handle.base_url()),
-                ("WECHATPAY__APPID", keys.appid.clone()),
-                ("WECHATPAY__MCHID", keys.mchid.clone()),
-                (
-                    "WECHATPAY__MERCHANT_SERIAL_NO",
-                    keys.merchant_serial_no.clone(),
-                ),
-                ("WECHATPAY__PRIVATE_KEY_PATH", key("apiclient_key.pem")),
-                ("WECHATPAY__APIV3_KEY", keys.apiv3_key.clone()),
-                ("WECHATPAY__PUBLIC_KEY_ID", keys.public_key_id.clone()),
-                ("WECHATPAY__PUBLIC_KEY_PATH", key("pub_key.pem")),
                 ("WECHATPAY__TIMEOUT_MS", "600".to_owned()),
                 ("JOBS__DELIVERY_POLL_MS", "500".to_owned()),
                 ("JOBS__MISSED_PAYMENT_INTERVAL_MS", "500".to_owned()),
@@ -227,7 +215,8 @@ impl Run {
                 ("JOBS__LEASE_SECS", "5".to_owned()),
             ]
             .into_iter()
-            .map(|(k, v)| (format!("CHATMALL__{k}"), v))
+            .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v))
+            .chain(live_sandbox_env(&keys, &keys_dir, &handle.base_url()))
             .collect();
             let mut server = Server {
                 node,
