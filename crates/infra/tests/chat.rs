@@ -201,3 +201,58 @@ async fn a_grant_is_credited_once_per_reason_and_reference() -> anyhow::Result<(
     })
     .await
 }
+
+#[tokio::test]
+async fn calls_older_than_the_cutoff_still_started_end_as_interrupted() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oChatInterrupted");
+        store
+            .grant_quota(&who, 5, &[model("gpt-4o")], "test_grant", "r1", t0())
+            .await?;
+        let hours = |h| t0() + chrono::Duration::hours(h);
+        let at = |when| {
+            let store = store.clone();
+            let who = who.clone();
+            async move {
+                match store.spend(&who, &model("gpt-4o"), price(1), when).await? {
+                    Spend::Spent(id) => Ok(id),
+                    other => anyhow::bail!("expected a spend, got {other:?}"),
+                }
+            }
+        };
+        let (stale, ended, recent) = (at(t0()).await?, at(t0()).await?, at(hours(2)).await?);
+        ensure!(store.finish(ended, &UsageEnd::Ok, None, t0()).await?);
+
+        ensure!(store.end_interrupted(hours(1), hours(3)).await? == 1);
+        ensure!(
+            store.end_interrupted(hours(1), hours(3)).await? == 0,
+            "once"
+        );
+        let rows = store.usage_of(&who, 10).await?;
+        let status = |id: UsageId| rows.iter().find(|r| r.id == id).map(|r| r.status);
+        ensure!(status(stale) == Some(UsageStatus::Failed));
+        ensure!(
+            status(ended) == Some(UsageStatus::Ok),
+            "an ended call is left alone"
+        );
+        ensure!(
+            status(recent) == Some(UsageStatus::Started),
+            "a young call is left alone"
+        );
+        let row = rows
+            .iter()
+            .find(|r| r.id == stale)
+            .context("the stale row")?;
+        ensure!(row.finished_at == Some(hours(3)));
+        ensure!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.contains("interrupted"))
+        );
+        // The price stays spent, and the call cannot be ended or refunded again.
+        ensure!(surplus(&store, &who).await? == 2);
+        ensure!(!store.refund(stale, "late", hours(3)).await?);
+        Ok(())
+    })
+    .await
+}

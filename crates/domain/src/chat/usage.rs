@@ -163,6 +163,13 @@ pub trait ChatAccounts: Send + Sync + 'static {
         first_token_ms: Option<i64>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// STARTED → FAILED for every call that began before `started_before`: its process
+    /// stopped mid-answer, so nothing else will end it. The price stays spent. How many.
+    fn end_interrupted(
+        &self,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<u64>> + Send;
     /// The user's newest usage records, newest first.
     fn usage_of(
         &self,

@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 mod m20260101_000001_create_tables;
 mod m20261128_000002_login_codes;
 mod m20261128_000003_chat_usage;
+mod m20261129_000004_chat_usage_status_index;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000001_create_tables::Migration),
             Box::new(m20261128_000002_login_codes::Migration),
             Box::new(m20261128_000003_chat_usage::Migration),
+            Box::new(m20261129_000004_chat_usage_status_index::Migration),
         ]
     }
 }

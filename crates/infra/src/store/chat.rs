@@ -19,6 +19,8 @@ use sea_orm::{
 /// How often a spend that lost its conditional write to a concurrent change looks again
 /// (it only retries when the account still looks able to pay, e.g. after a refund).
 const SPEND_ATTEMPTS: u32 = 3;
+/// The error recorded on a call whose process stopped mid-answer.
+const INTERRUPTED: &str = "interrupted: the server stopped during the call";
 /// Stored error texts are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -101,6 +103,26 @@ impl ChatAccounts for SeaStore {
             .with_context(|| format!("end chat call {usage} as {}", end.status().as_str()))?
             .rows_affected
             == 1)
+    }
+
+    async fn end_interrupted(
+        &self,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let result = chat_usage::Entity::update_many()
+            .col_expr(
+                chat_usage::Column::Status,
+                Expr::value(UsageStatus::Failed.as_str()),
+            )
+            .col_expr(chat_usage::Column::FinishedAt, Expr::value(millis(now)))
+            .col_expr(chat_usage::Column::Error, Expr::value(INTERRUPTED))
+            .filter(chat_usage::Column::Status.eq(UsageStatus::Started.as_str()))
+            .filter(chat_usage::Column::StartedAt.lt(millis(started_before)))
+            .exec(&self.db)
+            .await
+            .context("end interrupted chat calls")?;
+        Ok(result.rows_affected)
     }
 
     async fn usage_of(&self, user: &UserId, limit: u64) -> anyhow::Result<Vec<ChatUsage>> {

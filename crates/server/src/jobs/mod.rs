@@ -1,11 +1,13 @@
-//! Background work, one job a module: the outbox relay that delivers paid orders, and the
-//! three compensation jobs of DESIGN.md §4. Every job claims its work by a lease in the
-//! database, so several processes can share one database safely.
+//! Background work, one job a module: the outbox relay that delivers paid orders, the
+//! three compensation jobs of DESIGN.md §4, and the sweep of interrupted chat calls. Jobs
+//! claim their work by a lease in the database, or change it by one conditional write, so
+//! several processes can share one database safely.
 
 pub mod certificates;
 pub mod claims;
 pub mod delivery;
 pub mod expiry;
+pub mod interrupted_chats;
 pub mod missed_payment;
 pub mod redelivery;
 pub mod runner;
@@ -88,6 +90,18 @@ pub fn spawn_all(
         move || {
             let (shop, redelivery) = (shop.clone(), redelivery.clone());
             async move { redelivery::round(&shop, &redelivery).await }
+        },
+    )));
+
+    let accounts = state.shop.store().clone();
+    tasks.push(tokio::spawn(runner::run_every(
+        "interrupted_chats",
+        interrupted_chats::INTERVAL,
+        state.job_stats.clone(),
+        stop.clone(),
+        move || {
+            let accounts = accounts.clone();
+            async move { interrupted_chats::round(accounts.as_ref()).await }
         },
     )));
     tasks

@@ -221,3 +221,48 @@ async fn the_admin_api_is_off_without_a_token() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn a_chat_call_left_started_by_a_stopped_server_is_ended_by_the_sweep() {
+    use chatmall::jobs::interrupted_chats;
+    use domain::chat::{ChatAccounts, Price, Spend, UsageStatus};
+    use domain::product::ModelType;
+    use domain::user::UserId;
+    let app = TestApp::spawn().await;
+    let store = app.state.shop.store();
+    let who = UserId::parse("oInterruptedChat").unwrap();
+    let model = ModelType::parse("gpt-4o-mini").unwrap();
+    let now = chrono::Utc::now();
+    store
+        .grant_quota(
+            &who,
+            5,
+            std::slice::from_ref(&model),
+            "test_grant",
+            "r1",
+            now,
+        )
+        .await
+        .unwrap();
+    let long_ago = now
+        - chrono::Duration::from_std(interrupted_chats::MAX_CALL).unwrap()
+        - chrono::Duration::minutes(1);
+    let spend = |at| store.spend(&who, &model, Price::ONE, at);
+    let (Spend::Spent(stale), Spend::Spent(live)) =
+        (spend(long_ago).await.unwrap(), spend(now).await.unwrap())
+    else {
+        panic!("both spends go through");
+    };
+
+    // The server's own sweep may have run meanwhile: judge by the rows, then by a round
+    // that must find nothing left.
+    interrupted_chats::round(store.as_ref()).await.unwrap();
+    let rows = store.usage_of(&who, 10).await.unwrap();
+    let status = |id| rows.iter().find(|r| r.id == id).unwrap().status;
+    assert_eq!(status(stale), UsageStatus::Failed);
+    assert_eq!(
+        status(live),
+        UsageStatus::Started,
+        "a call in progress is left alone"
+    );
+}
