@@ -30,8 +30,27 @@ async fn surplus(store: &SeaStore, who: &UserId) -> anyhow::Result<i64> {
         .surplus_quota)
 }
 
+/// A user granted `quota` calls of gpt-4o.
+async fn funded(store: &SeaStore, name: &str, quota: u32) -> anyhow::Result<UserId> {
+    let who = user(name);
+    store
+        .grant_quota(&who, quota, &[model("gpt-4o")], "test_grant", "r1", t0())
+        .await?;
+    Ok(who)
+}
+
 async fn spent(store: &SeaStore, who: &UserId, m: &str, p: u32) -> anyhow::Result<UsageId> {
-    match store.spend(who, &model(m), price(p), t0()).await? {
+    spent_at(store, who, m, p, t0()).await
+}
+
+async fn spent_at(
+    store: &SeaStore,
+    who: &UserId,
+    m: &str,
+    p: u32,
+    when: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<UsageId> {
+    match store.spend(who, &model(m), price(p), when).await? {
         Spend::Spent(id) => Ok(id),
         other => anyhow::bail!("expected a spend, got {other:?}"),
     }
@@ -77,10 +96,7 @@ async fn spend_refuses_each_case_and_changes_nothing() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_spend_opens_a_usage_row_that_ends_once() -> anyhow::Result<()> {
     on_every_backend(|store| async move {
-        let who = user("oChatSpend");
-        store
-            .grant_quota(&who, 5, &[model("gpt-4o")], "test_grant", "r1", t0())
-            .await?;
+        let who = funded(&store, "oChatSpend", 5).await?;
         let id = spent(&store, &who, "gpt-4o", 2).await?;
         ensure!(surplus(&store, &who).await? == 3);
         let rows = store.usage_of(&who, 10).await?;
@@ -103,10 +119,7 @@ async fn a_spend_opens_a_usage_row_that_ends_once() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_refund_gives_the_price_back_exactly_once() -> anyhow::Result<()> {
     on_every_backend(|store| async move {
-        let who = user("oChatRefund");
-        store
-            .grant_quota(&who, 3, &[model("gpt-4o")], "test_grant", "r1", t0())
-            .await?;
+        let who = funded(&store, "oChatRefund", 3).await?;
         let id = spent(&store, &who, "gpt-4o", 2).await?;
         ensure!(surplus(&store, &who).await? == 1);
         ensure!(store.refund(id, "upstream said 500", t0()).await?);
@@ -135,10 +148,7 @@ async fn a_refund_gives_the_price_back_exactly_once() -> anyhow::Result<()> {
 #[tokio::test]
 async fn concurrent_spends_never_go_below_zero() -> anyhow::Result<()> {
     on_every_backend(|store| async move {
-        let who = user("oChatRace");
-        store
-            .grant_quota(&who, 10, &[model("gpt-4o")], "test_grant", "r1", t0())
-            .await?;
+        let who = funded(&store, "oChatRace", 10).await?;
         let tasks: Vec<_> = (0..40)
             .map(|_| {
                 let (store, who) = (store.clone(), who.clone());
@@ -205,22 +215,11 @@ async fn a_grant_is_credited_once_per_reason_and_reference() -> anyhow::Result<(
 #[tokio::test]
 async fn calls_older_than_the_cutoff_still_started_end_as_interrupted() -> anyhow::Result<()> {
     on_every_backend(|store| async move {
-        let who = user("oChatInterrupted");
-        store
-            .grant_quota(&who, 5, &[model("gpt-4o")], "test_grant", "r1", t0())
-            .await?;
+        let who = funded(&store, "oChatInterrupted", 5).await?;
         let hours = |h| t0() + chrono::Duration::hours(h);
-        let at = |when| {
-            let store = store.clone();
-            let who = who.clone();
-            async move {
-                match store.spend(&who, &model("gpt-4o"), price(1), when).await? {
-                    Spend::Spent(id) => Ok(id),
-                    other => anyhow::bail!("expected a spend, got {other:?}"),
-                }
-            }
-        };
-        let (stale, ended, recent) = (at(t0()).await?, at(t0()).await?, at(hours(2)).await?);
+        let stale = spent(&store, &who, "gpt-4o", 1).await?;
+        let ended = spent(&store, &who, "gpt-4o", 1).await?;
+        let recent = spent_at(&store, &who, "gpt-4o", 1, hours(2)).await?;
         ensure!(store.finish(ended, &UsageEnd::Ok, None, t0()).await?);
 
         ensure!(store.end_interrupted(hours(1), hours(3)).await? == 1);
