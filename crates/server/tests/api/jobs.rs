@@ -132,13 +132,36 @@ async fn a_paid_order_whose_event_was_lost_is_delivered_by_the_sweep() {
 #[tokio::test]
 async fn query_failures_are_retried_with_backoff_and_the_payment_is_still_found() {
     let app = TestApp::spawn_with(fast_jobs(600)).await;
-    app.sandbox.set_faults(Faults {
+    let faults = |query_error| Faults {
         drop_notification: 1.0,
-        query_error: 0.7,
+        query_error,
         ..Faults::default()
-    });
+    };
+    // Every query fails until three failed checks are counted (a random failure rate made
+    // this test fail whenever the dice kept saying no until the deadline)…
+    app.sandbox.set_faults(faults(1.0));
     let order_no = app.place_order_ok("oFlakyQuery", "1001").await;
     app.sandbox.pay(&order_no, None).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let failed = app
+            .state
+            .job_stats
+            .snapshot()
+            .get("missed_payment")
+            .map_or(0, |t| t.failed);
+        if failed >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{failed} failed checks"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.order(&order_no).await.status, OrderStatus::PayWait);
+    // …then WeChat answers again, and the next retry finds the payment.
+    app.sandbox.set_faults(faults(0.0));
     app.wait_for_status(&order_no, OrderStatus::Delivered).await;
 }
 
