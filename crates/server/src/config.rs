@@ -313,7 +313,6 @@ impl Settings {
     }
 }
 
-/// Reads a text setting that may look like a number: environment values are parsed, so
 /// The environment prefix of every setting (`CHATMALL__SECTION__KEY`).
 pub const ENV_PREFIX: &str = "CHATMALL__";
 
@@ -345,6 +344,7 @@ pub fn live_sandbox_env(
     .collect()
 }
 
+/// Reads a text setting that may look like a number: environment values are parsed, so
 /// `CHATMALL__WECHATPAY__MCHID=1900007291` arrives as an integer and must still be text.
 pub fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]

@@ -215,8 +215,9 @@ impl SeaStore {
 }
 
 /// The spend on PostgreSQL, one statement. `$1` quota, `$2` now, `$3` user, `$4` model,
-/// `$5` the usable account status, `$6` the STARTED usage status. The model test brackets the stored list (canonical: sorted,
-/// comma-joined, no spaces) with commas, so `gpt-4o` does not match `gpt-4o-mini`.
+/// `$5` the usable account status, `$6` the STARTED usage status. The model test brackets
+/// the stored list (canonical: sorted, comma-joined, no spaces) with commas, so `gpt-4o`
+/// does not match `gpt-4o-mini`.
 const SPEND_POSTGRES: &str = "\
 WITH spent AS (
     UPDATE accounts SET surplus_quota = surplus_quota - $1, updated_at = $2

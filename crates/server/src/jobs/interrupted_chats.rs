@@ -8,8 +8,9 @@ use std::time::Duration;
 
 /// How often the sweep runs.
 pub const INTERVAL: Duration = Duration::from_secs(10 * 60);
-/// A call still STARTED this long after it began is taken as interrupted: upstream answers
-/// take minutes at most (each stage has its own timeout), so an hour leaves a wide margin.
+/// A call still STARTED this long after it began is taken as interrupted. Upstream answers
+/// take minutes; each stage only has an idle timeout, so a stream that really ran longer
+/// would be marked too, and its own end would then change nothing.
 pub const MAX_CALL: Duration = Duration::from_secs(3600);
 
 /// Ends the interrupted calls: scanned = fixed = how many.
