@@ -55,11 +55,20 @@ pub async fn fresh_sqlite() -> anyhow::Result<TestDb> {
     })
 }
 
-/// A fresh PostgreSQL database on the server [`POSTGRES_URL_VAR`] names, or `None` (with a
-/// note on stdout) when it is unset.
+/// A fresh PostgreSQL database on the server [`POSTGRES_URL_VAR`] names, or `None` (saying
+/// so on stderr, once per test binary) when it is unset.
 pub async fn fresh_postgres() -> anyhow::Result<Option<TestDb>> {
     let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        println!("SKIPPED postgres: {POSTGRES_URL_VAR} not set");
+        static SAID: std::sync::Once = std::sync::Once::new();
+        // Straight to stderr, past the test harness's capture (which hides println! of a
+        // passing test), so a skip is never silent.
+        SAID.call_once(|| {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED PostgreSQL runs: {POSTGRES_URL_VAR} is not set (SQLite ran)"
+            );
+        });
         return Ok(None);
     };
     let name = unique_name();

@@ -25,7 +25,12 @@ fn vectors_dir() -> Option<PathBuf> {
         panic!("CI must run the WeChat Pay vectors: shared/wechatpay/vectors is missing");
     }
     if found.is_none() {
-        eprintln!("SKIPPED: WeChat Pay vectors not found (set CHATMALL_VECTORS_DIR)");
+        // Straight to stderr, past the test harness's capture, so a skip is never silent.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: WeChat Pay vectors not found (set CHATMALL_VECTORS_DIR)"
+        );
     }
     found
 }
