@@ -239,6 +239,46 @@ impl KeySet {
             apiv3_key: config.apiv3_key,
         })
     }
+
+    /// The key set kept in `dir`, or a new one written there when `dir` holds no key files
+    /// yet; `true` when it was generated. A directory that holds some key files but no
+    /// readable, complete set is an error: generating would silently replace the keys a
+    /// merchant (or a test) already trusts.
+    pub fn load_or_generate(dir: impl AsRef<Path>) -> Result<(Self, bool)> {
+        let dir = dir.as_ref();
+        let known = [
+            CONFIG_FILE,
+            MERCHANT_KEY_FILE,
+            MERCHANT_CERT_FILE,
+            PUBLIC_KEY_FILE,
+            PLATFORM_KEY_FILE,
+        ];
+        let mut present = Vec::new();
+        for name in known {
+            match std::fs::symlink_metadata(dir.join(name)) {
+                Ok(_) => present.push(name),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("inspect {}", dir.join(name).display())));
+                }
+            }
+        }
+        if present.is_empty() {
+            let keys = Self::generate();
+            keys.write_to(dir)?;
+            return Ok((keys, true));
+        }
+        let keys = Self::load_from(dir).with_context(|| {
+            format!(
+                "{} holds part of a sandbox key set ({}) that cannot be loaded; restore it, \
+                 or remove the directory to generate a new one",
+                dir.display(),
+                present.join(", ")
+            )
+        })?;
+        Ok((keys, false))
+    }
 }
 
 fn write_file(path: &Path, contents: &str, private: bool) -> Result<()> {

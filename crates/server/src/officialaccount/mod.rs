@@ -10,7 +10,6 @@ pub mod xml;
 use crate::config::{OfficialAccountMode, Settings};
 use anyhow::Context as _;
 use crypto::AesKey;
-use std::path::Path;
 
 /// The configured (or generated) official account. `Debug` hides the token and the key.
 #[derive(Clone)]
@@ -66,19 +65,21 @@ impl OfficialAccount {
         let oa = &settings.officialaccount;
         let dir = settings.server.data_dir.join("officialaccount");
         let appid = if oa.appid.is_empty() {
-            load_or_generate(&dir.join("appid"), || {
+            crate::secrets::load_or_generate(&dir.join("appid"), || {
                 format!("wx{}", crypto::random_alphanumeric(16).to_ascii_lowercase())
             })?
         } else {
             oa.appid.clone()
         };
         let token = if oa.token.is_empty() {
-            load_or_generate(&dir.join("token"), || crypto::random_alphanumeric(32))?
+            crate::secrets::load_or_generate(&dir.join("token"), || {
+                crypto::random_alphanumeric(32)
+            })?
         } else {
             oa.token.expose().to_owned()
         };
         let key = if oa.encoding_aes_key.is_empty() {
-            load_or_generate(
+            crate::secrets::load_or_generate(
                 &dir.join("encoding_aes_key"),
                 AesKey::generate_encoding_aes_key,
             )?
@@ -109,25 +110,10 @@ impl OfficialAccount {
     }
 }
 
-/// Reads a generated value from `path`, or generates and writes it (mode 0600) first.
-fn load_or_generate(path: &Path, generate: impl FnOnce() -> String) -> anyhow::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let existing = existing.trim();
-        if !existing.is_empty() {
-            return Ok(existing.to_owned());
-        }
-    }
-    let value = generate();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    crate::secrets::write_private(path, value.as_bytes())?;
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn generated_credentials_are_made_once_then_kept() {
