@@ -183,8 +183,9 @@ pub struct PrepayRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChannelError {
     /// Timeout, 5xx, rate limit, or an untrusted answer: the call may or may not have taken
-    /// effect. Retry with the same order number, or query.
-    #[error("outcome unknown: {0}")]
+    /// effect. Retry with the same order number, or query. The text says what the channel
+    /// did, as a buyer may read it ("did not answer in time", "failed (HTTP 500 …)").
+    #[error("outcome unknown: the channel {0}")]
     OutcomeUnknown(String),
     /// The channel has no such order.
     #[error("the channel has no such order")]

@@ -60,7 +60,10 @@ pub fn beijing_time(at: DateTime<Utc>) -> String {
 
 fn channel_error(e: wechatpay::error::Error) -> ChannelError {
     if e.outcome_unknown() {
-        ChannelError::OutcomeUnknown(e.to_string())
+        // The whole error (request id, WeChat's message) is for the operator's log; the
+        // summary says what happened in words a buyer may read.
+        tracing::warn!(error = %e, "WeChat Pay call: outcome unknown");
+        ChannelError::OutcomeUnknown(what_happened(&e))
     } else if e.is_order_not_exist() {
         ChannelError::NotFound
     } else {
@@ -68,6 +71,28 @@ fn channel_error(e: wechatpay::error::Error) -> ChannelError {
             code: e.code().unwrap_or("UNKNOWN").to_owned(),
             message: e.to_string(),
         }
+    }
+}
+
+/// What a call whose outcome is unknown ran into, without WeChat's (possibly unsigned) text.
+fn what_happened(e: &wechatpay::error::Error) -> String {
+    use wechatpay::error::Error;
+    match e {
+        Error::Timeout => "did not answer in time".into(),
+        Error::Transport(_) => "could not be reached".into(),
+        Error::RateLimited { .. } => "is limiting our requests (HTTP 429)".into(),
+        Error::ServerError { status, code, .. } if code.is_empty() => {
+            format!("failed (HTTP {status})")
+        }
+        Error::ServerError { status, code, .. } => format!("failed (HTTP {status} {code})"),
+        Error::UntrustedResponse { status, .. } => {
+            format!("answered HTTP {status} without a valid WeChat Pay signature")
+        }
+        Error::BadResponse { status, .. } => {
+            format!("gave an answer we cannot read (HTTP {status})")
+        }
+        Error::Refused { status, code, .. } => format!("refused (HTTP {status} {code})"),
+        Error::InvalidRequest(_) => "was not called: the request could not be built".into(),
     }
 }
 
@@ -106,7 +131,7 @@ pub fn payment_state(tx: &Transaction) -> Result<PaymentState, ChannelError> {
         TradeState::Payerror => PaymentState::Failed(tx.trade_state_desc.clone()),
         TradeState::Unknown => {
             return Err(ChannelError::OutcomeUnknown(format!(
-                "trade_state of order {} is new to this client: {:?}",
+                "reported order {} in a trade_state new to this client: {:?}",
                 tx.out_trade_no, tx.trade_state_desc
             )));
         }

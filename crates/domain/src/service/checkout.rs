@@ -34,7 +34,12 @@ pub enum CheckoutError {
     ProductOffSale(ProductId),
     /// The order is kept CREATED (checking out again retries it), or it settled meanwhile
     /// (checking out again opens a fresh one).
-    #[error("the payment service did not answer in time for order {order_no}; try again")]
+    /// `reason` says what the payment service did, e.g. "did not answer in time" or
+    /// "failed (HTTP 500 SYSTEM_ERROR)".
+    #[error(
+        "the payment service {reason} for order {order_no}; whether it took the order is \
+         unknown, try again"
+    )]
     PaymentUnavailable { order_no: OrderNo, reason: String },
     /// The channel refused; the order was closed locally.
     #[error("the payment service refused order {order_no}: {code}")]
@@ -158,7 +163,7 @@ where
             }
             Err(ChannelError::NotFound) => Err(CheckoutError::PaymentUnavailable {
                 order_no: order.order_no,
-                reason: "the channel answered a prepay with ORDER_NOT_EXIST".into(),
+                reason: "answered the prepay with ORDER_NOT_EXIST".into(),
             }),
         }
     }
@@ -181,7 +186,7 @@ where
             Some(code_url) => Ok(pay_order(&order, code_url.to_owned(), reused)),
             None => Err(CheckoutError::PaymentUnavailable {
                 order_no: order.order_no,
-                reason: format!("the order became {} meanwhile", order.status),
+                reason: format!("was busy while the order became {}", order.status),
             }),
         }
     }

@@ -76,6 +76,13 @@ async fn a_prepay_timeout_leaves_a_created_order_that_the_next_checkout_reuses()
         let (status, body) = app.place_order(user, "1001").await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["code"], "0001");
+        assert!(
+            body["info"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer in time"),
+            "{body}"
+        );
 
         let (_, list) = app.get(user, "/sale/query_order_list").await;
         assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -98,6 +105,38 @@ async fn a_prepay_timeout_leaves_a_created_order_that_the_next_checkout_reuses()
         app.sandbox.pay(&leftover, None).unwrap();
         app.wait_for_status(&leftover, OrderStatus::Delivered).await;
     }
+}
+
+#[tokio::test]
+async fn a_failed_or_unsigned_prepay_answer_is_reported_as_what_it_was() {
+    let app = TestApp::spawn().await;
+    app.sandbox.set_faults(Faults {
+        prepay_error: 1.0,
+        ..Faults::default()
+    });
+    let (status, body) = app.place_order("oFailed", "1001").await;
+    assert_eq!(status, 503, "{body}");
+    let info = body["info"].as_str().unwrap();
+    assert!(info.contains("failed (HTTP 500 SYSTEM_ERROR)"), "{info}");
+    assert!(info.contains("unknown"), "{info}");
+    assert!(!info.contains("in time"), "{info}");
+
+    // The same error with a signature that does not verify: nothing of it is trusted.
+    app.sandbox.corrupt_next_response_signature();
+    let (status, body) = app.place_order("oFailed", "1001").await;
+    assert_eq!(status, 503, "{body}");
+    let info = body["info"].as_str().unwrap();
+    assert!(
+        info.contains("answered HTTP 500 without a valid WeChat Pay signature"),
+        "{info}"
+    );
+    assert!(!info.contains("SYSTEM_ERROR"), "{info}");
+
+    // Both left one order to retry; once WeChat answers, it is the same order.
+    app.sandbox.set_faults(Faults::default());
+    let (status, body) = app.place_order("oFailed", "1001").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["reused"], true, "{body}");
 }
 
 #[tokio::test]
