@@ -13,6 +13,11 @@ pub enum SignatureMode {
     PublicKey,
     /// Legacy mode: serial is the platform certificate's serial (from `/v3/certificates`).
     PlatformCertificate,
+    /// WeChat's migration period: an answer is signed the way the request asked (a
+    /// `Wechatpay-Serial: PUB_KEY_ID_…` request header → the public key, else the platform
+    /// certificate), and notifications alternate between the two, so a merchant must
+    /// trust both.
+    Both,
 }
 
 /// When a prepay timeout fault strikes relative to creating the order.

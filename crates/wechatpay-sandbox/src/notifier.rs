@@ -133,6 +133,7 @@ pub fn headers_for(sandbox: &Sandbox, body: &str, timestamp: i64) -> Vec<(String
     let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     headers.extend(signature_headers(
         sandbox,
+        sandbox.notification_serial(),
         body.as_bytes(),
         timestamp,
         false,

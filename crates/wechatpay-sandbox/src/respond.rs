@@ -80,6 +80,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 /// The signature headers of one message, in send order.
 pub fn signature_headers(
     sandbox: &Sandbox,
+    serial: &str,
     body: &[u8],
     timestamp: i64,
     corrupt: bool,
@@ -101,7 +102,7 @@ pub fn signature_headers(
         (header::TIMESTAMP.to_owned(), timestamp_text),
         (header::NONCE.to_owned(), nonce),
         (header::SIGNATURE.to_owned(), signature),
-        (header::SERIAL.to_owned(), sandbox.serial().to_owned()),
+        (header::SERIAL.to_owned(), serial.to_owned()),
         (header::SIGNATURE_TYPE.to_owned(), SIGNATURE_TYPE.to_owned()),
         (header::REQUEST_ID.to_owned(), request_id()),
     ]
@@ -120,6 +121,11 @@ pub async fn sign_response(
     request: Request,
     next: Next,
 ) -> Response {
+    let requested = request
+        .headers()
+        .get(header::SERIAL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let response = next.run(request).await;
     let (mut parts, body) = response.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
@@ -131,7 +137,8 @@ pub async fn sign_response(
     };
     let corrupt = sandbox.take_corrupt_flag();
     let now = chrono::Utc::now().timestamp();
-    for (name, value) in signature_headers(&sandbox, &bytes, now, corrupt) {
+    let serial = sandbox.serial_for(requested.as_deref());
+    for (name, value) in signature_headers(&sandbox, serial, &bytes, now, corrupt) {
         parts.headers.insert(
             HeaderName::try_from(name).expect("static header names are valid"),
             HeaderValue::try_from(value).expect("signature header values are ASCII"),

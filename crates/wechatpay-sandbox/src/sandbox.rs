@@ -56,6 +56,8 @@ struct Inner {
     corrupt_next: AtomicBool,
     log: Mutex<Vec<NotificationRecord>>,
     pending: AtomicUsize,
+    /// Notifications signed so far (`Both` mode alternates on it).
+    notifications_signed: AtomicUsize,
     http: reqwest::Client,
 }
 
@@ -122,6 +124,7 @@ impl Sandbox {
                 corrupt_next: AtomicBool::new(false),
                 log: Mutex::new(Vec::new()),
                 pending: AtomicUsize::new(0),
+                notifications_signed: AtomicUsize::new(0),
                 http,
             }),
         })
@@ -168,11 +171,41 @@ impl Sandbox {
         self.inner.mode
     }
 
-    /// The `Wechatpay-Serial` responses carry in the current mode.
+    /// The `Wechatpay-Serial` answers carry in the current mode (in `Both`, the public
+    /// key's, as for a request that names it).
     pub fn serial(&self) -> &str {
+        self.serial_for(Some(&self.inner.keys.public_key_id))
+    }
+
+    /// The serial that signs the answer to a request that sent `requested` as its
+    /// `Wechatpay-Serial` header.
+    pub fn serial_for(&self, requested: Option<&str>) -> &str {
+        let public_key = &self.inner.keys.public_key_id;
+        let certificate = &self.inner.certificate.serial_no;
         match self.inner.mode {
-            SignatureMode::PublicKey => &self.inner.keys.public_key_id,
-            SignatureMode::PlatformCertificate => &self.inner.certificate.serial_no,
+            SignatureMode::PublicKey => public_key,
+            SignatureMode::PlatformCertificate => certificate,
+            SignatureMode::Both if requested.is_some_and(|r| r.starts_with("PUB_KEY_ID_")) => {
+                public_key
+            }
+            SignatureMode::Both => certificate,
+        }
+    }
+
+    /// The serial that signs the next notification: in `Both` mode the two take turns.
+    pub(crate) fn notification_serial(&self) -> &str {
+        match self.inner.mode {
+            SignatureMode::Both
+                if self
+                    .inner
+                    .notifications_signed
+                    .fetch_add(1, Ordering::Relaxed)
+                    % 2
+                    == 1 =>
+            {
+                &self.inner.certificate.serial_no
+            }
+            _ => self.serial(),
         }
     }
 
@@ -335,7 +368,7 @@ impl Sandbox {
     /// Signature headers (`Wechatpay-*`, `Request-ID`) for `body` at `timestamp`: for tests
     /// that craft expired or forged messages.
     pub fn sign(&self, body: &[u8], timestamp: i64) -> Vec<(String, String)> {
-        signature_headers(self, body, timestamp, false)
+        signature_headers(self, self.serial(), body, timestamp, false)
     }
 
     /// A signed `TRANSACTION.SUCCESS` notification for `transaction`, as it would be sent now:

@@ -41,14 +41,26 @@ async fn start(mode: SignatureMode, faults: Faults, timeout: Duration) -> Env {
     let sandbox = Sandbox::new(config).expect("the sandbox builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handle = sandbox.serve(listener);
+    let legacy = mode == SignatureMode::PlatformCertificate;
+    Env {
+        client: client_of(&sandbox, &handle, legacy, timeout),
+        sandbox,
+        _handle: handle,
+    }
+}
+
+/// A merchant's client of the sandbox: in public-key mode (it trusts the public key and
+/// names it in `Wechatpay-Serial`), or `legacy`, on platform certificates (it starts
+/// trusting nothing and downloads them).
+fn client_of(sandbox: &Sandbox, handle: &SandboxHandle, legacy: bool, timeout: Duration) -> Client {
     let keys = sandbox.keys();
-    let (verifier, serial) = match mode {
-        SignatureMode::PublicKey => (
+    let (verifier, serial) = if legacy {
+        (Verifier::new(), None)
+    } else {
+        (
             Verifier::with_public_key(&keys.public_key_id, sandbox.wechatpay_public_key()),
             Some(keys.public_key_id.clone()),
-        ),
-        // Legacy mode starts knowing nothing: the certificates are downloaded.
-        SignatureMode::PlatformCertificate => (Verifier::new(), None),
+        )
     };
     let mut config = ClientConfig::new(
         sandbox.merchant_signer(),
@@ -59,11 +71,7 @@ async fn start(mode: SignatureMode, faults: Faults, timeout: Duration) -> Env {
     config.wechatpay_serial = serial;
     config.timeout = timeout;
     config.use_env_proxy = false;
-    Env {
-        client: Client::new(config).expect("the client builds"),
-        sandbox,
-        _handle: handle,
-    }
+    Client::new(config).expect("the client builds")
 }
 
 async fn public_key_mode() -> Env {
@@ -374,4 +382,55 @@ async fn a_sandbox_callback_parses_into_a_typed_transaction() {
             .parse_notification(&header_map(&headers), &tampered),
         Err(wechatpay::NotifyError::Verify(VerifyError::BadSignature))
     ));
+}
+
+#[tokio::test]
+async fn in_the_migration_period_each_client_is_answered_its_way_and_callbacks_take_turns() {
+    let env = start(SignatureMode::Both, quiet(), Duration::from_secs(10)).await;
+    let legacy = client_of(&env.sandbox, &env._handle, true, Duration::from_secs(10));
+    legacy.refresh_platform_certificates().await.unwrap();
+    assert!(!legacy.verifier().knows(&env.sandbox.keys().public_key_id));
+    // Each client trusts one identity only, so each answer must be signed with its own.
+    env.client
+        .native_prepay(&prepay_request(&env, "ORD_both_1", 100))
+        .await
+        .unwrap();
+    let by_certificate = legacy.query_by_out_trade_no("ORD_both_1").await.unwrap();
+    assert_eq!(by_certificate.out_trade_no, "ORD_both_1");
+    let by_public_key = env
+        .client
+        .query_by_out_trade_no("ORD_both_1")
+        .await
+        .unwrap();
+    assert_eq!(by_public_key, by_certificate);
+
+    // Notifications alternate: a merchant trusting only one identity fails every other one.
+    let paid = env.sandbox.pay("ORD_both_1", None).unwrap();
+    let serial = |headers: &[(String, String)]| {
+        headers
+            .iter()
+            .find(|(name, _)| name == "Wechatpay-Serial")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let (first, first_body) = env.sandbox.build_notification(&paid);
+    let (second, second_body) = env.sandbox.build_notification(&paid);
+    assert_ne!(serial(&first), serial(&second));
+    let both = env.sandbox.verifier();
+    for (headers, body) in [(&first, &first_body), (&second, &second_body)] {
+        let headers =
+            wechatpay::verify::SignatureHeaders::from_headers(&header_map(headers)).unwrap();
+        both.verify(&headers, body.as_bytes(), chrono::Utc::now().timestamp())
+            .unwrap();
+    }
+    let results = [(&first, &first_body), (&second, &second_body)].map(|(h, b)| {
+        env.client
+            .parse_notification(&header_map(h), b.as_bytes())
+            .is_ok()
+    });
+    assert_eq!(
+        results.iter().filter(|ok| **ok).count(),
+        1,
+        "a public-key-only merchant verifies exactly one of the two"
+    );
 }
