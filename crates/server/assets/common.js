@@ -43,13 +43,22 @@
       return false;
     },
 
-    /** A local path to go to after logging in; anything else (another site) becomes `/`. */
+    /**
+     * A local path to go to after logging in: `next` resolved against this page as the
+     * browser itself would (it drops tabs and newlines and reads `\\` as `/`, so `/\t/host`
+     * is `//host`), kept only when it stays on this origin; anything else becomes `/`.
+     */
     safeNext(next) {
-      if (typeof next !== 'string' || !next.startsWith('/') || next.startsWith('//') ||
-          next.startsWith('/\\')) {
+      if (typeof next !== 'string' || next === '') return '/';
+      let url;
+      try {
+        url = new URL(next, location.origin + '/');
+      } catch (_) {
         return '/';
       }
-      return next;
+      if (url.origin !== location.origin || url.username || url.password) return '/';
+      const local = url.pathname + url.search + url.hash;
+      return local.startsWith('//') ? '/' : local;
     },
 
     /**

@@ -2,7 +2,8 @@
 'use strict';
 (function () {
   const cm = window.chatmall;
-  const next = cm.safeNext(new URLSearchParams(location.search).get('next'));
+  // The server checked `next` already (data-next); the page checks it again before use.
+  const next = cm.safeNext(document.body.dataset.next || '/');
   const form = cm.$('login-form');
   const code = cm.$('code');
   code.focus();

@@ -104,19 +104,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn sandbox_alone(settings: Settings, port: u16) -> anyhow::Result<()> {
     let dir = settings.sandbox_keys_dir();
-    let keys = if dir.join(wechatpay_sandbox::keyset::CONFIG_FILE).is_file() {
-        wechatpay_sandbox::KeySet::load_from(&dir)?
-    } else {
-        let keys = wechatpay_sandbox::KeySet::generate();
-        keys.write_to(&dir)?;
-        keys
-    };
-    let mut config = wechatpay_sandbox::SandboxConfig::new(keys);
-    config.time_scale = settings.sandbox.time_scale;
-    let sandbox = wechatpay_sandbox::Sandbox::new(config)?;
+    let keys = crate::startup::sandbox_keys(&settings)?;
+    let sandbox = wechatpay_sandbox::Sandbox::new(crate::startup::sandbox_config(&settings, keys))?;
     let listener = tokio::net::TcpListener::bind((settings.server.host.as_str(), port)).await?;
     let handle = sandbox.serve(listener);
-    tracing::info!(url = %handle.base_url(), keys = %dir.display(), "WeChat Pay sandbox listening");
+    tracing::info!(
+        url = %handle.base_url(),
+        keys = %dir.display(),
+        signing = ?settings.sandbox.signing,
+        "WeChat Pay sandbox listening"
+    );
     let stop = CancellationToken::new();
     cancel_on_signal(stop.clone()).await;
     handle.shutdown().await;

@@ -180,6 +180,10 @@ pub struct SandboxSettings {
     pub keys_dir: PathBuf,
     /// Multiplies the notification retry schedule (1.0 = WeChat's real 15 s, 15 s, 30 s, …).
     pub time_scale: f64,
+    /// How it signs answers and notifications: `public_key` (WeChat's current mode),
+    /// `platform_certificate` (merchants on certificates) or `both` (the migration period).
+    #[serde(default)]
+    pub signing: wechatpay_sandbox::SignatureMode,
 }
 
 /// `[jobs]`: background work (DESIGN.md §4). Intervals in ms, delays in seconds.
@@ -242,6 +246,7 @@ impl Default for Settings {
             sandbox: SandboxSettings {
                 keys_dir: PathBuf::new(),
                 time_scale: 1.0,
+                signing: wechatpay_sandbox::SignatureMode::PublicKey,
             },
             officialaccount: OfficialAccountSettings {
                 appid: String::new(),

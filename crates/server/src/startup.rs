@@ -115,8 +115,12 @@ impl Application {
         let login = Arc::new(crate::login::Login::new(&settings, store)?);
         let simulator = official_account_simulator(&settings, &login, &base_url)?;
         let chat = Arc::new(
-            crate::chat::ChatService::from_settings(&settings.chat, &loopback_url(&settings, port))
-                .context("[chat]")?,
+            crate::chat::ChatService::from_settings(
+                &settings.chat,
+                &loopback_url(&settings, port),
+                settings.wechatpay.mode == WechatPayMode::Live,
+            )
+            .context("[chat]")?,
         );
         let state = AppState {
             login,
@@ -146,13 +150,13 @@ impl Application {
         if let Some(simulator) = simulator {
             router = router.merge(simulator.router());
         }
-        if chat.sandbox_on() {
-            router = router.merge(crate::chat::sandbox::router());
+        if let Some(sandbox_model) = chat.sandbox_router() {
+            router = router.merge(sandbox_model);
         }
         if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
             router = router.layer(cors);
         }
-        let router = router.layer(
+        let router = crate::http::security_headers(router).layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(crate::telemetry::request_span),
         );
@@ -221,19 +225,19 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
     match ws.mode {
         WechatPayMode::Sandbox => {
             let keys = sandbox_keys(settings)?;
-            let mut config = SandboxConfig::new(keys.clone());
-            config.time_scale = settings.sandbox.time_scale;
-            let sandbox = Sandbox::new(config)?;
+            let sandbox = Sandbox::new(sandbox_config(settings, keys.clone()))?;
             let base = if ws.base_url.is_empty() {
                 base_url.to_owned()
             } else {
                 ws.base_url.clone()
             };
+            // The sandbox may sign with its certificate as well (`sandbox.signing`): this
+            // shop trusts both of its identities, as a merchant in WeChat's migration does.
             let client = client(
                 &base,
                 MerchantSigner::new(&keys.mchid, &keys.merchant_serial_no, keys.merchant_key),
                 &keys.public_key_id,
-                Some(keys.platform_key.public_key()),
+                sandbox.verifier(),
                 &keys.apiv3_key,
                 timeout,
             )?;
@@ -269,10 +273,13 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
             }
             let key = PrivateKey::from_pem_file(&ws.private_key_path)
                 .context("wechatpay.private_key_path")?;
-            let public_key = if ws.public_key_id.is_empty() {
-                None
+            // Without a public key (legacy mode) the platform certificates fill the
+            // verifier later.
+            let verifier = if ws.public_key_id.is_empty() {
+                Verifier::new()
             } else {
-                Some(
+                Verifier::with_public_key(
+                    &ws.public_key_id,
                     PublicKey::from_pem_file(&ws.public_key_path)
                         .context("wechatpay.public_key_path")?,
                 )
@@ -286,7 +293,7 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
                 base,
                 MerchantSigner::new(&ws.mchid, &ws.merchant_serial_no, key),
                 &ws.public_key_id,
-                public_key,
+                verifier,
                 ws.apiv3_key.expose(),
                 timeout,
             )?;
@@ -304,17 +311,22 @@ fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {
 }
 
 /// The sandbox's key set: loaded from its directory, or generated there on first start.
-fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {
+pub fn sandbox_keys(settings: &Settings) -> anyhow::Result<KeySet> {
     let dir = settings.sandbox_keys_dir();
-    if dir.join(wechatpay_sandbox::keyset::CONFIG_FILE).is_file() {
-        return KeySet::load_from(&dir)
-            .with_context(|| format!("load sandbox keys from {}", dir.display()));
+    let (keys, generated) = KeySet::load_or_generate(&dir)
+        .with_context(|| format!("the sandbox key set in {}", dir.display()))?;
+    if generated {
+        tracing::info!(dir = %dir.display(), "generated a sandbox key set");
     }
-    let keys = KeySet::generate();
-    keys.write_to(&dir)
-        .with_context(|| format!("write sandbox keys to {}", dir.display()))?;
-    tracing::info!(dir = %dir.display(), "generated a sandbox key set");
     Ok(keys)
+}
+
+/// The sandbox's configuration from `[sandbox]`, over `keys`.
+pub fn sandbox_config(settings: &Settings, keys: KeySet) -> SandboxConfig {
+    let mut config = SandboxConfig::new(keys);
+    config.time_scale = settings.sandbox.time_scale;
+    config.mode = settings.sandbox.signing;
+    config
 }
 
 /// How this process reaches itself (the sandbox model): the bound address, with a
@@ -338,15 +350,10 @@ fn client(
     base_url: &str,
     signer: MerchantSigner,
     public_key_id: &str,
-    public_key: Option<PublicKey>,
+    verifier: Verifier,
     apiv3_key: &str,
     timeout: Duration,
 ) -> anyhow::Result<Client> {
-    // Without a public key (legacy mode) the platform certificates fill the verifier later.
-    let verifier = match public_key {
-        Some(key) => Verifier::with_public_key(public_key_id, key),
-        None => Verifier::new(),
-    };
     let mut config = ClientConfig::new(
         signer,
         Arc::new(verifier),

@@ -23,12 +23,19 @@ use upstream::{Timeouts, Upstream};
 pub struct ChatService {
     pub routes: Routes,
     pub pricing: Pricing,
-    sandbox: bool,
+    /// The key the sandbox model's route asks of its caller, when that model is on.
+    sandbox_key: Option<Secret>,
 }
 
 impl ChatService {
-    /// From `[chat]`; `local_url` reaches this server over loopback (for the sandbox model).
-    pub fn from_settings(settings: &ChatSettings, local_url: &str) -> anyhow::Result<Self> {
+    /// From `[chat]`; `local_url` reaches this server over loopback (for the sandbox model),
+    /// `live` says whether real payments are taken: then the sandbox model is off unless
+    /// `chat.sandbox_model = true` says otherwise, so paying users never get its fixed text.
+    pub fn from_settings(
+        settings: &ChatSettings,
+        local_url: &str,
+        live: bool,
+    ) -> anyhow::Result<Self> {
         let timeouts = Timeouts {
             connect: Duration::from_millis(settings.connect_timeout_ms),
             first_byte: Duration::from_millis(settings.first_byte_timeout_ms),
@@ -44,13 +51,17 @@ impl ChatService {
                 Ok((u.prefix.clone(), upstream))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let sandbox = settings
+        let sandbox_on = settings
             .sandbox_model
-            .unwrap_or(settings.upstreams.is_empty());
-        let sandbox_upstream = sandbox
-            .then(|| {
+            .unwrap_or(settings.upstreams.is_empty() && !live);
+        // Its route is on this server's port: only this process, which knows the key, may
+        // call it (it would otherwise be a free model for anyone).
+        let sandbox_key = sandbox_on.then(|| Secret::from(sandbox::fresh_key()));
+        let sandbox_upstream = sandbox_key
+            .as_ref()
+            .map(|key| {
                 let url = format!("{}{}", local_url.trim_end_matches('/'), sandbox::BASE_PATH);
-                Upstream::new(&url, Secret::default(), timeouts)
+                Upstream::new(&url, key.clone(), timeouts)
             })
             .transpose()
             .context("the sandbox model's upstream")?;
@@ -62,12 +73,12 @@ impl ChatService {
         Ok(Self {
             routes: Routes::new(by_prefix, sandbox_upstream),
             pricing,
-            sandbox,
+            sandbox_key,
         })
     }
 
-    /// Whether the sandbox model is served (its routes must be mounted).
-    pub fn sandbox_on(&self) -> bool {
-        self.sandbox
+    /// The sandbox model's routes, when it is on (they must be mounted).
+    pub fn sandbox_router(&self) -> Option<axum::Router> {
+        self.sandbox_key.clone().map(sandbox::router)
     }
 }

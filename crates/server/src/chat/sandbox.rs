@@ -2,9 +2,11 @@
 //! `/sandbox/v1/chat/completions`, so the chat works offline through the real upstream
 //! client. It answers deterministically, word by word, and says that it is a sandbox.
 
+use crate::config::Secret;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::header;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -17,9 +19,31 @@ const WORD_PAUSE: Duration = Duration::from_millis(30);
 /// How much of the user's message the answer quotes.
 const QUOTE_CHARS: usize = 200;
 
-/// The sandbox model's routes (no state; no authentication: it costs nothing).
-pub fn router() -> Router {
-    Router::new().route(&format!("{BASE_PATH}/chat/completions"), post(completions))
+/// The sandbox model's routes, answering only callers that send `key` as their bearer
+/// token (this process's own upstream client).
+pub fn router(key: Secret) -> Router {
+    Router::new()
+        .route(&format!("{BASE_PATH}/chat/completions"), post(completions))
+        .with_state(std::sync::Arc::new(key))
+}
+
+/// A fresh random key for the sandbox model's route.
+pub fn fresh_key() -> String {
+    let mut bytes = [0u8; 24];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system CSPRNG works");
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn authorized(key: &Secret, headers: &HeaderMap) -> bool {
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Constant time: the key must not leak through timing.
+    aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), key.expose().as_bytes())
+        .is_ok()
 }
 
 /// The answer to a request: fixed text around the last user message.
@@ -31,7 +55,16 @@ pub fn answer(model: &str, last_user_message: &str) -> String {
     )
 }
 
-async fn completions(body: Bytes) -> Response {
+async fn completions(
+    State(key): State<std::sync::Arc<Secret>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !authorized(&key, &headers) {
+        let error = json!({"error": {"message": "this model serves chatmall itself only",
+            "type": "invalid_request_error", "code": "invalid_api_key"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(error)).into_response();
+    }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let model = request["model"]
         .as_str()

@@ -44,3 +44,19 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .with_state(state)
 }
+
+/// The headers every response carries unless its handler set its own (the pages do): JSON,
+/// text and errors are never a document that could run script, be framed or be sniffed.
+pub fn security_headers(router: Router) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; sandbox"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}

@@ -245,22 +245,36 @@ async fn message(
         .map(Json)
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+async fn page() -> Response {
+    static CSP: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| wechatpay_sandbox::page::inline_csp(PAGE_SCRIPT, PAGE_STYLE));
+    let csp = axum::http::HeaderValue::from_str(&CSP).expect("a CSP is ASCII");
+    (
+        [
+            (axum::http::header::CONTENT_SECURITY_POLICY, csp),
+            (
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        Html(page_html()),
+    )
+        .into_response()
+}
+
+fn page_html() -> &'static str {
+    static HTML: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        PAGE.replace("{style}", PAGE_STYLE)
+            .replace("{script}", PAGE_SCRIPT)
+    });
+    &HTML
 }
 
 const PAGE: &str = r#"<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>公众号模拟器 · chatmall</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#222}
-label{display:block;margin:.6rem 0 .2rem}
-input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
-button{margin-top:.8rem;padding:.5rem 1rem;font-size:1rem}
-pre{background:#f4f4f4;padding:.8rem;white-space:pre-wrap;word-break:break-all}
-.note{color:#666;font-size:.9rem}
-</style></head><body>
+<style>{style}</style></head><body>
 <h1>公众号模拟器</h1>
 <p class="note">Plays WeChat: your message is signed (and in safe mode encrypted) like the
 real official account's and sent to this server's portal. Offline development only.</p>
@@ -270,7 +284,19 @@ real official account's and sent to this server's portal. Offline development on
 <h2>Reply</h2><pre id="reply">—</pre>
 <button id="login" disabled>Log in with this code</button>
 <pre id="token"></pre>
-<script>
+<script>{script}</script></body></html>
+"#;
+
+const PAGE_STYLE: &str = r#"
+body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#222}
+label{display:block;margin:.6rem 0 .2rem}
+input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
+button{margin-top:.8rem;padding:.5rem 1rem;font-size:1rem}
+pre{background:#f4f4f4;padding:.8rem;white-space:pre-wrap;word-break:break-all}
+.note{color:#666;font-size:.9rem}
+"#;
+
+const PAGE_SCRIPT: &str = r#"
 let code = null;
 const $ = (id) => document.getElementById(id);
 $("send").onclick = async () => {
@@ -290,7 +316,6 @@ $("login").onclick = async () => {
   const body = await r.json();
   $("token").textContent = body.code === "0000" ? "token: " + body.data : body.code + " " + body.info;
 };
-</script></body></html>
 "#;
 
 #[cfg(test)]

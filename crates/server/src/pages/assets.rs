@@ -95,8 +95,19 @@ fn immutable(content_type: &str, bytes: Bytes) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    if content_type.starts_with("image/") {
+        // An SVG opened on its own is a document of this origin: it must not run script
+        // (which could read the session token) nor load anything.
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(IMAGE_CSP),
+        );
+    }
     response
 }
+
+/// The policy of every image this process serves.
+pub const IMAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
 /// Where the login page's official-account QR image comes from.
 #[derive(Debug, Clone)]

@@ -41,6 +41,10 @@ pub async fn svg(Query(query): Query<QrQuery>) -> Response {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             );
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(super::assets::IMAGE_CSP),
+            );
             response
         }
         None => (

@@ -507,3 +507,44 @@ async fn the_offline_default_answers_with_the_sandbox_model() {
     assert_eq!(app.quota("oChatSandbox").await, (1, 0));
     wait_for_usage(&app, "oChatSandbox", UsageStatus::Ok).await;
 }
+
+#[tokio::test]
+async fn the_sandbox_models_route_serves_this_process_only() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/sandbox/v1/chat/completions", app.base_url);
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "free?"}]});
+    let anonymous = app.http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let guessed = app
+        .http
+        .post(&url)
+        .bearer_auth("sk-guess")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guessed.status(), 401);
+}
+
+#[tokio::test]
+async fn live_mode_without_upstreams_serves_no_sandbox_model() {
+    let app = TestApp::spawn_live(wechatpay_sandbox::SignatureMode::PublicKey, |_| {}).await;
+    let url = format!("{}/sandbox/v1/chat/completions", app.base_url);
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let direct = app.http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(
+        direct.status(),
+        404,
+        "the sandbox model's route is not served"
+    );
+
+    grant(&app, "oLiveChat", 5, "gpt-4o-mini").await;
+    let (status, body) = refused(chat(&app, "oLiveChat", "gpt-4o-mini").await).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "0002");
+    assert!(
+        body["info"].as_str().unwrap().contains("gpt-4o-mini"),
+        "{body}"
+    );
+    assert_eq!(app.quota("oLiveChat").await, (5, 5), "nothing spent");
+}

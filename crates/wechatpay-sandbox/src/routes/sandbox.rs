@@ -6,7 +6,7 @@ use crate::respond::json;
 use crate::sandbox::{PayError, Sandbox};
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -79,10 +79,23 @@ pub async fn scan(
     let order = query
         .get("pr")
         .and_then(|token| sandbox.order_by_token(token));
-    match order {
-        Some(order) => Html(crate::page::scan_page(&order)).into_response(),
-        None => (StatusCode::NOT_FOUND, Html(crate::page::not_found_page())).into_response(),
-    }
+    let (status, page) = match order {
+        Some(order) => (StatusCode::OK, crate::page::scan_page(&order)),
+        None => (StatusCode::NOT_FOUND, crate::page::not_found_page()),
+    };
+    let csp = HeaderValue::from_static(crate::page::scan_page_csp());
+    (
+        status,
+        [
+            (header::CONTENT_SECURITY_POLICY, csp),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        Html(page),
+    )
+        .into_response()
 }
 
 /// GET `/sandbox/faults`.
