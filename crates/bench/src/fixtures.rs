@@ -62,6 +62,7 @@ impl World {
                 currency: Some("CNY".into()),
                 payer_currency: Some("CNY".into()),
             }),
+            other: Default::default(),
         }
     }
 

@@ -211,7 +211,7 @@ async fn in_process(
                     anyhow::bail!("not a transaction");
                 };
                 let payment = confirmation_of(tx).ok_or_else(|| anyhow::anyhow!("not paid"))?;
-                let outcome = shop.confirm_payment(&payment).await?;
+                let outcome = shop.confirm_payment(&payment, "notify").await?;
                 lat.push(t.elapsed());
                 anyhow::ensure!(
                     outcome == Confirmation::Paid,

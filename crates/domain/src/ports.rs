@@ -5,7 +5,7 @@
 
 use crate::account::Account;
 use crate::money::Fen;
-use crate::order::{Order, OrderNo, OrderStatus, PaymentConfirmation};
+use crate::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, UnmatchedPayment};
 use crate::product::{Product, ProductId};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
@@ -123,6 +123,23 @@ pub trait OrderRepository: Send + Sync + 'static {
         no: &OrderNo,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Delivery>> + Send;
+}
+
+/// Verified payments that name no order of this shop, kept for an operator.
+pub trait UnmatchedPayments: Send + Sync + 'static {
+    /// Keeps the payment (once per transaction id; a repeat counts as seen again). `true`
+    /// when it was not kept before.
+    fn keep_unmatched(
+        &self,
+        payment: &PaymentConfirmation,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// The newest kept payments.
+    fn unmatched_payments(
+        &self,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<UnmatchedPayment>>> + Send;
 }
 
 /// Accounts.

@@ -116,6 +116,7 @@ pub fn confirmation_of(tx: &Transaction) -> Option<PaymentConfirmation> {
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
+        raw: serde_json::to_string(tx).expect("a transaction serialises"),
     })
 }
 

@@ -60,6 +60,7 @@ fn payment(no: &OrderNo, transaction_id: &str) -> PaymentConfirmation {
         currency: "CNY".into(),
         payer_openid: None,
         success_time: Some(t0() + Duration::seconds(5)),
+        raw: "{}".into(),
     }
 }
 

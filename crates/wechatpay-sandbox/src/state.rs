@@ -78,6 +78,7 @@ impl Order {
                 currency: Some(currency.clone()),
                 payer_currency: Some(currency),
             }),
+            other: Default::default(),
         }
     }
 }

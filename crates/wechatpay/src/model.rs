@@ -147,6 +147,10 @@ pub struct Transaction {
     /// The amounts of the order and of the payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<TransactionAmount>,
+    /// Every field this client does not model (`promotion_detail`, `scene_info`, …),
+    /// kept as sent: serialising a transaction again loses nothing WeChat said.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `amount` of a refund request.
@@ -390,5 +394,20 @@ mod tests {
         assert_eq!(new, TradeState::Unknown);
         let new: RefundStatus = serde_json::from_str("\"ON_HOLD\"").unwrap();
         assert_eq!(new, RefundStatus::Unknown);
+    }
+
+    #[test]
+    fn a_transaction_keeps_the_fields_it_does_not_model() {
+        let sent = serde_json::json!({
+            "appid": "wxd678efh567hg6787", "mchid": "1230000109",
+            "out_trade_no": "1217752501201407033233368018", "trade_state": "SUCCESS",
+            "promotion_detail": [{"coupon_id": "109519", "amount": 100}],
+            "scene_info": {"device_id": "013467007045764"}
+        });
+        let transaction: Transaction = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(transaction.trade_state, TradeState::Success);
+        let again = serde_json::to_value(&transaction).unwrap();
+        assert_eq!(again["promotion_detail"], sent["promotion_detail"]);
+        assert_eq!(again["scene_info"], sent["scene_info"]);
     }
 }

@@ -8,6 +8,6 @@ mod ttl;
 
 pub use model::{NewOrder, Order};
 pub use no::{MAX_NODE, OrderNo, OrderNoError, OrderNoGenerator};
-pub use payment::{MerchantIdentity, PaymentConfirmation, PaymentMismatch};
+pub use payment::{MerchantIdentity, PaymentConfirmation, PaymentMismatch, UnmatchedPayment};
 pub use status::{OrderStatus, OrderStatusError, Transition, TransitionError};
 pub use ttl::{OrderTtl, OrderTtlError};

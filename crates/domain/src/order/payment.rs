@@ -22,6 +22,22 @@ pub struct PaymentConfirmation {
     pub currency: String,
     pub payer_openid: Option<String>,
     pub success_time: Option<DateTime<Utc>>,
+    /// The payment exactly as the channel reported it (the decrypted resource or the
+    /// query's answer, JSON): kept wherever the payment is kept, never dropped.
+    pub raw: String,
+}
+
+/// A verified payment that names no order of this shop: kept for an operator (it may be a
+/// restored database's lost order, or another shop on the same merchant account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedPayment {
+    pub payment: PaymentConfirmation,
+    /// Where it came from first, e.g. `notify` or `query`.
+    pub source: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// How many times it arrived.
+    pub times_seen: u32,
 }
 
 /// Why a reported payment does not pay the order (the order goes to REVIEW).
@@ -80,6 +96,7 @@ mod tests {
             currency: "CNY".into(),
             payer_openid: None,
             success_time: None,
+            raw: "{}".into(),
         }
     }
 

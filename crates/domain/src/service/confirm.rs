@@ -4,7 +4,7 @@
 
 use super::Shop;
 use crate::order::{OrderNo, OrderStatus, PaymentConfirmation};
-use crate::ports::{MarkPaid, OrderRepository};
+use crate::ports::{MarkPaid, OrderRepository, UnmatchedPayments};
 
 /// What a confirmed payment did to its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,35 +15,37 @@ pub enum Confirmation {
     AlreadyPaid,
     /// The payment does not match the order: it is (or was already) in REVIEW.
     Review(String),
+    /// The payment names no order of this shop: it is kept with the unmatched payments
+    /// (`first_seen`: kept just now, not before), for an operator.
+    Unmatched { first_seen: bool },
 }
 
 /// A payment could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfirmError {
-    #[error("the payment names {0:?}, which is not an order of this shop")]
-    UnknownOrder(String),
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
 
 impl<S, C> Shop<S, C>
 where
-    S: OrderRepository,
+    S: OrderRepository + UnmatchedPayments,
 {
-    /// Applies a payment that the channel vouches for.
+    /// Applies a payment that the channel vouches for; `source` says how it came (`notify`,
+    /// `query`), for the record of a payment that names no order.
     pub async fn confirm_payment(
         &self,
         payment: &PaymentConfirmation,
+        source: &str,
     ) -> Result<Confirmation, ConfirmError> {
-        let no = OrderNo::parse(&payment.out_trade_no)
-            .map_err(|_| ConfirmError::UnknownOrder(payment.out_trade_no.clone()))?;
+        let Ok(no) = OrderNo::parse(&payment.out_trade_no) else {
+            return self.keep_unmatched(payment, source).await;
+        };
         // Two rounds at most: a lost race re-reads the order once and reports what won.
         for _ in 0..2 {
-            let order = self
-                .store
-                .order(&no)
-                .await?
-                .ok_or_else(|| ConfirmError::UnknownOrder(payment.out_trade_no.clone()))?;
+            let Some(order) = self.store.order(&no).await? else {
+                return self.keep_unmatched(payment, source).await;
+            };
             match order.status {
                 OrderStatus::Paid | OrderStatus::Delivered => return Ok(Confirmation::AlreadyPaid),
                 OrderStatus::Review => {
@@ -79,5 +81,28 @@ where
         Err(ConfirmError::Store(anyhow::anyhow!(
             "order {no} changed twice while its payment was applied"
         )))
+    }
+
+    /// A verified payment for no order of ours is never thrown away: it is kept, and said
+    /// once as an error (a repeat is only counted).
+    async fn keep_unmatched(
+        &self,
+        payment: &PaymentConfirmation,
+        source: &str,
+    ) -> Result<Confirmation, ConfirmError> {
+        let first_seen = self
+            .store
+            .keep_unmatched(payment, source, self.clock.now())
+            .await?;
+        if first_seen {
+            tracing::error!(
+                out_trade_no = %payment.out_trade_no,
+                transaction_id = %payment.transaction_id,
+                total = payment.total,
+                source,
+                "a verified payment names no order of this shop: kept in unmatched_payments"
+            );
+        }
+        Ok(Confirmation::Unmatched { first_seen })
     }
 }

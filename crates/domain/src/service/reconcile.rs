@@ -7,7 +7,9 @@
 
 use super::{Confirmation, Shop};
 use crate::order::{Order, OrderStatus};
-use crate::ports::{ChannelError, OrderRepository, PaymentChannel, PaymentState};
+use crate::ports::{
+    ChannelError, OrderRepository, PaymentChannel, PaymentState, UnmatchedPayments,
+};
 
 /// What a check of an unpaid order found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub enum ReconcileError {
 
 impl<S, C> Shop<S, C>
 where
-    S: OrderRepository,
+    S: OrderRepository + UnmatchedPayments,
     C: PaymentChannel,
 {
     /// Asks the channel whether an unpaid order was paid, and applies what it says.
@@ -57,9 +59,9 @@ where
             return Ok(Reconciled::Settled(order.status));
         }
         match self.channel.query(&order.order_no).await {
-            Ok(PaymentState::Paid(payment)) => {
-                Ok(Reconciled::Payment(self.confirm_payment(&payment).await?))
-            }
+            Ok(PaymentState::Paid(payment)) => Ok(Reconciled::Payment(
+                self.confirm_payment(&payment, "query").await?,
+            )),
             Ok(PaymentState::Unpaid | PaymentState::Failed(_)) => Ok(Reconciled::Unpaid),
             Ok(PaymentState::Closed) => {
                 self.store.close(&order.order_no, self.clock.now()).await?;

@@ -17,6 +17,7 @@ mod orders;
 mod outbox;
 mod products;
 mod quota;
+mod unmatched;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};

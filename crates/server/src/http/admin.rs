@@ -1,5 +1,5 @@
-//! `/api/v1/admin/*`: what operators need to see — job counters and troubled orders (those
-//! whose compensation keeps failing). Guarded by a bearer token; disabled when none is set.
+//! `/api/v1/admin/*`: what operators need to see — job counters, troubled orders (those
+//! whose compensation keeps failing) and verified payments that name no order. Guarded by a bearer token; disabled when none is set.
 
 use super::envelope::{ApiError, Envelope, ok};
 use crate::jobs::stats::JobTotals;
@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use domain::ports::OrderJobs;
+use domain::ports::{OrderJobs, UnmatchedPayments};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -81,6 +81,54 @@ pub async fn troubled_orders(
             check_attempts: c.check_attempts,
             last_error: c.last_error,
             updated_at: c.order.updated_at,
+        })
+        .collect()))
+}
+
+/// A verified payment that names no order of this shop.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmatchedPaymentView {
+    pub out_trade_no: String,
+    pub transaction_id: String,
+    pub total_fen: i64,
+    pub currency: String,
+    pub mchid: String,
+    pub appid: String,
+    pub payer_openid: Option<String>,
+    pub success_time: Option<DateTime<Utc>>,
+    /// `notify` or `query`.
+    pub source: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub times_seen: u32,
+    /// The decrypted transaction, as WeChat sent it.
+    pub resource: serde_json::Value,
+}
+
+/// GET `admin/unmatched_payments`: the newest 100.
+pub async fn unmatched_payments(
+    _: Operator,
+    State(state): State<AppState>,
+) -> Result<Json<Envelope<Vec<UnmatchedPaymentView>>>, ApiError> {
+    let rows = state.shop.store().unmatched_payments(100).await?;
+    Ok(ok(rows
+        .into_iter()
+        .map(|u| UnmatchedPaymentView {
+            resource: serde_json::from_str(&u.payment.raw)
+                .unwrap_or(serde_json::Value::String(u.payment.raw.clone())),
+            out_trade_no: u.payment.out_trade_no,
+            transaction_id: u.payment.transaction_id,
+            total_fen: u.payment.total,
+            currency: u.payment.currency,
+            mchid: u.payment.mchid,
+            appid: u.payment.appid,
+            payer_openid: u.payment.payer_openid,
+            success_time: u.payment.success_time,
+            source: u.source,
+            first_seen_at: u.first_seen_at,
+            last_seen_at: u.last_seen_at,
+            times_seen: u.times_seen,
         })
         .collect()))
 }

@@ -38,7 +38,8 @@ pub fn router(state: AppState) -> Router {
             post(chat::completions).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),
         )
         .route("/admin/jobs", get(admin::jobs))
-        .route("/admin/troubled_orders", get(admin::troubled_orders));
+        .route("/admin/troubled_orders", get(admin::troubled_orders))
+        .route("/admin/unmatched_payments", get(admin::unmatched_payments));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(|| async { "ok" }))

@@ -51,18 +51,16 @@ pub async fn pay_notify(
         tracing::info!(state = ?transaction.trade_state, "pay_notify: not a success, ignored");
         return StatusCode::NO_CONTENT.into_response();
     };
-    match state.shop.confirm_payment(&payment).await {
+    match state.shop.confirm_payment(&payment, "notify").await {
         Ok(Confirmation::Paid) => {
             state.delivery.wake();
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(Confirmation::AlreadyPaid) | Ok(Confirmation::Review(_)) => {
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(ConfirmError::UnknownOrder(no)) => {
-            tracing::error!(order_no = %no, "pay_notify: verified notification for an unknown order");
-            fail(StatusCode::NOT_FOUND, "unknown order")
-        }
+        // An unmatched payment is kept (and logged once) by the shop: answering success
+        // stops WeChat from sending it again fifteen times over a day.
+        Ok(
+            Confirmation::AlreadyPaid | Confirmation::Review(_) | Confirmation::Unmatched { .. },
+        ) => StatusCode::NO_CONTENT.into_response(),
         Err(ConfirmError::Store(e)) => {
             tracing::error!(error = ?e, "pay_notify: cannot record the payment now; WeChat will retry");
             fail(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")

@@ -123,7 +123,11 @@ async fn a_paid_order_whose_event_was_lost_is_delivered_by_the_sweep() {
     // applied directly, then its event row is removed before any relay sees it.
     let db = app.state.shop.store().db();
     let payment = infra::wechatpay_channel::confirmation_of(&transaction).unwrap();
-    app.state.shop.confirm_payment(&payment).await.unwrap();
+    app.state
+        .shop
+        .confirm_payment(&payment, "query")
+        .await
+        .unwrap();
     db.execute_unprepared("DELETE FROM outbox").await.unwrap();
     app.wait_for_status(&order_no, OrderStatus::Delivered).await;
     assert_eq!(app.ledger_rows(&order_no).await, 1);

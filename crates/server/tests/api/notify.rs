@@ -168,3 +168,48 @@ async fn a_transaction_already_paying_another_order_puts_the_second_in_review_wi
     assert_eq!(app.ledger_rows(&second).await, 0);
     assert_eq!(app.order(&first).await.transaction_id, Some(taken));
 }
+
+#[tokio::test]
+async fn a_verified_payment_for_no_order_of_ours_is_kept_and_answered_so_wechat_stops() {
+    let app = TestApp::spawn_with(|s| {
+        s.admin.token = chatmall::config::Secret::from("admin-secret-0123".to_owned())
+    })
+    .await;
+    // WeChat reports a payment of an order this database never had (a restored backup's).
+    let (_, mut transaction) = paid_but_not_notified(&app, "oLostOrder").await;
+    transaction.out_trade_no = "2026010100000000099999".into();
+    transaction.transaction_id = Some("4200009999202601010000000001".into());
+    transaction.other.insert(
+        "promotion_detail".into(),
+        serde_json::json!([{"amount": 1}]),
+    );
+    let (headers, body) = app.sandbox.build_notification(&transaction);
+    assert_eq!(app.post_notification(&headers, &body).await, 204);
+    // WeChat may still send it again: answered the same, kept once.
+    let (headers, body) = app.sandbox.build_notification(&transaction);
+    assert_eq!(app.post_notification(&headers, &body).await, 204);
+
+    let (status, listed) = TestApp::send(
+        app.http
+            .get(format!("{}/api/v1/admin/unmatched_payments", app.base_url))
+            .bearer_auth("admin-secret-0123"),
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    let rows = listed["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    let row = &rows[0];
+    assert_eq!(row["outTradeNo"], "2026010100000000099999");
+    assert_eq!(row["transactionId"], "4200009999202601010000000001");
+    assert_eq!(
+        row["totalFen"],
+        transaction.amount.as_ref().unwrap().total.unwrap()
+    );
+    assert_eq!(row["source"], "notify");
+    assert_eq!(row["timesSeen"], 2);
+    // The whole decrypted transaction is kept, fields this client does not model too.
+    assert_eq!(row["resource"]["promotion_detail"][0]["amount"], 1);
+    assert_eq!(row["resource"]["trade_state"], "SUCCESS");
+    // Nobody was credited.
+    assert_eq!(app.quota("oLostOrder").await, (0, 0));
+}

@@ -8,3 +8,4 @@ pub mod login_code;
 pub mod order;
 pub mod outbox;
 pub mod product;
+pub mod unmatched_payment;
