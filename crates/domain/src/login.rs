@@ -1,54 +1,123 @@
 //! Logging in (DESIGN.md §1, auth): a follower of the official account asks for a code, the
 //! account replies with it, and the code is exchanged once for a session.
 //!
-//! The rules live here: what a code looks like, how long it lives, that one user has at
-//! most one live code, and that a code is redeemed at most once. The [`LoginCodes`] port
-//! keeps them in a store every instance shares.
+//! The rules live here: what a code looks like (six digits, or twelve letters and digits
+//! while guessing is under way), how long it lives, that a user has one live code, that a
+//! code is redeemed at most once, and how failed attempts are limited. The stores behind
+//! the [`LoginCodes`] and [`LoginAttempts`] ports are shared by every instance; codes are
+//! kept only as keyed digests ([`CodeDigest`]) and sealed copies ([`SealedCode`]), so a reader of
+//! the database cannot use one.
 
 use crate::user::UserId;
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
 
-/// How many digits a login code has.
-pub const CODE_DIGITS: usize = 6;
+/// How many digits a short login code has.
+pub const SHORT_CODE_DIGITS: usize = 6;
+/// How many symbols a long login code has (60 bits).
+pub const LONG_CODE_SYMBOLS: usize = 12;
+/// The symbols of a long code: Crockford's base 32 (no I, L, O, U), so it reads aloud and
+/// types without ambiguity.
+pub const LONG_CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// How many fresh codes an issue tries before giving up (collisions with live codes).
 pub const MAX_ISSUE_ATTEMPTS: u32 = 16;
 
 /// The largest multiple of 10^6 that fits in a `u32`: random values at or above it are
-/// refused by [`LoginCode::from_random`], so every code is equally likely.
+/// refused by [`LoginCode::short_from_random`], so every code is equally likely.
 const UNBIASED_LIMIT: u32 = (u32::MAX / 1_000_000) * 1_000_000;
 
-/// A login code: exactly six ASCII digits. `Debug` hides it, since a code is a credential.
+/// How hard a code is to guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodeStrength {
+    /// Six digits (10^6 values): easy to type, safe only while guesses are few.
+    Short,
+    /// Twelve base-32 symbols (2^60 values): unguessable at any rate the limits allow.
+    Long,
+}
+
+/// A login code, in its canonical form (digits, or uppercase base 32 without separators).
+/// `Debug` hides it, since a code is a credential.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct LoginCode(String);
 
 /// The text is not a login code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a login code is exactly {CODE_DIGITS} digits")]
+#[error("a login code is {SHORT_CODE_DIGITS} digits, or {LONG_CODE_SYMBOLS} letters and digits")]
 pub struct LoginCodeError;
 
 impl LoginCode {
-    /// Parses a code as a user typed it (surrounding whitespace allowed).
+    /// Parses a code as a user typed it: surrounding whitespace, and in a long code spaces,
+    /// hyphens, lowercase and the look-alikes O (0), I and L (1) are allowed.
     pub fn parse(text: &str) -> Result<Self, LoginCodeError> {
         let text = text.trim();
-        if text.len() == CODE_DIGITS && text.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(text.to_owned()))
+        if text.len() == SHORT_CODE_DIGITS && text.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Self(text.to_owned()));
+        }
+        let mut canonical = String::with_capacity(LONG_CODE_SYMBOLS);
+        for c in text.chars() {
+            let symbol = match c.to_ascii_uppercase() {
+                ' ' | '-' => continue,
+                'O' => '0',
+                'I' | 'L' => '1',
+                c if c.is_ascii() && LONG_CODE_ALPHABET.contains(&(c as u8)) => c,
+                _ => return Err(LoginCodeError),
+            };
+            canonical.push(symbol);
+            if canonical.len() > LONG_CODE_SYMBOLS {
+                return Err(LoginCodeError);
+            }
+        }
+        if canonical.len() == LONG_CODE_SYMBOLS {
+            Ok(Self(canonical))
         } else {
             Err(LoginCodeError)
         }
     }
 
-    /// A code from a uniformly random `u32`, or `None` for the few values that would bias
-    /// the distribution (draw again).
-    pub fn from_random(random: u32) -> Option<Self> {
+    /// A short code from a uniformly random `u32`, or `None` for the few values that would
+    /// bias the distribution (draw again).
+    pub fn short_from_random(random: u32) -> Option<Self> {
         (random < UNBIASED_LIMIT).then(|| Self(format!("{:06}", random % 1_000_000)))
     }
 
-    /// The six digits.
+    /// A long code from 60 random bits (the low 60 of `random`).
+    pub fn long_from_random(random: u64) -> Self {
+        let symbols = (0..LONG_CODE_SYMBOLS)
+            .rev()
+            .map(|i| LONG_CODE_ALPHABET[((random >> (5 * i)) & 31) as usize] as char)
+            .collect();
+        Self(symbols)
+    }
+
+    /// How hard this code is to guess.
+    pub fn strength(&self) -> CodeStrength {
+        if self.0.len() == SHORT_CODE_DIGITS {
+            CodeStrength::Short
+        } else {
+            CodeStrength::Long
+        }
+    }
+
+    /// The canonical form (what is digested).
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// How it is shown to the user: a long code in groups of four (`K7QM-9XRT-4HVD`).
+    pub fn display(&self) -> String {
+        match self.strength() {
+            CodeStrength::Short => self.0.clone(),
+            CodeStrength::Long => self
+                .0
+                .as_bytes()
+                .chunks(4)
+                .map(|group| std::str::from_utf8(group).expect("ASCII"))
+                .collect::<Vec<_>>()
+                .join("-"),
+        }
     }
 }
 
@@ -56,6 +125,76 @@ impl fmt::Debug for LoginCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("LoginCode(******)")
     }
+}
+
+/// What the store looks a code up by: a keyed digest (HMAC-SHA-256 under a server key,
+/// hex), which cannot be turned back into the code.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CodeDigest(String);
+
+impl CodeDigest {
+    /// A digest as the vault wrote it (lowercase hex).
+    pub fn new(hex: String) -> Self {
+        Self(hex)
+    }
+
+    /// The digest as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CodeDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeDigest(…)")
+    }
+}
+
+/// A code encrypted under a server key for the user it was issued to, so the account can
+/// send a live code again (a user asking twice, WeChat retrying a message) while the
+/// database alone reveals nothing usable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedCode(String);
+
+impl SealedCode {
+    /// A sealed code as the vault wrote it (text).
+    pub fn new(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The sealed code as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SealedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedCode(…)")
+    }
+}
+
+/// The server keys' side of codes: digests to look them up by, and sealing to resend them.
+pub trait CodeVault: Send + Sync + 'static {
+    /// The keyed digest of `code`.
+    fn digest(&self, code: &LoginCode) -> CodeDigest;
+    /// `code` sealed for `user`.
+    fn seal(&self, code: &LoginCode, user: &UserId) -> SealedCode;
+    /// The code back, if `sealed` was sealed for `user` under this vault's key.
+    fn open(&self, sealed: &SealedCode, user: &UserId) -> Option<LoginCode>;
+}
+
+/// A user's live code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCode {
+    pub sealed: SealedCode,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where fresh codes come from: a CSPRNG in production, a script in tests.
+pub trait CodeSource: Send + Sync + 'static {
+    /// A new candidate code of the given strength.
+    fn fresh_code(&self, strength: CodeStrength) -> LoginCode;
 }
 
 /// How long a code lives; at least a second, at most a day.
@@ -99,17 +238,41 @@ pub struct IssuedCode {
     pub reused: bool,
 }
 
-impl IssuedCode {
-    /// Whether the code is still accepted at `now` (if unused).
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        now < self.expires_at
+/// The address block failed logins are counted against: an IPv4 /24 or an IPv6 /48 (what
+/// one network usually holds), so an attacker cannot spread guesses over its neighbours,
+/// and nobody outside the block is affected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientPrefix(String);
+
+impl ClientPrefix {
+    /// The block `ip` belongs to (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn of(ip: IpAddr) -> Self {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        match ip {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                Self(format!("{a}.{b}.{c}.0/24"))
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                Self(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+            }
+        }
+    }
+
+    /// The block as stored, e.g. `203.0.113.0/24`.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-/// Where fresh codes come from: a CSPRNG in production, a script in tests.
-pub trait CodeSource: Send + Sync {
-    /// A new candidate code.
-    fn fresh_code(&self) -> LoginCode;
+impl fmt::Display for ClientPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Why no code could be issued.
@@ -122,28 +285,93 @@ pub enum IssueError {
     Store(#[from] anyhow::Error),
 }
 
-/// Login codes, kept where every instance sees them.
+/// What storing a new code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCode {
+    /// It is the user's one live code now.
+    Stored,
+    /// Another live code has the same digest: draw another.
+    Collision,
+    /// The user has a live code already (a concurrent issue stored it first): use it.
+    UserHasLiveCode,
+}
+
+/// Login codes, kept (as digests and sealed copies) where every instance sees them.
 ///
-/// Rules the implementation keeps: a user has at most one live (unused, unexpired) code and
-/// asking again returns it; live codes are unique; redeeming is one conditional write, so a
-/// code is accepted at most once however many callers race.
+/// Rules the implementation keeps: a user has at most one live (unused, unexpired) code;
+/// live digests are unique; redeeming is one conditional write, so a code is accepted at
+/// most once however many callers race.
 pub trait LoginCodes: Send + Sync + 'static {
-    /// The user's live code, or a new one from `source` that lives `ttl` from `now`.
-    fn issue(
+    /// The user's live code, if any.
+    fn live_code(
         &self,
         user: &UserId,
         now: DateTime<Utc>,
-        ttl: CodeTtl,
-        source: &dyn CodeSource,
-    ) -> impl Future<Output = Result<IssuedCode, IssueError>> + Send;
+    ) -> impl Future<Output = anyhow::Result<Option<StoredCode>>> + Send;
+
+    /// Stores a new code for a user without a live one (a used or expired code of theirs
+    /// gives way), until `expires_at`.
+    fn store_code(
+        &self,
+        user: &UserId,
+        digest: &CodeDigest,
+        sealed: &SealedCode,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<StoreCode>> + Send;
+
+    /// Ends the user's code, live or not (a stronger one replaces it).
+    fn revoke_code(&self, user: &UserId) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Uses the code up: the user it was issued to, or `None` when it is unknown, used or
     /// expired (the caller cannot tell which, and neither can an attacker).
     fn redeem(
         &self,
-        code: &LoginCode,
+        digest: &CodeDigest,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Option<UserId>>> + Send;
+}
+
+/// One login attempt, counted as a failure until it is forgotten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptId(pub i64);
+
+/// The failures an attempt was counted among, its own included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptCounts {
+    /// Failures of the attempt's address block since the per-block window began.
+    pub prefix_failures: u32,
+    /// When the oldest of those happened.
+    pub prefix_oldest: Option<DateTime<Utc>>,
+    /// Failures of everyone since the long-code window began (counted up to a cap).
+    pub recent_failures: u32,
+}
+
+/// Failed login attempts, shared by every instance. An attempt is recorded *before* its
+/// code is checked and forgotten only when it did not fail, so concurrent guesses cannot
+/// slip past a limit.
+pub trait LoginAttempts: Send + Sync + 'static {
+    /// Records an attempt from `prefix` at `now` and counts the failures around it: the
+    /// block's since `prefix_since`, everyone's since `recent_since` (at most `cap`).
+    fn begin_attempt(
+        &self,
+        prefix: &ClientPrefix,
+        now: DateTime<Utc>,
+        prefix_since: DateTime<Utc>,
+        recent_since: DateTime<Utc>,
+        cap: u32,
+    ) -> impl Future<Output = anyhow::Result<(AttemptId, AttemptCounts)>> + Send;
+
+    /// The attempt did not fail (it succeeded, was refused unchecked, or the server
+    /// failed): it no longer counts.
+    fn forget_attempt(&self, id: AttemptId) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Failures of everyone since `since`, counted up to `cap`.
+    fn recent_failures(
+        &self,
+        since: DateTime<Utc>,
+        cap: u32,
+    ) -> impl Future<Output = anyhow::Result<u32>> + Send;
 }
 
 #[cfg(test)]
@@ -151,7 +379,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_code_is_exactly_six_ascii_digits() {
+    fn a_short_code_is_exactly_six_ascii_digits() {
         assert_eq!(LoginCode::parse("012345").unwrap().as_str(), "012345");
         assert_eq!(LoginCode::parse(" 999999\n").unwrap().as_str(), "999999");
         for bad in [
@@ -168,18 +396,51 @@ mod tests {
     }
 
     #[test]
-    fn random_values_map_evenly_to_codes() {
-        assert_eq!(LoginCode::from_random(0).unwrap().as_str(), "000000");
+    fn a_long_code_reads_as_typed() {
+        let code = LoginCode::parse("K7QM-9XRT-4HVD").unwrap();
+        assert_eq!(code.as_str(), "K7QM9XRT4HVD");
+        assert_eq!(code.strength(), CodeStrength::Long);
+        assert_eq!(code.display(), "K7QM-9XRT-4HVD");
+        for typed in ["k7qm 9xrt 4hvd", " K7QM9XRT4HVD ", "k7qm-9xrt-4hvd"] {
+            assert_eq!(LoginCode::parse(typed).unwrap(), code, "{typed:?}");
+        }
+        // Look-alikes read as the symbol they look like.
         assert_eq!(
-            LoginCode::from_random(1_000_007).unwrap().as_str(),
+            LoginCode::parse("OIL0-0000-0000").unwrap().as_str(),
+            "011000000000"
+        );
+        for bad in [
+            "K7QM-9XRT-4HV",
+            "K7QM-9XRT-4HVDX",
+            "K7QM-9XRT-4HVU",
+            "K7QM_9XRT_4HVD",
+            "K7QM-9XRT-4HVＤ",
+        ] {
+            assert_eq!(LoginCode::parse(bad), Err(LoginCodeError), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn random_values_map_evenly_to_codes() {
+        assert_eq!(LoginCode::short_from_random(0).unwrap().as_str(), "000000");
+        assert_eq!(
+            LoginCode::short_from_random(1_000_007).unwrap().as_str(),
             "000007"
         );
         assert_eq!(
-            LoginCode::from_random(UNBIASED_LIMIT - 1).unwrap().as_str(),
+            LoginCode::short_from_random(UNBIASED_LIMIT - 1)
+                .unwrap()
+                .as_str(),
             "999999"
         );
-        assert!(LoginCode::from_random(UNBIASED_LIMIT).is_none());
-        assert!(LoginCode::from_random(u32::MAX).is_none());
+        assert!(LoginCode::short_from_random(UNBIASED_LIMIT).is_none());
+        assert!(LoginCode::short_from_random(u32::MAX).is_none());
+        assert_eq!(LoginCode::long_from_random(0).as_str(), "000000000000");
+        assert_eq!(
+            LoginCode::long_from_random(u64::MAX).as_str(),
+            "ZZZZZZZZZZZZ"
+        );
+        assert_eq!(LoginCode::long_from_random(33).as_str(), "000000000011");
     }
 
     #[test]
@@ -194,14 +455,17 @@ mod tests {
         assert!(CodeTtl::from_secs(86_401).is_err());
         let ttl = CodeTtl::from_secs(180).unwrap();
         let now = DateTime::from_timestamp_millis(1_800_000_000_000).unwrap();
-        let issued = IssuedCode {
-            code: LoginCode::parse("123456").unwrap(),
-            user: UserId::parse("oUser").unwrap(),
-            expires_at: ttl.expires_at(now),
-            reused: false,
-        };
-        assert!(issued.is_live(now));
-        assert!(issued.is_live(now + Duration::seconds(179)));
-        assert!(!issued.is_live(now + Duration::seconds(180)));
+        assert_eq!(ttl.expires_at(now), now + Duration::seconds(180));
+    }
+
+    #[test]
+    fn addresses_are_counted_by_their_block() {
+        let prefix = |ip: &str| ClientPrefix::of(ip.parse().unwrap()).as_str().to_owned();
+        assert_eq!(prefix("203.0.113.7"), "203.0.113.0/24");
+        assert_eq!(prefix("203.0.113.250"), "203.0.113.0/24");
+        assert_ne!(prefix("203.0.114.7"), prefix("203.0.113.7"));
+        assert_eq!(prefix("::ffff:203.0.113.9"), "203.0.113.0/24");
+        assert_eq!(prefix("2001:db8:aa:1::1"), "2001:db8:aa::/48");
+        assert_eq!(prefix("2001:db8:aa:ffff::9"), "2001:db8:aa::/48");
     }
 }

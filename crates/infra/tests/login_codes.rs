@@ -1,64 +1,54 @@
-//! The login-code store against real databases: SQLite always, PostgreSQL when
+//! The login stores against real databases: SQLite always, PostgreSQL when
 //! `CHATMALL_TEST_POSTGRES_URL` is set.
 
 use anyhow::ensure;
-use chatmall_infra::testing::{on_every_backend, t0};
+use chatmall_infra::store::SeaStore;
+use chatmall_infra::testing::{backends, on_every_backend, t0};
 use chrono::Duration;
-use domain::login::{CodeSource, CodeTtl, IssueError, LoginCode, LoginCodes};
+use domain::login::{ClientPrefix, CodeDigest, LoginAttempts, LoginCodes, SealedCode, StoreCode};
 use domain::user::UserId;
-use std::sync::Mutex;
 
 fn user(name: &str) -> UserId {
     UserId::parse(name).unwrap()
 }
 
-fn code(text: &str) -> LoginCode {
-    LoginCode::parse(text).unwrap()
+fn digest(text: &str) -> CodeDigest {
+    CodeDigest::new(format!("{text:0>64}"))
 }
 
-fn ttl() -> CodeTtl {
-    CodeTtl::from_secs(180).unwrap()
+fn sealed(text: &str) -> SealedCode {
+    SealedCode::new(format!("sealed:{text}"))
 }
 
-/// Hands out the given codes in order, then repeats the last one.
-struct Script(Mutex<Vec<&'static str>>);
-
-impl Script {
-    fn new(codes: &[&'static str]) -> Self {
-        let mut codes = codes.to_vec();
-        codes.reverse();
-        Self(Mutex::new(codes))
-    }
+fn block(n: u8) -> ClientPrefix {
+    ClientPrefix::of(std::net::IpAddr::from([192, 0, n, 1]))
 }
 
-impl CodeSource for Script {
-    fn fresh_code(&self) -> LoginCode {
-        let mut codes = self.0.lock().unwrap();
-        let next = if codes.len() > 1 {
-            codes.pop().unwrap()
-        } else {
-            codes[0]
-        };
-        code(next)
-    }
+async fn store(store: &SeaStore, who: &str, code: &str, secs: i64) -> anyhow::Result<StoreCode> {
+    let now = t0() + Duration::seconds(secs);
+    store
+        .store_code(
+            &user(who),
+            &digest(code),
+            &sealed(code),
+            now,
+            now + Duration::seconds(180),
+        )
+        .await
 }
 
 #[tokio::test]
-async fn a_code_is_issued_then_redeemed_exactly_once() -> anyhow::Result<()> {
-    on_every_backend(|store| async move {
-        let issued = store
-            .issue(&user("oAlice"), t0(), ttl(), &Script::new(&["123456"]))
-            .await?;
-        ensure!(issued.code == code("123456") && !issued.reused);
-        ensure!(issued.expires_at == t0() + Duration::seconds(180));
+async fn a_code_is_stored_then_redeemed_exactly_once() -> anyhow::Result<()> {
+    on_every_backend(|s| async move {
+        ensure!(store(&s, "oAlice", "a1", 0).await? == StoreCode::Stored);
         let later = t0() + Duration::seconds(10);
-        ensure!(store.redeem(&code("123456"), later).await? == Some(user("oAlice")));
+        ensure!(s.redeem(&digest("a1"), later).await? == Some(user("oAlice")));
         ensure!(
-            store.redeem(&code("123456"), later).await?.is_none(),
+            s.redeem(&digest("a1"), later).await?.is_none(),
             "a used code is refused"
         );
         ensure!(
-            store.redeem(&code("654321"), later).await?.is_none(),
+            s.redeem(&digest("b2"), later).await?.is_none(),
             "an unknown code is refused"
         );
         Ok(())
@@ -67,19 +57,34 @@ async fn a_code_is_issued_then_redeemed_exactly_once() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn only_the_digest_and_the_sealed_copy_are_kept() -> anyhow::Result<()> {
+    on_every_backend(|s| async move {
+        store(&s, "oDigest", "c0ffee", 0).await?;
+        use chatmall_infra::store::entities::login_code;
+        use sea_orm::EntityTrait;
+        let rows = login_code::Entity::find().all(s.db()).await?;
+        ensure!(rows.len() == 1);
+        ensure!(rows[0].code_digest == digest("c0ffee").as_str());
+        ensure!(rows[0].code_sealed == sealed("c0ffee").as_str());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn ten_concurrent_redeems_of_one_code_have_one_winner() -> anyhow::Result<()> {
-    on_every_backend(|store| async move {
-        store
-            .issue(&user("oRace"), t0(), ttl(), &Script::new(&["777777"]))
-            .await?;
+    on_every_backend(|s| async move {
+        store(&s, "oRace", "77", 0).await?;
         let now = t0() + Duration::seconds(1);
-        let attempts = (0..10).map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.redeem(&code("777777"), now).await })
-        });
+        let attempts: Vec<_> = (0..10)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.redeem(&digest("77"), now).await })
+            })
+            .collect();
         let mut winners = 0;
-        for attempt in join_all(attempts).await {
-            if attempt??.is_some() {
+        for attempt in attempts {
+            if attempt.await??.is_some() {
                 winners += 1;
             }
         }
@@ -89,138 +94,159 @@ async fn ten_concurrent_redeems_of_one_code_have_one_winner() -> anyhow::Result<
     .await
 }
 
-async fn join_all<T>(
-    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
-) -> Vec<Result<T, tokio::task::JoinError>> {
-    let handles: Vec<_> = handles.collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        out.push(handle.await);
-    }
-    out
-}
-
 #[tokio::test]
-async fn an_expired_code_is_refused_and_recycled() -> anyhow::Result<()> {
-    on_every_backend(|store| async move {
-        store
-            .issue(&user("oLate"), t0(), ttl(), &Script::new(&["111111"]))
-            .await?;
+async fn an_expired_code_is_refused_and_its_digest_freed() -> anyhow::Result<()> {
+    on_every_backend(|s| async move {
+        store(&s, "oLate", "11", 0).await?;
         let expiry = t0() + Duration::seconds(180);
         ensure!(
-            store.redeem(&code("111111"), expiry).await?.is_none(),
+            s.redeem(&digest("11"), expiry).await?.is_none(),
             "refused at the expiry instant"
         );
-        ensure!(
-            store
-                .live_login_code(&user("oLate"), expiry)
-                .await?
-                .is_none()
-        );
-        // Once expired, the same value can go to someone else, and the owner gets a new one.
-        let other = store
-            .issue(&user("oOther"), expiry, ttl(), &Script::new(&["111111"]))
-            .await?;
-        ensure!(other.code == code("111111") && !other.reused);
-        let again = store
-            .issue(&user("oLate"), expiry, ttl(), &Script::new(&["222222"]))
-            .await?;
-        ensure!(again.code == code("222222") && !again.reused);
-        ensure!(store.redeem(&code("111111"), expiry).await? == Some(user("oOther")));
+        ensure!(s.live_code(&user("oLate"), expiry).await?.is_none());
+        ensure!(store(&s, "oOther", "11", 180).await? == StoreCode::Stored);
+        ensure!(s.redeem(&digest("11"), expiry).await? == Some(user("oOther")));
         Ok(())
     })
     .await
 }
 
 #[tokio::test]
-async fn asking_again_returns_the_live_code_and_a_used_one_is_replaced() -> anyhow::Result<()> {
-    on_every_backend(|store| async move {
-        let first = store
-            .issue(&user("oBob"), t0(), ttl(), &Script::new(&["313131"]))
-            .await?;
-        let again = store
-            .issue(
-                &user("oBob"),
-                t0() + Duration::seconds(60),
-                ttl(),
-                &Script::new(&["424242"]),
-            )
-            .await?;
-        ensure!(again.reused && again.code == first.code);
-        ensure!(
-            again.expires_at == first.expires_at,
-            "asking again does not extend it"
-        );
-
-        store
-            .redeem(&first.code, t0() + Duration::seconds(61))
-            .await?;
-        let fresh = store
-            .issue(
-                &user("oBob"),
-                t0() + Duration::seconds(62),
-                ttl(),
-                &Script::new(&["424242"]),
-            )
-            .await?;
-        ensure!(!fresh.reused && fresh.code == code("424242"));
+async fn a_live_code_is_kept_until_used_or_revoked_and_live_digests_collide() -> anyhow::Result<()>
+{
+    on_every_backend(|s| async move {
+        store(&s, "oBob", "31", 0).await?;
+        let at = |secs| t0() + Duration::seconds(secs);
+        let live = s.live_code(&user("oBob"), at(60)).await?.expect("live");
+        ensure!(live.sealed == sealed("31") && live.expires_at == at(180));
+        ensure!(store(&s, "oBob", "42", 60).await? == StoreCode::UserHasLiveCode);
+        ensure!(store(&s, "oCarol", "31", 60).await? == StoreCode::Collision);
+        // Used, it gives way to a new one.
+        ensure!(s.redeem(&digest("31"), at(61)).await? == Some(user("oBob")));
+        ensure!(s.live_code(&user("oBob"), at(61)).await?.is_none());
+        ensure!(store(&s, "oBob", "42", 62).await? == StoreCode::Stored);
+        // Revoked, it is gone at once.
+        s.revoke_code(&user("oBob")).await?;
+        ensure!(s.redeem(&digest("42"), at(63)).await?.is_none());
+        ensure!(store(&s, "oBob", "53", 63).await? == StoreCode::Stored);
         Ok(())
     })
     .await
 }
 
 #[tokio::test]
-async fn a_code_colliding_with_a_live_one_is_drawn_again() -> anyhow::Result<()> {
-    on_every_backend(|store| async move {
-        store
-            .issue(&user("oFirst"), t0(), ttl(), &Script::new(&["500000"]))
-            .await?;
-        let second = store
-            .issue(
-                &user("oSecond"),
-                t0(),
-                ttl(),
-                &Script::new(&["500000", "500000", "600000"]),
-            )
-            .await?;
-        ensure!(second.code == code("600000"));
-        ensure!(store.redeem(&code("500000"), t0()).await? == Some(user("oFirst")));
-        ensure!(store.redeem(&code("600000"), t0()).await? == Some(user("oSecond")));
-
-        store
-            .issue(&user("oThird"), t0(), ttl(), &Script::new(&["700000"]))
-            .await?;
-        let crowded = store
-            .issue(&user("oFourth"), t0(), ttl(), &Script::new(&["700000"]))
-            .await;
-        ensure!(matches!(crowded, Err(IssueError::Exhausted)), "{crowded:?}");
-        Ok(())
-    })
-    .await
-}
-
-#[tokio::test]
-async fn concurrent_issues_for_one_user_leave_one_live_code() -> anyhow::Result<()> {
-    on_every_backend(|store| async move {
-        static CODES: [&str; 8] = [
-            "100001", "100002", "100003", "100004", "100005", "100006", "100007", "100008",
-        ];
-        let tasks = CODES.iter().map(|c| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .issue(&user("oTwice"), t0(), ttl(), &Script::new(&[c]))
-                    .await
+async fn concurrent_stores_for_one_user_leave_one_live_code() -> anyhow::Result<()> {
+    on_every_backend(|s| async move {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { store(&s, "oTwice", &format!("9{i}"), 0).await })
             })
-        });
-        let mut codes = Vec::new();
-        for issued in join_all(tasks).await {
-            codes.push(issued?.map_err(anyhow::Error::from)?.code);
+            .collect();
+        let mut stored = 0;
+        for task in tasks {
+            match task.await?? {
+                StoreCode::Stored => stored += 1,
+                StoreCode::UserHasLiveCode => {}
+                StoreCode::Collision => anyhow::bail!("no digest was shared"),
+            }
         }
+        ensure!(stored == 1, "{stored} codes stored for one user");
+        let now = t0() + Duration::seconds(1);
+        let mut live = 0;
+        for i in 0..8 {
+            if s.redeem(&digest(&format!("9{i}")), now).await?.is_some() {
+                live += 1;
+            }
+        }
+        ensure!(live == 1, "{live} live codes for one user");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn attempts_are_counted_by_block_and_in_all() -> anyhow::Result<()> {
+    on_every_backend(|s| async move {
+        let window = Duration::minutes(10);
+        let day = Duration::hours(24);
+        let at = |secs: i64| t0() + Duration::seconds(secs);
+        for i in 0..3 {
+            s.begin_attempt(&block(1), at(i), at(i) - window, at(i) - day, 100)
+                .await?;
+        }
+        let (id, counts) = s
+            .begin_attempt(&block(1), at(5), at(5) - window, at(5) - day, 100)
+            .await?;
+        ensure!(counts.prefix_failures == 4, "{counts:?}");
+        ensure!(counts.prefix_oldest == Some(at(0)), "{counts:?}");
+        ensure!(counts.recent_failures == 4, "{counts:?}");
+        // Another block has its own count, but everyone's includes both.
+        let (_, other) = s
+            .begin_attempt(&block(2), at(6), at(6) - window, at(6) - day, 100)
+            .await?;
         ensure!(
-            codes.windows(2).all(|w| w[0] == w[1]),
-            "every caller got the one live code"
+            other.prefix_failures == 1 && other.recent_failures == 5,
+            "{other:?}"
         );
+        // The cap bounds the count; a forgotten attempt no longer counts.
+        ensure!(s.recent_failures(at(6) - day, 3).await? == 3);
+        s.forget_attempt(id).await?;
+        ensure!(s.recent_failures(at(6) - day, 100).await? == 4);
+        // Windows slide: 601 s later only the attempt at 2 s is still within 10 minutes.
+        let late = at(601);
+        let (_, slid) = s
+            .begin_attempt(&block(1), late, late - window, late - day, 100)
+            .await?;
+        ensure!(slid.prefix_failures == 2, "{slid:?}");
+        ensure!(slid.prefix_oldest == Some(at(2)), "{slid:?}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_count_failures_together() -> anyhow::Result<()> {
+    for db in backends().await? {
+        let other = SeaStore::connect(&db.url).await?;
+        let now = t0();
+        let since = now - Duration::minutes(10);
+        for _ in 0..4 {
+            db.store
+                .begin_attempt(&block(7), now, since, since, 100)
+                .await?;
+        }
+        let (_, counts) = other
+            .begin_attempt(&block(7), now, since, since, 100)
+            .await?;
+        ensure!(counts.prefix_failures == 5, "on {}: {counts:?}", db.backend);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn racing_attempts_are_all_counted() -> anyhow::Result<()> {
+    on_every_backend(|s| async move {
+        let now = t0();
+        let since = now - Duration::minutes(10);
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(
+                    async move { s.begin_attempt(&block(3), now, since, since, 100).await },
+                )
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await??.1.prefix_failures);
+        }
+        seen.sort_unstable();
+        // However they interleave, the k-th to count sees at least k attempts, so no more
+        // than `limit` of them can pass a limit of `limit`.
+        for (k, failures) in seen.iter().enumerate() {
+            ensure!(*failures as usize > k, "{seen:?}");
+        }
         Ok(())
     })
     .await

@@ -257,9 +257,11 @@ impl Default for Settings {
             },
             login: LoginSettings {
                 code_ttl_secs: 180,
-                max_failures_per_ip: 10,
-                max_failures_global: 300,
+                max_failures_per_prefix: 10,
                 failure_window_secs: 600,
+                long_codes: LongCodesSetting::UnderAttack,
+                long_codes_after_failures: 20,
+                long_codes_window_secs: 86_400,
                 trust_forwarded_for: false,
             },
             jobs: JobSettings {
@@ -394,19 +396,72 @@ pub struct OfficialAccountSettings {
     pub simulator: Option<bool>,
 }
 
-/// `[login]`: login codes and the brute-force limits on redeeming them.
+/// `[login]`: login codes and the limits on redeeming them.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LoginSettings {
     /// How long a login code is valid, in seconds.
     pub code_ttl_secs: i64,
-    /// Failed logins one client address may make per window before it gets 429.
-    pub max_failures_per_ip: u32,
-    /// Failed logins all clients together may make per window before everyone gets 429.
-    pub max_failures_global: u32,
-    /// The sliding window of both limits, in seconds.
+    /// Failed logins one address block (IPv4 /24, IPv6 /48) may make per window before
+    /// it gets 429 (others are not affected).
+    #[serde(alias = "max_failures_per_ip")]
+    pub max_failures_per_prefix: u32,
+    /// The sliding window of the per-block limit, in seconds.
     pub failure_window_secs: u64,
+    /// `under_attack` (codes turn long once failures pile up) or `always`.
+    pub long_codes: LongCodesSetting,
+    /// Failed logins of everyone within `long_codes_window_secs` that turn codes long.
+    pub long_codes_after_failures: u32,
+    /// The window of that count, in seconds (long codes stay this long after an attack).
+    pub long_codes_window_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+}
+
+/// When login codes are long (twelve letters and digits instead of six digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LongCodesSetting {
+    /// While failed logins are many (a guessing attack).
+    UnderAttack,
+    /// Always.
+    Always,
+}
+
+impl LoginSettings {
+    /// The rules of the login service, checked.
+    pub fn policy(&self) -> anyhow::Result<domain::service::LoginPolicy> {
+        use anyhow::Context as _;
+        use domain::service::LongCodes;
+        let ttl =
+            domain::login::CodeTtl::from_secs(self.code_ttl_secs).context("login.code_ttl_secs")?;
+        let seconds = |name: &str, secs: u64| {
+            anyhow::ensure!(
+                (1..=30 * 86_400).contains(&secs),
+                "login.{name} must be 1 to 2592000 seconds, got {secs}"
+            );
+            Ok(chrono::Duration::seconds(secs as i64))
+        };
+        let failure_window = seconds("failure_window_secs", self.failure_window_secs)?;
+        let long_codes = match self.long_codes {
+            LongCodesSetting::Always => LongCodes::Always,
+            LongCodesSetting::UnderAttack => {
+                anyhow::ensure!(
+                    self.long_codes_after_failures > 0,
+                    "login.long_codes_after_failures must be at least 1"
+                );
+                LongCodes::UnderAttack {
+                    after_failures: self.long_codes_after_failures,
+                    window: seconds("long_codes_window_secs", self.long_codes_window_secs)?,
+                }
+            }
+        };
+        Ok(domain::service::LoginPolicy {
+            ttl,
+            max_failures_per_prefix: self.max_failures_per_prefix,
+            failure_window,
+            long_codes,
+        })
+    }
 }
 
 /// A configured secret: never printed by `Debug`; read it with [`Secret::expose`].

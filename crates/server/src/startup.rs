@@ -112,7 +112,12 @@ impl Application {
         } else {
             settings.auth.jwt_secret.expose().to_owned()
         };
-        let login = Arc::new(crate::login::Login::new(&settings, store)?);
+        let login = Arc::new(crate::login::LoginDesk::new(
+            &settings,
+            store,
+            jwt_secret.as_bytes(),
+            Arc::new(SystemClock),
+        )?);
         let simulator = official_account_simulator(&settings, &login, &base_url)?;
         let chat = Arc::new(
             crate::chat::ChatService::from_settings(
@@ -371,7 +376,7 @@ fn client(
 /// live mode, since whoever reaches it can log in as any openid.
 fn official_account_simulator(
     settings: &Settings,
-    login: &crate::login::Login,
+    login: &crate::login::LoginDesk,
     base_url: &str,
 ) -> anyhow::Result<Option<crate::officialaccount::simulator::Simulator>> {
     let sandbox = settings.wechatpay.mode == WechatPayMode::Sandbox;

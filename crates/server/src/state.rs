@@ -15,7 +15,7 @@ pub type AppShop = Shop<SeaStore, WechatPayChannel>;
 #[derive(Clone)]
 pub struct AppState {
     /// Login through the official account (codes, limits, the account itself).
-    pub login: Arc<crate::login::Login>,
+    pub login: Arc<crate::login::LoginDesk>,
     pub shop: AppShop,
     pub sessions: Arc<Sessions>,
     /// Verifies and decrypts notifications.

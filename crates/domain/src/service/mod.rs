@@ -1,12 +1,15 @@
-//! The shop's flows, each in its own module, over the ports.
+//! The flows, each in its own module, over the ports: the shop's (checkout, payment
+//! confirmation, delivery, reconciliation) and login.
 
 mod checkout;
 mod confirm;
 mod deliver;
+mod login;
 mod reconcile;
 
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
+pub use login::{Login, LoginPolicy, LongCodes, RedeemError};
 pub use reconcile::{Expired, ReconcileError, Reconciled};
 
 use crate::clock::Clock;

@@ -1,11 +1,11 @@
 //! `POST /api/v1/auth/login` (form or query `code`): a login code for a session token.
 //!
-//! Failed attempts are limited per client address and for everyone together (see
-//! `login::limiter`); while limited, even the right code is refused with 429, so guessing
-//! cannot continue. A wrong, used or expired code is one answer: 400 with `0002`.
+//! The rules are the login service's (`domain::service::Login`): failures are limited per
+//! address block (429 with `Retry-After` for that block only), and while guessing is under
+//! way codes are long and six-digit ones are refused unchecked. A wrong, used or expired
+//! code is one answer: 400 with `0002`.
 
 use super::envelope::{ApiError, Envelope, code, ok};
-use crate::login::limiter::Limited;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -13,7 +13,8 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use domain::login::{LoginCode, LoginCodes};
+use domain::login::ClientPrefix;
+use domain::service::RedeemError;
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -55,11 +56,14 @@ struct CodeForm {
     code: Option<String>,
 }
 
-/// A login refusal: the contract's errors, or the brute-force limit (429).
+/// A login refusal: the contract's errors, or the block's failure limit (429).
 #[derive(Debug)]
 pub enum LoginError {
     Api(ApiError),
-    Limited(IpAddr, Limited),
+    Limited {
+        client: ClientPrefix,
+        retry_after: chrono::Duration,
+    },
 }
 
 impl From<ApiError> for LoginError {
@@ -70,25 +74,20 @@ impl From<ApiError> for LoginError {
 
 impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
-        let (ip, limited) = match self {
+        let (client, retry_after) = match self {
             Self::Api(e) => return e.into_response(),
-            Self::Limited(ip, limited) => (ip, limited),
-        };
-        let (info, retry_after) = match limited {
-            Limited::Address { retry_after } => (
-                "too many failed logins from your address; try again later",
+            Self::Limited {
+                client,
                 retry_after,
-            ),
-            Limited::Global { retry_after } => (
-                "too many failed logins; login is paused, try again later",
-                retry_after,
-            ),
+            } => (client, retry_after),
         };
-        let secs = retry_after.as_secs().max(1);
-        tracing::info!(client = %ip, retry_after_secs = secs, "login refused: {info}");
+        let secs = retry_after.num_seconds().max(1);
+        tracing::info!(%client, retry_after_secs = secs, "login refused: too many failures from the block");
         let body = Envelope::<()> {
             code: code::ERROR,
-            info: format!("{info} (in {secs} s)"),
+            info: format!(
+                "too many failed logins from your network; try again later (in {secs} s)"
+            ),
             data: None,
         };
         let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
@@ -100,7 +99,7 @@ impl IntoResponse for LoginError {
 }
 
 /// `code` from the query string or the form body, as the original's `@RequestParam`.
-fn code_of(uri: &Uri, body: &[u8]) -> Result<LoginCode, ApiError> {
+fn code_of(uri: &Uri, body: &[u8]) -> Option<String> {
     let from_query = uri
         .query()
         .and_then(|q| serde_urlencoded::from_str::<CodeForm>(q).ok())
@@ -108,10 +107,7 @@ fn code_of(uri: &Uri, body: &[u8]) -> Result<LoginCode, ApiError> {
     let from_body = serde_urlencoded::from_bytes::<CodeForm>(body)
         .ok()
         .and_then(|f| f.code);
-    let text = from_query
-        .or(from_body)
-        .ok_or_else(|| ApiError::BadParameter("code is required".into()))?;
-    LoginCode::parse(&text).map_err(|e| ApiError::BadParameter(e.to_string()))
+    from_query.or(from_body)
 }
 
 /// POST `auth/login` (form `code`): the session token (JWT) for the code's openid.
@@ -121,30 +117,26 @@ pub async fn login(
     uri: Uri,
     body: Bytes,
 ) -> Result<Json<Envelope<String>>, LoginError> {
-    let login = &state.login;
-    let attempt = login
-        .limiter
-        .begin(ip, std::time::Instant::now())
-        .map_err(|limited| LoginError::Limited(ip, limited))?;
-    // From here on every early return leaves the attempt counted as a failure.
-    let code = code_of(&uri, &body)?;
-    let now = chrono::Utc::now();
-    let redeemed = match login.store.redeem(&code, now).await {
-        Ok(redeemed) => redeemed,
-        Err(e) => {
-            // The server failed, not the guess: it does not count against the client.
-            login.limiter.release(attempt);
-            return Err(ApiError::Internal(e).into());
+    let typed =
+        code_of(&uri, &body).ok_or_else(|| ApiError::BadParameter("code is required".into()))?;
+    let client = ClientPrefix::of(ip);
+    let user = match state.login.service.redeem(&typed, &client).await {
+        Ok(user) => user,
+        Err(RedeemError::Limited { retry_after }) => {
+            return Err(LoginError::Limited {
+                client,
+                retry_after,
+            });
+        }
+        Err(RedeemError::Store(e)) => return Err(ApiError::Internal(e).into()),
+        Err(e @ (RedeemError::Malformed(_) | RedeemError::Wrong | RedeemError::ShortCodesOff)) => {
+            let hint = match e {
+                RedeemError::ShortCodesOff => "",
+                _ => "; send the official account a message for a new one",
+            };
+            return Err(ApiError::BadParameter(format!("{e}{hint}")).into());
         }
     };
-    let user = redeemed.ok_or_else(|| {
-        ApiError::BadParameter(
-            "the login code is wrong, used or expired; send the official account a \
-                 message for a new one"
-                .into(),
-        )
-    })?;
-    login.limiter.release(attempt);
     tracing::info!(user = %user, client = %ip, "logged in");
-    Ok(ok(state.sessions.issue(&user, now)))
+    Ok(ok(state.sessions.issue(&user, chrono::Utc::now())))
 }

@@ -7,7 +7,7 @@
 //! the unsigned `openid` query parameter is never read.
 
 use crate::config::OfficialAccountMode;
-use crate::login::{Login, OsCodes};
+use crate::login::LoginDesk;
 use crate::officialaccount::xml::{self, Inbound};
 use crate::officialaccount::{crypto, signature};
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::login::{IssueError, IssuedCode, LoginCodes};
+use domain::login::{IssueError, IssuedCode};
 use domain::user::UserId;
 use serde::Deserialize;
 
@@ -102,7 +102,7 @@ fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str
         .ok_or(PortalError::Missing(name))
 }
 
-fn known_appid(login: &Login, appid: &str) -> Result<(), PortalError> {
+fn known_appid(login: &LoginDesk, appid: &str) -> Result<(), PortalError> {
     if appid == login.account.appid() {
         Ok(())
     } else {
@@ -228,15 +228,20 @@ pub async fn message(
 
 /// What to answer a message with; `None` for no reply.
 async fn reply_for(
-    login: &Login,
+    login: &LoginDesk,
     inbound: &Inbound,
     user: &UserId,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<String>, PortalError> {
     match inbound.msg_type.as_str() {
-        "text" => match login.store.issue(user, now, login.ttl, &OsCodes).await {
+        "text" => match login.service.issue(user).await {
             Ok(issued) => {
-                tracing::info!(user = %user, reused = issued.reused, "login code sent");
+                tracing::info!(
+                    user = %user,
+                    strength = ?issued.code.strength(),
+                    reused = issued.reused,
+                    "login code sent"
+                );
                 Ok(Some(code_text(&issued, now)))
             }
             Err(IssueError::Exhausted) => {
@@ -257,7 +262,8 @@ async fn reply_for(
     }
 }
 
-/// "您的登录验证码：123456，3 分钟内有效", with the time the code has left.
+/// "您的登录验证码：123456，3 分钟内有效", with the time the code has left (a long code is
+/// shown in groups, `K7QM-9XRT-4HVD`).
 fn code_text(issued: &IssuedCode, now: chrono::DateTime<chrono::Utc>) -> String {
     let left = (issued.expires_at - now).num_seconds().max(1);
     let validity = if left >= 60 {
@@ -265,7 +271,7 @@ fn code_text(issued: &IssuedCode, now: chrono::DateTime<chrono::Utc>) -> String 
     } else {
         format!("{left} 秒内有效")
     };
-    format!("您的登录验证码：{}，{validity}", issued.code.as_str())
+    format!("您的登录验证码：{}，{validity}", issued.code.display())
 }
 
 #[cfg(test)]
@@ -293,6 +299,14 @@ mod tests {
         assert_eq!(
             code_text(&issued(5), now),
             "您的登录验证码：123456，5 秒内有效"
+        );
+        let long = IssuedCode {
+            code: LoginCode::parse("K7QM9XRT4HVD").unwrap(),
+            ..issued(180)
+        };
+        assert_eq!(
+            code_text(&long, now),
+            "您的登录验证码：K7QM-9XRT-4HVD，3 分钟内有效"
         );
     }
 }

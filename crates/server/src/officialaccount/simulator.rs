@@ -50,7 +50,7 @@ pub struct SimulatedReply {
     pub encrypted: bool,
     /// The reply's text.
     pub reply: String,
-    /// The six-digit code in the reply, if there is one.
+    /// The login code in the reply, if there is one.
     pub code: Option<String>,
 }
 
@@ -187,7 +187,7 @@ impl Simulator {
         Ok(SimulatedReply {
             openid: user.as_str().to_owned(),
             encrypted,
-            code: six_digits_in(&reply_text),
+            code: code_in(&reply_text),
             reply: reply_text,
         })
     }
@@ -216,23 +216,14 @@ impl Simulator {
     }
 }
 
-/// The first run of exactly six digits in `text`.
-pub fn six_digits_in(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut start = None;
-    for (i, &b) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
-        match (b.is_ascii_digit(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                if i - s == 6 {
-                    return Some(text[s..i].to_owned());
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    None
+/// The login code in a reply (`您的登录验证码：{code}，…`), as the reply shows it: six
+/// digits, or a long code in groups.
+pub fn code_in(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("验证码：")?;
+    let shown = rest.split('，').next()?.trim();
+    domain::login::LoginCode::parse(shown)
+        .ok()
+        .map(|_| shown.to_owned())
 }
 
 async fn message(
@@ -325,11 +316,14 @@ mod tests {
     #[test]
     fn the_code_is_found_in_the_reply() {
         assert_eq!(
-            six_digits_in("您的登录验证码：012345，3 分钟内有效").as_deref(),
+            code_in("您的登录验证码：012345，3 分钟内有效").as_deref(),
             Some("012345")
         );
-        assert_eq!(six_digits_in("1234567 and 12345"), None);
-        assert_eq!(six_digits_in("x654321").as_deref(), Some("654321"));
-        assert_eq!(six_digits_in("no code"), None);
+        assert_eq!(
+            code_in("您的登录验证码：K7QM-9XRT-4HVD，3 分钟内有效").as_deref(),
+            Some("K7QM-9XRT-4HVD")
+        );
+        assert_eq!(code_in("您的登录验证码：12345，3 分钟内有效"), None);
+        assert_eq!(code_in("欢迎关注！发送任意文字消息"), None);
     }
 }

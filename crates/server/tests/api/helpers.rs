@@ -14,6 +14,8 @@ use wechatpay_sandbox::Sandbox;
 /// A running server.
 pub struct TestApp {
     pub base_url: String,
+    /// The database it runs on (another server may share it).
+    pub database_url: String,
     pub http: reqwest::Client,
     pub sandbox: Sandbox,
     pub state: AppState,
@@ -23,6 +25,9 @@ pub struct TestApp {
     _served: Option<wechatpay_sandbox::SandboxHandle>,
     _dir: tempfile::TempDir,
 }
+
+/// The session secret every test server uses.
+pub const JWT_SECRET: &str = "integration-test-secret-0123456789";
 
 /// How long a test waits for something that happens in the background.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -81,11 +86,12 @@ impl TestApp {
         let mut settings = Settings::default();
         settings.server.port = 0;
         settings.server.data_dir = dir.path().to_path_buf();
-        settings.auth.jwt_secret = Secret::from("integration-test-secret-0123456789".to_owned());
+        settings.auth.jwt_secret = Secret::from(JWT_SECRET.to_owned());
         settings.sandbox.time_scale = 0.001;
         settings.wechatpay.timeout_ms = 2_000;
         settings.jobs.delivery_poll_ms = 200;
         adjust(&mut settings);
+        let database_url = settings.database_url();
         let app = Application::build(settings)
             .await
             .expect("the application builds");
@@ -99,6 +105,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         Self {
             base_url,
+            database_url,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             sandbox,
             state,

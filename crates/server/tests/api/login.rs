@@ -2,11 +2,13 @@
 //! (plain and safe-mode) messages answered with a code, the code redeemed once for a JWT,
 //! forged messages refused, and guessing stopped by the failure limits.
 
-use crate::helpers::{DEADLINE, TestApp};
+use crate::helpers::{DEADLINE, JWT_SECRET, TestApp};
 use chatmall::config::OfficialAccountMode;
-use chatmall::officialaccount::simulator::six_digits_in;
+use chatmall::login::CodeKeys;
+use chatmall::officialaccount::simulator::code_in as code_in_text;
 use chatmall::officialaccount::xml::{self, Inbound};
 use chatmall::officialaccount::{OfficialAccount, crypto, signature};
+use domain::login::{CodeVault, LoginCode};
 use domain::user::UserId;
 use serde_json::Value;
 use std::time::Duration;
@@ -141,7 +143,7 @@ fn get(signed: &Signed, name: &str) -> String {
 
 fn code_in(reply: &Inbound) -> String {
     let content = reply.content.as_deref().unwrap_or_default();
-    six_digits_in(content).unwrap_or_else(|| panic!("no code in {content:?}"))
+    code_in_text(content).unwrap_or_else(|| panic!("no code in {content:?}"))
 }
 
 async fn login_with(app: &TestApp, code: &str, forwarded_for: Option<&str>) -> (u16, Value) {
@@ -176,14 +178,30 @@ async fn orders_with_token(app: &TestApp, token: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-async fn live_code(app: &TestApp, user: &str) -> Option<String> {
-    app.state
-        .login
-        .store
-        .live_login_code(&UserId::parse(user).unwrap(), chrono::Utc::now())
+/// What the database keeps of `code`: its digest under the test servers' key.
+fn digest_of(code: &str) -> String {
+    CodeKeys::new(JWT_SECRET.as_bytes())
+        .digest(&LoginCode::parse(code).unwrap())
+        .as_str()
+        .to_owned()
+}
+
+/// The user's live code as stored (its digest, never the code), with its expiry (ms).
+async fn live_row(app: &TestApp, user: &str) -> Option<(String, i64)> {
+    use infra::store::entities::login_code;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let row = login_code::Entity::find()
+        .filter(login_code::Column::UserId.eq(user))
+        .filter(login_code::Column::UsedAt.is_null())
+        .filter(login_code::Column::ExpiresAt.gt(chrono::Utc::now().timestamp_millis()))
+        .one(app.state.shop.store().db())
         .await
-        .unwrap()
-        .map(|issued| issued.code.as_str().to_owned())
+        .unwrap()?;
+    Some((row.code_digest, row.expires_at))
+}
+
+async fn live_digest(app: &TestApp, user: &str) -> Option<String> {
+    live_row(app, user).await.map(|(digest, _)| digest)
 }
 
 async fn spawn_in(mode: OfficialAccountMode) -> TestApp {
@@ -252,7 +270,7 @@ async fn plain_mode_a_text_message_gets_a_code_that_logs_in() {
         "{content}"
     );
     let code = code_in(&reply);
-    assert_eq!(live_code(&app, user).await.as_deref(), Some(code.as_str()));
+    assert_eq!(live_digest(&app, user).await, Some(digest_of(&code)));
 
     // Asking again re-uses the live code.
     let (_, again) = wechat.post(&wechat.plain(user, "again", now_secs())).await;
@@ -294,7 +312,7 @@ async fn safe_mode_messages_and_replies_are_encrypted_and_log_in() {
         .post(&wechat.plain("oPlainInSafe", "x", now_secs()))
         .await;
     assert_eq!(status, 400);
-    assert_eq!(live_code(&app, "oPlainInSafe").await, None);
+    assert_eq!(live_digest(&app, "oPlainInSafe").await, None);
 
     // A message encrypted for another appid is refused after its signature holds.
     let account = wechat.account();
@@ -315,7 +333,7 @@ async fn safe_mode_messages_and_replies_are_encrypted_and_log_in() {
         &signature::sign(&[account.token(), &ts, &nonce, &sealed]),
     );
     assert_eq!(wechat.post(&signed).await.0, 400);
-    assert_eq!(live_code(&app, "oOtherApp").await, None);
+    assert_eq!(live_digest(&app, "oOtherApp").await, None);
 }
 
 #[tokio::test]
@@ -368,8 +386,8 @@ async fn forged_stale_or_tampered_messages_are_refused_and_issue_nothing() {
     garbage.body = "<xml><FromUserName>oVictim0001".into();
     assert_eq!(wechat.post(&garbage).await.0, 400);
 
-    assert_eq!(live_code(&app, victim).await, None, "no code was issued");
-    assert_eq!(live_code(&app, "oSomeoneElse").await, None);
+    assert_eq!(live_digest(&app, victim).await, None, "no code was issued");
+    assert_eq!(live_digest(&app, "oSomeoneElse").await, None);
 }
 
 #[tokio::test]
@@ -381,7 +399,7 @@ async fn the_openid_comes_from_the_signed_message_not_the_query() {
     let (status, reply) = wechat.post(&signed).await;
     assert_eq!(status, 200, "{reply}");
     let code = code_in(&Inbound::parse(&reply).unwrap());
-    assert_eq!(live_code(&app, "oVictim0002").await, None);
+    assert_eq!(live_digest(&app, "oVictim0002").await, None);
     let token = login_ok(&app, &code).await;
     assert_eq!(
         app.state.sessions.verify(&token).unwrap().as_str(),
@@ -406,7 +424,7 @@ async fn a_captured_plain_signature_cannot_carry_another_senders_message() {
     // The same signed query with a body "from" someone else is refused.
     signed.body = xml::inbound_text(GH, "oVictim0003", now_secs(), "login", 7);
     assert_eq!(wechat.post(&signed).await.0, 401);
-    assert_eq!(live_code(&app, "oVictim0003").await, None);
+    assert_eq!(live_digest(&app, "oVictim0003").await, None);
 }
 
 #[tokio::test]
@@ -425,10 +443,10 @@ async fn events_get_instructions_and_no_code() {
     let reply = Inbound::parse(&reply).unwrap();
     let content = reply.content.unwrap();
     assert!(
-        content.contains("验证码") && six_digits_in(&content).is_none(),
+        content.contains("验证码") && code_in_text(&content).is_none(),
         "{content}"
     );
-    assert_eq!(live_code(&app, "oNewFollower").await, None);
+    assert_eq!(live_digest(&app, "oNewFollower").await, None);
 }
 
 #[tokio::test]
@@ -462,10 +480,11 @@ async fn a_code_is_single_use_and_expires() {
         .post(&wechat.plain("oLate", "login", now_secs()))
         .await;
     let code = code_in(&Inbound::parse(&reply).unwrap());
+    let (_, expires_at) = live_row(&app, "oLate").await.expect("a live code");
     let started = tokio::time::Instant::now();
-    while live_code(&app, "oLate").await.is_some() {
+    while chrono::Utc::now().timestamp_millis() < expires_at {
         assert!(started.elapsed() < DEADLINE, "the code never expired");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (status, body) = login_with(&app, &code, None).await;
     assert_eq!(
@@ -497,20 +516,44 @@ async fn a_code_is_single_use_and_expires() {
     assert_eq!(response.status().as_u16(), 200);
 }
 
+/// A client whose connections come from `ip` (any 127/8 address is this host's loopback),
+/// so a test can attack from many address blocks for real.
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+async fn login_from(app: &TestApp, client: &reqwest::Client, code: &str) -> (u16, Value) {
+    let response = client
+        .post(format!("{}/api/v1/auth/login", app.base_url))
+        .form(&[("code", code)])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A text message from `user` through the portal; the code in the reply.
+async fn ask_for_code(app: &TestApp, user: &str) -> String {
+    let wechat = Wechat::new(app);
+    let (status, reply) = wechat.post(&wechat.plain(user, "login", now_secs())).await;
+    assert_eq!(status, 200, "{reply}");
+    code_in(&Inbound::parse(&reply).unwrap())
+}
+
 #[tokio::test]
-async fn guessing_is_stopped_per_address_even_for_the_right_code() {
+async fn guessing_is_stopped_per_address_block_even_for_the_right_code() {
     let app = TestApp::spawn_with(|s| {
         s.officialaccount.mode = OfficialAccountMode::Plain;
-        s.login.max_failures_per_ip = 3;
-        s.login.max_failures_global = 100;
+        s.login.max_failures_per_prefix = 3;
     })
     .await;
-    let wechat = Wechat::new(&app);
-    let (_, reply) = wechat
-        .post(&wechat.plain("oTarget", "login", now_secs()))
-        .await;
-    let code = code_in(&Inbound::parse(&reply).unwrap());
+    let code = ask_for_code(&app, "oTarget").await;
     let wrong = if code == "000000" { "000001" } else { "000000" };
+    let neighbour = client_from([127, 0, 0, 77]);
     for _ in 0..3 {
         let (status, body) = login_with(&app, wrong, None).await;
         assert_eq!(status, 400, "{body}");
@@ -525,49 +568,126 @@ async fn guessing_is_stopped_per_address_even_for_the_right_code() {
             .contains("too many failed logins"),
         "{body}"
     );
-    // The unsigned X-Forwarded-For is ignored by default: still the same address.
+    // The whole /24 is one block; the unsigned X-Forwarded-For is ignored by default.
+    assert_eq!(login_from(&app, &neighbour, &code).await.0, 429);
     assert_eq!(login_with(&app, &code, Some("203.0.113.9")).await.0, 429);
-    // The code was not used up by the refused attempts.
-    assert_eq!(
-        live_code(&app, "oTarget").await.as_deref(),
-        Some(code.as_str())
-    );
+    // The refused attempts did not use the code up: from another block it logs in.
+    assert_eq!(live_digest(&app, "oTarget").await, Some(digest_of(&code)));
+    let elsewhere = client_from([127, 0, 1, 1]);
+    let (status, body) = login_from(&app, &elsewhere, &code).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
-async fn guessing_is_stopped_globally_and_forwarded_for_is_used_when_trusted() {
+async fn forwarded_for_names_the_block_when_trusted() {
     let app = TestApp::spawn_with(|s| {
         s.officialaccount.mode = OfficialAccountMode::Plain;
-        s.login.max_failures_per_ip = 2;
-        s.login.max_failures_global = 5;
+        s.login.max_failures_per_prefix = 2;
         s.login.trust_forwarded_for = true;
     })
     .await;
-    let wechat = Wechat::new(&app);
-    let (_, reply) = wechat
-        .post(&wechat.plain("oGlobal", "login", now_secs()))
-        .await;
-    let code = code_in(&Inbound::parse(&reply).unwrap());
+    let code = ask_for_code(&app, "oForwarded").await;
     let wrong = if code == "000000" { "000001" } else { "000000" };
-    // Two failures from one (forwarded) address limit it, not its neighbour.
     for _ in 0..2 {
         assert_eq!(login_with(&app, wrong, Some("198.51.100.1")).await.0, 400);
     }
     assert_eq!(login_with(&app, wrong, Some("198.51.100.1")).await.0, 429);
-    // The proxy appends the real peer last; a spoofed first entry does not matter.
+    // Its whole /24 is limited with it; the proxy appends the real peer last, so a
+    // spoofed first entry does not matter.
+    assert_eq!(login_with(&app, &code, Some("198.51.100.200")).await.0, 429);
     assert_eq!(
-        login_with(&app, wrong, Some("198.51.100.1, 198.51.100.2"))
+        login_with(&app, wrong, Some("198.51.100.1, 198.51.101.2"))
             .await
             .0,
         400
     );
-    for ip in ["198.51.100.3", "198.51.100.4"] {
-        assert_eq!(login_with(&app, wrong, Some(ip)).await.0, 400);
+    let (status, body) = login_with(&app, &code, Some("198.51.102.9")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_distributed_guessing_attack_cannot_pause_login_nor_find_a_code() {
+    let app = spawn_in(OfficialAccountMode::Plain).await;
+    // A user asked for a code just before the attack began.
+    let victims_code = ask_for_code(&app, "oVictimBefore").await;
+    assert_eq!(LoginCode::parse(&victims_code).unwrap().as_str().len(), 6);
+
+    // 40 address blocks guess six-digit codes, 50 each: 2,000 wrong codes.
+    let blocks: Vec<[u8; 4]> = (0..40).map(|n| [127, 0, 10 + n, 1]).collect();
+    let attacks = blocks.iter().enumerate().map(|(b, ip)| {
+        let client = client_from(*ip);
+        let app = &app;
+        async move {
+            let mut statuses = Vec::new();
+            for guess in 0..50 {
+                let code = format!("{:06}", (b * 50 + guess) * 7 % 1_000_000);
+                statuses.push(login_from(app, &client, &code).await.0);
+            }
+            statuses
+        }
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attacks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(statuses.len(), 2_000);
+    assert!(
+        statuses.iter().all(|s| *s == 400 || *s == 429),
+        "no guess got in: {statuses:?}"
+    );
+    // Each block got its 10 tries, then only refusals.
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 40 * 40);
+
+    // Even the victim's right six digits are not looked up any more…
+    let (status, body) = login_from(&app, &client_from([127, 0, 99, 1]), &victims_code).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["info"].as_str().unwrap().contains("longer"), "{body}");
+    // …and an honest user who asks the official account now gets a long code, which logs
+    // in at the first try through the same endpoint.
+    let code = ask_for_code(&app, "oHonestDuring").await;
+    assert_eq!(
+        LoginCode::parse(&code).unwrap().as_str().len(),
+        12,
+        "a long code: {code}"
+    );
+    assert!(code.contains('-'), "shown in groups: {code}");
+    let (status, body) = login_from(&app, &client_from([127, 0, 100, 1]), &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.state
+            .sessions
+            .verify(body["data"].as_str().unwrap())
+            .unwrap()
+            .as_str(),
+        "oHonestDuring"
+    );
+}
+
+#[tokio::test]
+async fn instances_sharing_a_database_share_the_limits() {
+    let first = TestApp::spawn_with(|s| {
+        s.officialaccount.mode = OfficialAccountMode::Plain;
+        s.login.max_failures_per_prefix = 3;
+    })
+    .await;
+    let url = first.database_url.clone();
+    let second = TestApp::spawn_with(move |s| {
+        s.officialaccount.mode = OfficialAccountMode::Plain;
+        s.login.max_failures_per_prefix = 3;
+        s.database.url = chatmall::config::Secret::from(url);
+    })
+    .await;
+    let attacker = client_from([127, 0, 5, 5]);
+    for _ in 0..3 {
+        assert_eq!(login_from(&first, &attacker, "000000").await.0, 400);
     }
-    // Five failures in the window: everyone is paused, even with the right code.
-    let (status, body) = login_with(&app, &code, Some("198.51.100.99")).await;
-    assert_eq!(status, 429, "{body}");
-    assert_eq!(body["code"], "0001");
+    // The same block, on the other instance, is limited by what the first one counted.
+    assert_eq!(login_from(&second, &attacker, "000000").await.0, 429);
+    // A code issued through one instance logs in through the other.
+    let code = ask_for_code(&first, "oTwoInstances").await;
+    let (status, body) = login_from(&second, &client_from([127, 0, 6, 6]), &code).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod chat_usage;
 pub mod ledger;
+pub mod login_attempt;
 pub mod login_code;
 pub mod order;
 pub mod outbox;
