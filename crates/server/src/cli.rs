@@ -23,7 +23,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the shop (the default).
-    Serve,
+    Serve {
+        /// Begin with a new, empty database although the data folder holds an earlier
+        /// run's secrets (after the database was lost, on purpose).
+        #[arg(long)]
+        new_database: bool,
+    },
     /// The built-in WeChat Pay sandbox.
     Sandbox {
         #[command(subcommand)]
@@ -57,8 +62,14 @@ pub fn main() -> anyhow::Result<()> {
     crate::telemetry::init();
     let settings = Settings::load(&cli.config)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(settings)),
+    match cli.command.unwrap_or(Command::Serve {
+        new_database: false,
+    }) {
+        Command::Serve { new_database } => {
+            let mut settings = settings;
+            settings.database.create_new |= new_database;
+            runtime.block_on(serve(settings))
+        }
         Command::Sandbox {
             command: Some(SandboxCommand::Keys { dir }),
             ..

@@ -108,6 +108,10 @@ pub struct DatabaseSettings {
     /// 0 = 2 × CPU cores + 1.
     #[serde(default)]
     pub max_connections: u32,
+    /// Create a missing SQLite database even though the data folder holds an earlier run's
+    /// secrets (`chatmall serve --new-database`): only on purpose, after a loss.
+    #[serde(default)]
+    pub create_new: bool,
 }
 
 /// `[auth]`
@@ -223,6 +227,7 @@ impl Default for Settings {
             database: DatabaseSettings {
                 url: Secret::default(),
                 max_connections: 0,
+                create_new: false,
             },
             auth: AuthSettings {
                 jwt_secret: Secret::default(),

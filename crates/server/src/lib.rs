@@ -3,11 +3,13 @@
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod http;
 pub mod jobs;
 pub mod login;
 pub mod officialaccount;
 pub mod pages;
+pub mod process;
 pub mod secrets;
 pub mod session;
 pub mod startup;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use domain::clock::SystemClock;
 use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use domain::service::{Shop, ShopSettings};
-use infra::store::{PoolSize, SeaStore};
+use infra::store::{IfMissing, PoolSize, SeaStore};
 use infra::wechatpay_channel::WechatPayChannel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,8 +51,11 @@ impl Application {
                 settings.server.node_id
             );
         }
-        std::fs::create_dir_all(&settings.server.data_dir)
-            .with_context(|| format!("create data dir {}", settings.server.data_dir.display()))?;
+        crate::process::restrict_file_modes();
+        crate::datadir::prepare(&settings.server.data_dir)?;
+        // Seen before anything below creates its secrets: a later missing database means
+        // a lost one only if an earlier run left these.
+        let earlier_run = crate::datadir::earlier_run(&settings.server.data_dir);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
             .await
@@ -64,10 +67,17 @@ impl Application {
             settings.server.public_url.trim_end_matches('/').to_owned()
         };
 
-        let pool = PoolSize::new(settings.database.max_connections);
-        let store = SeaStore::connect_with(&settings.database_url(), pool)
-            .await
-            .context("open the database")?;
+        // Every secret and key is read (or made) before the database is opened, so one
+        // that cannot be read is named as such.
+        let jwt_secret = if settings.auth.jwt_secret.is_empty() {
+            crate::secrets::load_or_create(&settings.server.data_dir.join("jwt_secret"))?
+        } else {
+            settings.auth.jwt_secret.expose().to_owned()
+        };
+        let account = crate::officialaccount::OfficialAccount::from_settings(&settings)?;
+        let payments = payments(&settings, &base_url)?;
+
+        let store = open_store(&settings, &earlier_run).await?;
         if store.seed_demo_products_if_empty().await? {
             tracing::info!("empty catalog: inserted the demo products");
         }
@@ -76,7 +86,6 @@ impl Application {
         if let Some(last) = store.latest_order_no(settings.server.node_id).await? {
             order_nos.resume_after(&last);
         }
-        let payments = payments(&settings, &base_url)?;
         if settings.wechatpay.uses_platform_certificates() {
             let first = crate::jobs::certificates::round(&payments.client).await;
             match first {
@@ -107,14 +116,10 @@ impl Application {
                 merchant: payments.merchant.clone(),
             },
         );
-        let jwt_secret = if settings.auth.jwt_secret.is_empty() {
-            crate::secrets::load_or_create(&settings.server.data_dir.join("jwt_secret"))?
-        } else {
-            settings.auth.jwt_secret.expose().to_owned()
-        };
         let login = Arc::new(crate::login::LoginDesk::new(
             &settings,
             store,
+            account,
             jwt_secret.as_bytes(),
             Arc::new(SystemClock),
         )?);
@@ -140,6 +145,7 @@ impl Application {
             admin_token: Arc::new(settings.admin.token.clone()),
             troubled_after: settings.jobs.troubled_after_attempts,
             chat: chat.clone(),
+            node_id: settings.server.node_id,
         };
         let mut router = crate::http::router(state.clone()).merge(crate::pages::router(
             state.clone(),
@@ -217,6 +223,54 @@ impl Application {
         }
         result.context("HTTP server")
     }
+}
+
+/// Opens the database, refusing to start on a lost one (a data folder with an earlier run's
+/// secrets but no database file is not a fresh install) or on one that cannot be written.
+async fn open_store(settings: &Settings, earlier: &[&str]) -> anyhow::Result<SeaStore> {
+    let url = settings.database_url();
+    let mut if_missing = IfMissing::Create;
+    if let Some(file) = infra::store::sqlite_file(&url) {
+        let lost_is_possible = !earlier.is_empty() && !settings.database.create_new;
+        if lost_is_possible && !file.exists() {
+            bail!(
+                "{} holds an earlier run's {} but there is no database at {}: it was lost or \
+                 moved. Restore it, or start with `chatmall serve --new-database` to begin \
+                 with an empty one",
+                settings.server.data_dir.display(),
+                earlier.join(", "),
+                file.display()
+            );
+        }
+        if lost_is_possible {
+            // Nor if it vanishes between this check and the open.
+            if_missing = IfMissing::Refuse;
+        }
+        if let Some(dir) = file.parent().filter(|d| d.is_dir()) {
+            writable(dir).with_context(|| {
+                format!(
+                    "the database folder {} cannot be written (SQLite keeps its journal there)",
+                    dir.display()
+                )
+            })?;
+        }
+    }
+    let pool = PoolSize::new(settings.database.max_connections);
+    let store = SeaStore::open(&url, pool, if_missing)
+        .await
+        .context("open the database")?;
+    store
+        .probe(settings.server.node_id, chrono::Utc::now())
+        .await
+        .context("the database cannot be written")?;
+    Ok(store)
+}
+
+/// Whether a file can be made in `dir` now.
+fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    let probe = dir.join(".chatmall-write-probe");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
 }
 
 fn payments(settings: &Settings, base_url: &str) -> anyhow::Result<Payments> {

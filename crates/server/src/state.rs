@@ -29,4 +29,6 @@ pub struct AppState {
     pub troubled_after: u32,
     /// The chat's upstreams and prices.
     pub chat: Arc<crate::chat::ChatService>,
+    /// This process's node id (`server.node_id`), for its readiness probe row.
+    pub node_id: u16,
 }

@@ -8,9 +8,12 @@ fn filter(default: &str) -> EnvFilter {
 
 /// Installs the global subscriber; a second call is a no-op.
 pub fn init() {
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter("info,sqlx=warn,sea_orm=warn"))
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; a log file or collector gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -11,6 +11,7 @@ mod m20261128_000003_chat_usage;
 mod m20261129_000004_chat_usage_status_index;
 mod m20261201_000005_unmatched_payments;
 mod m20261201_000006_login_hardening;
+mod m20261201_000007_health_probes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_chat_usage_status_index::Migration),
             Box::new(m20261201_000005_unmatched_payments::Migration),
             Box::new(m20261201_000006_login_hardening::Migration),
+            Box::new(m20261201_000007_health_probes::Migration),
         ]
     }
 }

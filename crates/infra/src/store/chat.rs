@@ -54,7 +54,7 @@ impl ChatAccounts for SeaStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let txn = self.db.begin().await.context("refund: begin")?;
+        let txn = self.writer()?.begin().await.context("refund: begin")?;
         // Ending the usage row is the guard: only the caller that ends it gives quota back.
         let won = end_usage(UsageStatus::Refunded, usage, Some(error), None, now)
             .exec(&txn)
@@ -98,7 +98,7 @@ impl ChatAccounts for SeaStore {
             UsageEnd::Ok | UsageEnd::Cancelled => None,
         };
         Ok(end_usage(end.status(), usage, error, first_token_ms, now)
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("end chat call {usage} as {}", end.status().as_str()))?
             .rows_affected
@@ -119,7 +119,7 @@ impl ChatAccounts for SeaStore {
             .col_expr(chat_usage::Column::Error, Expr::value(INTERRUPTED))
             .filter(chat_usage::Column::Status.eq(UsageStatus::Started.as_str()))
             .filter(chat_usage::Column::StartedAt.lt(millis(started_before)))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .context("end interrupted chat calls")?;
         Ok(result.rows_affected)
@@ -178,7 +178,7 @@ impl SeaStore {
         }
         // SQLite cannot UPDATE inside a WITH, so: a transaction whose first statement is the
         // conditional write (taking SQLite's write lock while busy_timeout still applies).
-        let txn = self.db.begin().await.with_context(context)?;
+        let txn = self.writer()?.begin().await.with_context(context)?;
         let won = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,

@@ -3,14 +3,17 @@
 
 use super::checkpoint::{BACKSTOP_AUTOCHECKPOINT_PAGES, Checkpointer};
 use super::entities::product;
+use super::file::DatabaseFile;
 use super::{SeaStore, millis};
 use crate::migration::Migrator;
 use anyhow::Context as _;
 use chrono::Utc;
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::Connection as _;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ActiveValue::Set, ConnectOptions, Database, EntityTrait, PaginatorTrait};
 use sea_orm_migration::MigratorTrait;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
 
@@ -59,6 +62,15 @@ impl Default for PoolSize {
     }
 }
 
+/// What opening an SQLite file that does not exist does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Create it (and its directory): a new, empty database.
+    Create,
+    /// Refuse with an error naming the path: a lost database is not a fresh install.
+    Refuse,
+}
+
 impl SeaStore {
     /// Opens `url` (`sqlite://path`, `postgres://…`) and brings the schema up to date.
     ///
@@ -72,11 +84,36 @@ impl SeaStore {
 
     /// [`SeaStore::connect`] with `pool` connections (see [`PoolSize`]).
     pub async fn connect_with(url: &str, pool: PoolSize) -> anyhow::Result<SeaStore> {
+        SeaStore::open(url, pool, IfMissing::Create).await
+    }
+
+    /// [`SeaStore::connect_with`], saying what a missing SQLite file means. Only this first
+    /// open may create the file: the pools never do, so a file removed under a running
+    /// server is not silently replaced by an empty one.
+    pub async fn open(
+        url: &str,
+        pool: PoolSize,
+        if_missing: IfMissing,
+    ) -> anyhow::Result<SeaStore> {
+        if let Some(path) = sqlite_path(url)
+            && !Path::new(path).exists()
+        {
+            if if_missing == IfMissing::Refuse {
+                anyhow::bail!("there is no database at {path}");
+            }
+            create_parent_dir(url)?;
+            let created = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("parse {}", redact(url)))?
+                .create_if_missing(true)
+                .connect()
+                .await
+                .with_context(|| format!("create the database {path}"))?;
+            created.close().await.ok();
+        }
         let mut options = ConnectOptions::new(url.to_owned());
         // Statement logging at INFO would drown the service's own logs.
         options.sqlx_logging(false);
         if is_sqlite(url) {
-            create_parent_dir(url)?;
             options.max_connections(SQLITE_WRITE_CONNECTIONS);
             // Pragmas are per connection, so they go in the connect options, not one query.
             options.map_sqlx_sqlite_opts(sqlite_options);
@@ -89,8 +126,8 @@ impl SeaStore {
         Migrator::up(&db, None)
             .await
             .context("run database migrations")?;
-        let (reads, checkpointer) = match sqlite_path(url) {
-            Some(_) => {
+        let (reads, checkpointer, file) = match sqlite_path(url) {
+            Some(path) => {
                 let mut options = ConnectOptions::new(url.to_owned());
                 options
                     .sqlx_logging(false)
@@ -102,16 +139,18 @@ impl SeaStore {
                 let options = SqliteConnectOptions::from_str(url)
                     .with_context(|| format!("parse {}", redact(url)))?;
                 let checkpointer = Checkpointer::start(sqlite_options(options)).await?;
-                (reads, Some(checkpointer))
+                let file = DatabaseFile::open(PathBuf::from(path))?;
+                (reads, Some(checkpointer), Some(std::sync::Arc::new(file)))
             }
             // PostgreSQL's pool serves reads and writes alike; an in-memory SQLite database
             // exists only on its one connection.
-            None => (db.clone(), None),
+            None => (db.clone(), None, None),
         };
         Ok(SeaStore {
             db,
             reads,
             _checkpointer: checkpointer,
+            file,
         })
     }
 
@@ -186,7 +225,7 @@ impl SeaStore {
 /// The per-connection SQLite settings.
 fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
-        .create_if_missing(true)
+        .create_if_missing(false)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .synchronous(SqliteSynchronous::Normal)
@@ -199,6 +238,11 @@ fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
 
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+/// The file an SQLite URL names, if it names one (not for in-memory or other databases).
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    sqlite_path(url).map(PathBuf::from)
 }
 
 /// The file path of an SQLite URL, if it names a file.

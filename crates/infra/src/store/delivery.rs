@@ -24,7 +24,11 @@ impl SeaStore {
         no: &OrderNo,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Delivery> {
-        let txn = self.db.begin().await.context("deliver order: begin")?;
+        let txn = self
+            .writer()?
+            .begin()
+            .await
+            .context("deliver order: begin")?;
         // (1) The transition first: on SQLite the first write takes the database's write
         // lock while busy_timeout still applies; a read-then-write transaction could fail
         // with SQLITE_BUSY instead of waiting.

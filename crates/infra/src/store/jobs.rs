@@ -81,7 +81,7 @@ impl OrderJobs for SeaStore {
                 .filter(order::Column::Id.eq(row.id))
                 .filter(order::Column::Status.eq(row.status.as_str()))
                 .filter(lease_free(now))
-                .exec(&self.db)
+                .exec(self.writer()?)
                 .await
                 .with_context(|| format!("claim order {}", row.order_no))?;
             if result.rows_affected == 1 {
@@ -117,7 +117,7 @@ impl OrderJobs for SeaStore {
         };
         update
             .filter(order::Column::OrderNo.eq(no.as_str()))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("reschedule order {no}"))?;
         Ok(())

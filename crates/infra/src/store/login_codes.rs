@@ -62,7 +62,7 @@ impl LoginCodes for SeaStore {
                             .add(login_code::Column::UsedAt.is_not_null()),
                     ),
             )
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .context("recycle login codes")?;
         let row = login_code::ActiveModel {
@@ -75,14 +75,14 @@ impl LoginCodes for SeaStore {
             used_at: Set(None),
         };
         match login_code::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(self.writer()?)
             .await
         {
             Ok(_) => Ok(StoreCode::Stored),
             Err(e) if is_unique_violation(&e) => {
                 let taken = login_code::Entity::find()
                     .filter(login_code::Column::CodeDigest.eq(digest.as_str()))
-                    .one(&self.db)
+                    .one(self.writer()?)
                     .await
                     .context("look up a colliding login code")?;
                 Ok(match taken {
@@ -97,7 +97,7 @@ impl LoginCodes for SeaStore {
     async fn revoke_code(&self, user: &UserId) -> anyhow::Result<()> {
         login_code::Entity::delete_many()
             .filter(login_code::Column::UserId.eq(user.as_str()))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("revoke the login code of {user}"))?;
         Ok(())
@@ -125,7 +125,7 @@ impl LoginCodes for SeaStore {
             .filter(login_code::Column::CodeDigest.eq(digest.as_str()))
             .filter(login_code::Column::UsedAt.is_null())
             .filter(login_code::Column::ExpiresAt.gt(now_ms))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .context("redeem a login code")?
             .rows_affected
@@ -156,7 +156,7 @@ impl LoginAttempts for SeaStore {
             at: Set(millis(now)),
         };
         let id = login_attempt::Entity::insert(row)
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .context("record a login attempt")?
             .last_insert_id;
@@ -167,7 +167,7 @@ impl LoginAttempts for SeaStore {
             .filter(login_attempt::Column::Prefix.eq(prefix.as_str()))
             .filter(login_attempt::Column::At.gt(millis(prefix_since)))
             .into_tuple()
-            .one(&self.db)
+            .one(self.writer()?)
             .await
             .context("count a block's login failures")?
             .unwrap_or((0, None));
@@ -175,7 +175,7 @@ impl LoginAttempts for SeaStore {
         if id % SWEEP_EVERY == 0 {
             login_attempt::Entity::delete_many()
                 .filter(login_attempt::Column::At.lte(millis(Ord::min(prefix_since, recent_since))))
-                .exec(&self.db)
+                .exec(self.writer()?)
                 .await
                 .context("sweep old login attempts")?;
         }
@@ -191,7 +191,7 @@ impl LoginAttempts for SeaStore {
 
     async fn forget_attempt(&self, id: AttemptId) -> anyhow::Result<()> {
         login_attempt::Entity::delete_by_id(id.0)
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .context("forget a login attempt")?;
         Ok(())
@@ -205,7 +205,7 @@ impl LoginAttempts for SeaStore {
             .filter(login_attempt::Column::At.gt(millis(since)))
             .limit(u64::from(cap))
             .into_tuple()
-            .all(&self.db)
+            .all(self.writer()?)
             .await
             .context("count recent login failures")?;
         Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX))

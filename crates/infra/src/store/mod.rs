@@ -8,9 +8,11 @@ mod accounts;
 mod chat;
 mod checkpoint;
 mod connect;
-pub use connect::PoolSize;
+pub use connect::{IfMissing, PoolSize, sqlite_file};
 mod delivery;
 pub mod entities;
+mod file;
+mod health;
 mod jobs;
 mod login_codes;
 mod orders;
@@ -26,19 +28,32 @@ use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 /// The database behind every port: cheap to clone (it shares one connection pool).
 #[derive(Debug, Clone)]
 pub struct SeaStore {
-    /// Every write, and reads inside a write's transaction.
+    /// Every write, and reads inside a write's transaction; reached through
+    /// [`SeaStore::writer`].
     db: DatabaseConnection,
     /// Reads on their own: a pool beside SQLite's one writer, so they never queue behind
     /// a write; on PostgreSQL the same pool as `db`.
     reads: DatabaseConnection,
     /// SQLite files only: checkpoints the WAL while any clone of the store lives.
     _checkpointer: Option<checkpoint::Checkpointer>,
+    /// SQLite files only: the file the store opened, which must still be there.
+    file: Option<std::sync::Arc<file::DatabaseFile>>,
 }
 
 impl SeaStore {
     /// The connection pool, for tests, benchmarks and tools.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The connection every write goes through; an error once the SQLite file the store
+    /// opened was removed or replaced, since writes would go to a file nobody will see
+    /// again (and the next start would begin with an empty database).
+    fn writer(&self) -> anyhow::Result<&DatabaseConnection> {
+        if let Some(file) = &self.file {
+            file.check()?;
+        }
+        Ok(&self.db)
     }
 }
 

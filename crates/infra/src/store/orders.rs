@@ -20,7 +20,7 @@ impl OrderRepository for SeaStore {
     async fn insert(&self, order: &Order) -> Result<(), InsertOrderError> {
         let row = to_row(order);
         match order::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(self.writer()?)
             .await
         {
             Ok(_) => Ok(()),
@@ -79,7 +79,7 @@ impl OrderRepository for SeaStore {
             .col_expr(order::Column::UpdatedAt, Expr::value(millis(now)))
             .filter(order::Column::OrderNo.eq(no.as_str()))
             .filter(order::Column::Status.eq(OrderStatus::Created.as_str()))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("count a prepay attempt of order {no}"))?;
         Ok(result.rows_affected == 1)
@@ -93,7 +93,7 @@ impl OrderRepository for SeaStore {
     ) -> anyhow::Result<bool> {
         let result = transition(Transition::PREPAY, no.as_str(), now)
             .col_expr(order::Column::CodeUrl, Expr::value(code_url))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("record the prepay of order {no}"))?;
         Ok(result.rows_affected == 1)
@@ -105,7 +105,11 @@ impl OrderRepository for SeaStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<MarkPaid> {
         let no = payment.out_trade_no.as_str();
-        let txn = self.db.begin().await.context("mark order paid: begin")?;
+        let txn = self
+            .writer()?
+            .begin()
+            .await
+            .context("mark order paid: begin")?;
         // The write comes first, so an SQLite transaction takes the write lock at once.
         let result = transition(Transition::PAY, no, now)
             .col_expr(
@@ -167,11 +171,11 @@ impl OrderRepository for SeaStore {
         };
         let result = match review()
             .col_expr(order::Column::TransactionId, Expr::value(transaction_id))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
         {
             // Another order holds the id: the review goes on without it.
-            Err(e) if is_transaction_id_taken(&e) => review().exec(&self.db).await,
+            Err(e) if is_transaction_id_taken(&e) => review().exec(self.writer()?).await,
             other => other,
         }
         .with_context(|| format!("put order {no} under review"))?;
@@ -201,7 +205,7 @@ impl SeaStore {
     ) -> anyhow::Result<bool> {
         let result = transition(t, no.as_str(), now)
             .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("{} order {no}", t.name))?;
         Ok(result.rows_affected == 1)

@@ -45,7 +45,7 @@ impl Outbox for SeaStore {
                 .filter(outbox::Column::Id.eq(row.id))
                 .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
                 .filter(lease_free(now))
-                .exec(&self.db)
+                .exec(self.writer()?)
                 .await
                 .with_context(|| format!("claim outbox event {}", row.id))?
                 .rows_affected
@@ -63,7 +63,7 @@ impl Outbox for SeaStore {
             .col_expr(outbox::Column::DoneAt, Expr::value(millis(now)))
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("complete outbox event {id}"))?;
         Ok(())
@@ -82,7 +82,7 @@ impl Outbox for SeaStore {
             .col_expr(outbox::Column::LeaseUntil, Expr::value(Option::<i64>::None))
             .filter(outbox::Column::Id.eq(id))
             .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("reschedule outbox event {id}"))?;
         Ok(())

@@ -37,7 +37,7 @@ impl SeaStore {
             (1..=64).contains(&reference.chars().count()),
             "a grant's reference is 1 to 64 characters"
         );
-        let txn = self.db.begin().await.context("grant quota: begin")?;
+        let txn = self.writer()?.begin().await.context("grant quota: begin")?;
         // The ledger row first: it is the exactly-once guard (and SQLite's write lock).
         let entry = ledger::ActiveModel {
             id: NotSet,
@@ -82,7 +82,7 @@ impl SeaStore {
             .col_expr(account::Column::Status, Expr::value(status.as_str()))
             .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
             .filter(account::Column::UserId.eq(user.as_str()))
-            .exec(&self.db)
+            .exec(self.writer()?)
             .await
             .with_context(|| format!("set the status of account {user}"))?
             .rows_affected

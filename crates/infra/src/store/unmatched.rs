@@ -47,7 +47,7 @@ impl UnmatchedPayments for SeaStore {
             times_seen: Set(1),
         };
         match unmatched_payment::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(self.writer()?)
             .await
         {
             Ok(_) => Ok(true),
@@ -62,7 +62,7 @@ impl UnmatchedPayments for SeaStore {
                         Expr::col(unmatched_payment::Column::TimesSeen).add(1),
                     )
                     .filter(unmatched_payment::Column::PaymentKey.eq(key))
-                    .exec(&self.db)
+                    .exec(self.writer()?)
                     .await
                     .context("count an unmatched payment seen again")?;
                 Ok(false)

@@ -5,6 +5,7 @@ pub mod auth;
 mod chat;
 pub mod cors;
 pub mod envelope;
+mod health;
 pub mod login;
 mod notify;
 pub mod portal;
@@ -42,7 +43,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/unmatched_payments", get(admin::unmatched_payments));
     Router::new()
         .nest("/api/v1", api)
-        .route("/health", get(|| async { "ok" }))
+        .route("/healthz", get(health::alive))
+        .route("/health", get(health::alive))
+        .route("/readyz", get(health::ready))
         .with_state(state)
 }
 

@@ -122,10 +122,12 @@ pub struct LoginDesk {
 }
 
 impl LoginDesk {
-    /// Login from settings over `store`, with code keys from `session_secret`.
+    /// Login from settings over `store`, for `account`, with code keys from
+    /// `session_secret`.
     pub fn new(
         settings: &Settings,
         store: SeaStore,
+        account: OfficialAccount,
         session_secret: &[u8],
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
@@ -139,7 +141,7 @@ impl LoginDesk {
         Ok(Self {
             service,
             trust_forwarded_for: settings.login.trust_forwarded_for,
-            account: OfficialAccount::from_settings(settings)?,
+            account,
             replays: ReplayGuard::default(),
         })
     }

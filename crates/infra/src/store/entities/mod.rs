@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod chat_usage;
+pub mod health_probe;
 pub mod ledger;
 pub mod login_attempt;
 pub mod login_code;

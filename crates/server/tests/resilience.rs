@@ -1,0 +1,364 @@
+//! The real binary against a failing environment: a data folder others could read, a lost
+//! database, a database removed or made read-only under a running server, secrets that
+//! cannot be read.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the server to come up or to notice something.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running `chatmall serve`, its log collected as it goes.
+struct Server {
+    child: Child,
+    base_url: String,
+    log: Arc<Mutex<Vec<String>>>,
+    http: reqwest::Client,
+}
+
+fn command(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chatmall"));
+    command
+        .args(["--config", "/nonexistent.toml"])
+        .args(args)
+        .env("CHATMALL__SERVER__DATA_DIR", data_dir)
+        .env("CHATMALL__SERVER__PORT", "0")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied());
+    command
+}
+
+impl Server {
+    /// Starts the server and waits until it listens; `Err` with its log if it exits first.
+    fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
+        let mut child = command(data_dir, args, env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("chatmall listening")
+                    && let Some(url) = line.split("url=").nth(1)
+                {
+                    let _ = url_tx.send(url.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let started = Instant::now();
+        loop {
+            if let Ok(url) = url_rx.recv_timeout(Duration::from_millis(50)) {
+                return Ok(Server {
+                    child,
+                    base_url: url,
+                    log,
+                    http: reqwest::Client::builder().no_proxy().build().unwrap(),
+                });
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                // Let the reader thread drain what is left.
+                std::thread::sleep(Duration::from_millis(100));
+                return Err(format!(
+                    "exited {status}: {}",
+                    log.lock().unwrap().join("\n")
+                ));
+            }
+            assert!(started.elapsed() < DEADLINE, "the server did not start");
+        }
+    }
+
+    fn log_lines_with(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
+    async fn readyz(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(format!("{}/readyz", self.base_url))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn wait_for_readyz(&self, status: u16) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let (now, body) = self.readyz().await;
+            if now == status {
+                return body;
+            }
+            assert!(started.elapsed() < DEADLINE, "/readyz stayed {now}: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Checks out product 1001 as `user` (a token minted with the data folder's secret).
+    async fn place_order(&self, data_dir: &Path, user: &str) -> (u16, serde_json::Value) {
+        let secret = std::fs::read_to_string(data_dir.join("jwt_secret")).unwrap();
+        let sessions =
+            chatmall::session::Sessions::new(secret.trim().as_bytes(), chrono::Duration::days(1));
+        let token = sessions.issue(
+            &domain::user::UserId::parse(user).unwrap(),
+            chrono::Utc::now(),
+        );
+        let response = self
+            .http
+            .post(format!("{}/api/v1/sale/place_order", self.base_url))
+            .bearer_auth(token)
+            .form(&[("productId", "1001")])
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < DEADLINE, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn all_paths(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_paths(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_folder_and_everything_in_it_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(data.join("notes.txt"), "left by an operator").unwrap();
+    std::fs::set_permissions(
+        data.join("notes.txt"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+
+    let server = Server::start(&data, &["serve"], &[]).unwrap();
+    server.wait_for_readyz(200).await;
+    assert_eq!(server.place_order(&data, "oPrivate").await.0, 200);
+    server.stop();
+
+    let paths = all_paths(&data);
+    for expected in [
+        "chatmall.db",
+        "jwt_secret",
+        "sandbox-keys",
+        "officialaccount",
+    ] {
+        assert!(
+            paths.iter().any(|p| p.ends_with(expected)),
+            "{expected} in {paths:?}"
+        );
+    }
+    for path in &paths {
+        let wanted = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(path), wanted, "{} is {:o}", path.display(), mode(path));
+    }
+}
+
+#[tokio::test]
+async fn a_lost_database_is_not_taken_for_a_fresh_install() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = Server::start(&data, &["serve"], &[]).unwrap();
+    assert_eq!(server.place_order(&data, "oLost").await.0, 200);
+    server.stop();
+    for file in ["chatmall.db", "chatmall.db-wal", "chatmall.db-shm"] {
+        let _ = std::fs::remove_file(data.join(file));
+    }
+
+    let refused = Server::start(&data, &["serve"], &[])
+        .err()
+        .expect("refused");
+    assert!(refused.contains("lost or moved"), "{refused}");
+    assert!(refused.contains("--new-database"), "{refused}");
+    assert!(
+        !data.join("chatmall.db").exists(),
+        "no empty database was made"
+    );
+
+    let server = Server::start(&data, &["serve", "--new-database"], &[]).unwrap();
+    server.wait_for_readyz(200).await;
+    server.stop();
+}
+
+#[tokio::test]
+async fn a_database_removed_under_a_running_server_stops_writes_and_readiness() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = Server::start(&data, &["serve"], &[]).unwrap();
+    let ready = server.wait_for_readyz(200).await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(server.place_order(&data, "oBefore").await.0, 200);
+
+    for file in ["chatmall.db", "chatmall.db-wal", "chatmall.db-shm"] {
+        let _ = std::fs::remove_file(data.join(file));
+    }
+    let body = server.wait_for_readyz(503).await;
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("removed or replaced"),
+        "{body}"
+    );
+    for user in ["oAfter1", "oAfter2", "oAfter3"] {
+        let (status, body) = server.place_order(&data, user).await;
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(body["code"], "0001");
+    }
+    assert!(
+        !data.join("chatmall.db").exists(),
+        "nothing made a new file"
+    );
+    assert_eq!(
+        server.log_lines_with("while the server ran: writes stop"),
+        1,
+        "said once"
+    );
+    server.stop();
+    assert!(Server::start(&data, &["serve"], &[]).is_err());
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_stops_the_start_and_is_kept() {
+    for (name, path) in [
+        ("jwt_secret", "jwt_secret"),
+        ("official-account token", "officialaccount/token"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        // A directory where the file should be: unreadable for root too.
+        std::fs::create_dir_all(data.join(path)).unwrap();
+        let refused = Server::start(&data, &["serve"], &[]).err().expect(name);
+        assert!(refused.contains(path), "{name}: {refused}");
+        assert!(data.join(path).is_dir(), "{name} was replaced");
+    }
+    // Part of a sandbox key set, without its configuration: never regenerated over.
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(data.join("sandbox-keys")).unwrap();
+    std::fs::write(data.join("sandbox-keys/apiclient_key.pem"), "kept").unwrap();
+    let refused = Server::start(&data, &["serve"], &[])
+        .err()
+        .expect("refused");
+    assert!(refused.contains("part of a sandbox key set"), "{refused}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("sandbox-keys/apiclient_key.pem")).unwrap(),
+        "kept"
+    );
+}
+
+/// A tmpfs mounted at `dir` (root only), unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_owned()))
+    }
+
+    fn read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_data_folder_refuses_the_start() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let Some(volume) = Tmpfs::mount(&data) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the read-only volume test (it mounts a tmpfs as root)"
+        );
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED read-only data folder test: cannot mount a tmpfs (not root?)"
+        );
+        return;
+    };
+    let server = Server::start(&data, &["serve"], &[]).unwrap();
+    server.wait_for_readyz(200).await;
+    assert_eq!(server.place_order(&data, "oWritable").await.0, 200);
+    server.stop();
+
+    // The volume comes back read-only (a full or failing disk remounted by the kernel):
+    // the server must not start and call itself healthy while no write can succeed.
+    volume.read_only();
+    let refused = Server::start(&data, &["serve"], &[])
+        .err()
+        .expect("refused");
+    assert!(
+        refused.contains("cannot be written") || refused.contains("open the database"),
+        "{refused}"
+    );
+}
