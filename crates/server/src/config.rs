@@ -97,6 +97,50 @@ pub struct ServerSettings {
     /// Origins allowed to call the API from their pages (CORS); `"*"` = any; empty = none.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// Seconds a client has from the first byte of a request to the end of its headers
+    /// (and to send a request body).
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once; 0 = half of the open-file limit left after a reserve.
+    pub max_connections: usize,
+}
+
+impl ServerSettings {
+    /// The connection limits, checked; `open_files` is the process's open-file limit.
+    pub fn connection_limits(
+        &self,
+        open_files: Option<u64>,
+    ) -> anyhow::Result<crate::serve::ConnectionLimits> {
+        for (name, secs) in [
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            anyhow::ensure!(
+                (1..=3_600).contains(&secs),
+                "server.{name} must be 1 to 3600 seconds, got {secs}"
+            );
+        }
+        let derived = crate::serve::ConnectionLimits::max_connections_for(open_files);
+        let max_connections = match self.max_connections {
+            0 => derived,
+            n => {
+                if n > derived {
+                    tracing::warn!(
+                        configured = n,
+                        open_file_limit = ?open_files,
+                        "server.max_connections is close to the open-file limit"
+                    );
+                }
+                n
+            }
+        };
+        Ok(crate::serve::ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            max_connections,
+        })
+    }
 }
 
 /// `[database]`
@@ -223,6 +267,9 @@ impl Default for Settings {
                 data_dir: PathBuf::from("./data"),
                 node_id: 0,
                 cors_allowed_origins: Vec::new(),
+                header_timeout_secs: 10,
+                idle_timeout_secs: 60,
+                max_connections: 0,
             },
             database: DatabaseSettings {
                 url: Secret::default(),

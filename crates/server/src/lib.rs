@@ -11,6 +11,7 @@ pub mod officialaccount;
 pub mod pages;
 pub mod process;
 pub mod secrets;
+pub mod serve;
 pub mod session;
 pub mod startup;
 pub mod state;

@@ -22,6 +22,9 @@ use wechatpay::signing::MerchantSigner;
 use wechatpay::verify::Verifier;
 use wechatpay_sandbox::{KeySet, Sandbox, SandboxConfig};
 
+/// How long a stopping server lets requests in flight (a streaming answer) finish.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
 /// A built, bound, not yet serving application.
 pub struct Application {
     listener: TcpListener,
@@ -167,10 +170,18 @@ impl Application {
         if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
             router = router.layer(cors);
         }
-        let router = crate::http::security_headers(router).layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(crate::telemetry::request_span),
-        );
+        let limits = settings
+            .server
+            .connection_limits(crate::process::open_file_limit())?;
+        let router = crate::http::security_headers(router)
+            // A body must arrive as promptly as headers (a slow body holds a socket too).
+            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                limits.header_timeout,
+            ))
+            .layer(
+                tower_http::trace::TraceLayer::new_for_http()
+                    .make_span_with(crate::telemetry::request_span),
+            );
         Ok(Self {
             listener,
             port,
@@ -208,15 +219,23 @@ impl Application {
         if self.settings.wechatpay.uses_platform_certificates() {
             jobs.push(crate::jobs::certificates::spawn(&self.state, &stop));
         }
-        tracing::info!(url = %self.base_url, "chatmall listening");
-        let server = axum::serve(
+        let limits = self
+            .settings
+            .server
+            .connection_limits(crate::process::open_file_limit())?;
+        tracing::info!(
+            url = %self.base_url,
+            max_connections = limits.max_connections,
+            "chatmall listening"
+        );
+        let result = crate::serve::serve(
             self.listener,
-            // The peer address feeds the login limiter (`http::login::ClientAddr`).
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            self.router,
+            limits,
+            stop.clone(),
+            SHUTDOWN_DRAIN,
         )
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let result = server.await;
+        .await;
         stop.cancel();
         for job in jobs {
             let _ = job.await;

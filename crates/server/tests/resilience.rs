@@ -1,6 +1,6 @@
-//! The real binary against a failing environment: a data folder others could read, a lost
-//! database, a database removed or made read-only under a running server, secrets that
-//! cannot be read.
+//! The real binary against a failing environment and hostile clients: a data folder others
+//! could read, a lost database, a database removed under a running server or on a read-only
+//! volume, secrets that cannot be read, and more half-sent requests than the open-file limit.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,19 @@ fn command(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 impl Server {
     /// Starts the server and waits until it listens; `Err` with its log if it exits first.
     fn start(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
-        let mut child = command(data_dir, args, env)
+        Server::start_with(data_dir, args, env, |_| {})
+    }
+
+    /// [`Server::start`] with the command adjusted first.
+    fn start_with(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Result<Server, String> {
+        let mut command = command(data_dir, args, env);
+        adjust(&mut command);
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -361,4 +373,84 @@ async fn a_read_only_data_folder_refuses_the_start() {
         refused.contains("cannot be written") || refused.contains("open the database"),
         "{refused}"
     );
+}
+
+/// The server's command limited to soft 200, hard 256 open files, as on a small host.
+#[cfg(target_os = "linux")]
+fn low_file_limit(command: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setrlimit is a plain system call, safe between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            use rustix::process::{Resource, Rlimit, setrlimit};
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(200),
+                    maximum: Some(256),
+                },
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn half_sent_requests_beyond_the_file_limit_starve_nobody_and_time_out() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = Server::start_with(
+        &data,
+        &["serve"],
+        &[("CHATMALL__SERVER__HEADER_TIMEOUT_SECS", "2")],
+        low_file_limit,
+    )
+    .unwrap();
+    assert_eq!(server.log_lines_with("raised the open-file limit"), 1);
+    assert_eq!(server.log_lines_with("max_connections=96"), 1, "half of 256 − 64");
+
+    // 300 requests whose headers never finish: more sockets than the server may open.
+    let addr = server.base_url.trim_start_matches("http://").to_owned();
+    let mut half_sent = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: chatmall\r\nX-Slow: 1")
+            .await
+            .unwrap();
+        half_sent.push(stream);
+    }
+    // An honest request is answered at once all the same.
+    let started = Instant::now();
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap()
+        .get(format!("{}/healthz", server.base_url))
+        .send()
+        .await
+        .expect("answered within 2 s");
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Every half-sent request is closed: by the header timeout, or to make room.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for (i, mut stream) in half_sent.into_iter().enumerate() {
+        let mut buf = [0u8; 256];
+        let closed = loop {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Err(_) => break false,
+                Ok(Ok(0) | Err(_)) => break true,
+                // A 408 or similar before the close is fine.
+                Ok(Ok(_)) => continue,
+            }
+        };
+        assert!(closed, "half-sent request {i} still open after the header timeout");
+    }
+    assert_eq!(server.log_lines_with("Too many open files"), 0);
+    assert_eq!(server.log_lines_with("accept failed"), 0);
+    server.stop();
 }
