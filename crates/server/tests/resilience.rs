@@ -409,7 +409,11 @@ async fn half_sent_requests_beyond_the_file_limit_starve_nobody_and_time_out() {
     )
     .unwrap();
     assert_eq!(server.log_lines_with("raised the open-file limit"), 1);
-    assert_eq!(server.log_lines_with("max_connections=96"), 1, "half of 256 − 64");
+    assert_eq!(
+        server.log_lines_with("max_connections=96"),
+        1,
+        "half of 256 − 64"
+    );
 
     // 300 requests whose headers never finish: more sockets than the server may open.
     let addr = server.base_url.trim_start_matches("http://").to_owned();
@@ -448,7 +452,10 @@ async fn half_sent_requests_beyond_the_file_limit_starve_nobody_and_time_out() {
                 Ok(Ok(_)) => continue,
             }
         };
-        assert!(closed, "half-sent request {i} still open after the header timeout");
+        assert!(
+            closed,
+            "half-sent request {i} still open after the header timeout"
+        );
     }
     assert_eq!(server.log_lines_with("Too many open files"), 0);
     assert_eq!(server.log_lines_with("accept failed"), 0);
