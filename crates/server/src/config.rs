@@ -349,6 +349,32 @@ impl Settings {
             .merge(Env::prefixed(ENV_PREFIX).split("__"))
     }
 
+    /// Checks every value that can be checked without the outside world, naming the key of
+    /// the first one out of range; the server does this before anything else at start.
+    pub fn check(&self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        anyhow::ensure!(
+            self.server.node_id <= domain::order::MAX_NODE,
+            "server.node_id must be 0..={}, got {}",
+            domain::order::MAX_NODE,
+            self.server.node_id
+        );
+        domain::order::OrderTtl::from_secs(self.order.ttl_secs).context("order.ttl_secs")?;
+        self.login.policy()?;
+        self.server.connection_limits(None)?;
+        domain::chat::Pricing::new(
+            self.chat.default_price,
+            self.chat.pricing.iter().map(|(m, p)| (m.as_str(), *p)),
+        )
+        .context("chat.pricing / chat.default_price")?;
+        anyhow::ensure!(
+            self.auth.token_ttl_days > 0 && self.auth.token_ttl_days <= 3650,
+            "auth.token_ttl_days must be 1 to 3650, got {}",
+            self.auth.token_ttl_days
+        );
+        Ok(())
+    }
+
     /// The database URL, defaulting to a SQLite file in the data dir.
     pub fn database_url(&self) -> String {
         let url = self.database.url.expose();

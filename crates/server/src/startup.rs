@@ -47,13 +47,7 @@ struct Payments {
 impl Application {
     /// Connects, migrates, wires everything and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        if settings.server.node_id > domain::order::MAX_NODE {
-            bail!(
-                "server.node_id must be 0..={}, got {}",
-                domain::order::MAX_NODE,
-                settings.server.node_id
-            );
-        }
+        settings.check()?;
         crate::process::restrict_file_modes();
         crate::datadir::prepare(&settings.server.data_dir)?;
         // Seen before anything below creates its secrets: a later missing database means

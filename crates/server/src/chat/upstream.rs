@@ -211,28 +211,24 @@ impl UpstreamReply {
 
     /// One event's data: `[DONE]`, an error object, or a chunk with a content delta.
     fn on_event(&mut self, data: &str) -> Result<Option<String>, UpstreamError> {
-        if data.trim() == "[DONE]" {
-            self.done = true;
-            return Ok(None);
+        match read_event(data) {
+            Ok(StreamEvent::Done) => {
+                self.done = true;
+                Ok(None)
+            }
+            Ok(StreamEvent::Chunk { delta, finished }) => {
+                self.finish_reason_seen |= finished;
+                Ok(delta)
+            }
+            Ok(StreamEvent::Error(message)) => {
+                self.done = true;
+                Err(UpstreamError::Model(self.upstream.redact(&message)))
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|e| {
-            self.done = true;
-            UpstreamError::Protocol(format!("an event is not JSON: {e}"))
-        })?;
-        if let Some(error) = chunk.get("error") {
-            self.done = true;
-            return Err(UpstreamError::Model(
-                self.upstream.redact(&describe_error(error)),
-            ));
-        }
-        let choice = &chunk["choices"][0];
-        if !choice["finish_reason"].is_null() {
-            self.finish_reason_seen = true;
-        }
-        Ok(choice["delta"]["content"]
-            .as_str()
-            .filter(|text| !text.is_empty())
-            .map(str::to_owned))
     }
 
     async fn next_chunk(&mut self) -> Result<Option<axum::body::Bytes>, UpstreamError> {
@@ -272,6 +268,40 @@ impl UpstreamReply {
 }
 
 /// The message of an OpenAI-style error body (`{"error":{"message":…}}`), else the text.
+/// What one event of an OpenAI-compatible stream says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// `[DONE]`: the answer is complete.
+    Done,
+    /// A chunk: its non-empty content delta, and whether it carries a `finish_reason`.
+    Chunk {
+        delta: Option<String>,
+        finished: bool,
+    },
+    /// An error object in place of a chunk (its message, not yet redacted).
+    Error(String),
+}
+
+/// Reads one event's data.
+pub fn read_event(data: &str) -> Result<StreamEvent, UpstreamError> {
+    if data.trim() == "[DONE]" {
+        return Ok(StreamEvent::Done);
+    }
+    let chunk: Value = serde_json::from_str(data)
+        .map_err(|e| UpstreamError::Protocol(format!("an event is not JSON: {e}")))?;
+    if let Some(error) = chunk.get("error") {
+        return Ok(StreamEvent::Error(describe_error(error)));
+    }
+    let choice = &chunk["choices"][0];
+    Ok(StreamEvent::Chunk {
+        delta: choice["delta"]["content"]
+            .as_str()
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned),
+        finished: !choice["finish_reason"].is_null(),
+    })
+}
+
 fn error_message(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
         Ok(value) if value.get("error").is_some() => describe_error(&value["error"]),

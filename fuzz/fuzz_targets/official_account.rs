@@ -1,0 +1,4 @@
+//! Fuzz target: `chatmall_fuzz_harness::official_account` (see its docs for what it drives).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| chatmall_fuzz_harness::official_account(data));
