@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// How long a test waits for the server to come up or to notice something.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A running `chatmall serve`, its log collected as it goes.
+/// A running `chatmall serve` (or `chatmall sandbox`), its log collected as it goes.
 struct Server {
     child: Child,
     base_url: String,
@@ -57,7 +57,8 @@ impl Server {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("chatmall listening")
+                // `chatmall listening url=…`, or the sandbox's `… sandbox listening url=…`.
+                if line.contains(" listening")
                     && let Some(url) = line.split("url=").nth(1)
                 {
                     let _ = url_tx.send(url.split_whitespace().next().unwrap_or("").to_owned());
@@ -460,4 +461,38 @@ async fn half_sent_requests_beyond_the_file_limit_starve_nobody_and_time_out() {
     assert_eq!(server.log_lines_with("Too many open files"), 0);
     assert_eq!(server.log_lines_with("accept failed"), 0);
     server.stop();
+}
+
+#[tokio::test]
+async fn the_standalone_sandbox_signs_the_way_it_is_told() {
+    for (signing, platform_certificate) in [("public_key", false), ("platform_certificate", true)] {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let sandbox = Server::start(
+            &data,
+            &["sandbox", "--port", "0"],
+            &[("CHATMALL__SANDBOX__SIGNING", signing)],
+        )
+        .unwrap();
+        // Every answer is signed, a refusal of an unsigned request too.
+        let response = sandbox
+            .http
+            .get(format!(
+                "{}/v3/pay/transactions/out-trade-no/ORD1?mchid=1",
+                sandbox.base_url
+            ))
+            .send()
+            .await
+            .unwrap();
+        let serial = response.headers()["Wechatpay-Serial"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            !serial.starts_with("PUB_KEY_ID_"),
+            platform_certificate,
+            "{signing}: {serial}"
+        );
+        sandbox.stop();
+    }
 }
