@@ -1,6 +1,7 @@
 //! `unmatched_payments`: verified payments that name no order of this shop, kept for an
 //! operator (a restored database's lost order, or another shop on the same merchant).
 
+use super::columns::{id, index, millis, text};
 use sea_orm_migration::prelude::*;
 
 /// Creates `unmatched_payments`.
@@ -35,42 +36,33 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(T::Table)
-                    .col(
-                        ColumnDef::new(T::Id)
-                            .big_integer()
-                            .not_null()
-                            .auto_increment()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(T::PaymentKey).string_len(96).not_null())
-                    .col(ColumnDef::new(T::TransactionId).string_len(64).not_null())
-                    .col(ColumnDef::new(T::OutTradeNo).string_len(64).not_null())
-                    .col(ColumnDef::new(T::Mchid).string_len(32).not_null())
-                    .col(ColumnDef::new(T::Appid).string_len(64).not_null())
+                    .col(id(T::Id))
+                    .col(text(T::PaymentKey, 96))
+                    .col(text(T::TransactionId, 64))
+                    .col(text(T::OutTradeNo, 64))
+                    .col(text(T::Mchid, 32))
+                    .col(text(T::Appid, 64))
                     .col(ColumnDef::new(T::Total).big_integer().not_null())
-                    .col(ColumnDef::new(T::Currency).string_len(16).not_null())
+                    .col(text(T::Currency, 16))
                     .col(ColumnDef::new(T::PayerOpenid).string_len(128).null())
                     .col(ColumnDef::new(T::SuccessAt).big_integer().null())
                     .col(ColumnDef::new(T::Resource).text().not_null())
-                    .col(ColumnDef::new(T::Source).string_len(16).not_null())
-                    .col(ColumnDef::new(T::FirstSeenAt).big_integer().not_null())
-                    .col(ColumnDef::new(T::LastSeenAt).big_integer().not_null())
+                    .col(text(T::Source, 16))
+                    .col(millis(T::FirstSeenAt))
+                    .col(millis(T::LastSeenAt))
                     .col(ColumnDef::new(T::TimesSeen).integer().not_null())
                     .to_owned(),
             )
             .await?;
         // One row per payment, however often WeChat sends it.
-        manager
-            .create_index(
-                Index::create()
-                    .name("ux_unmatched_payments_payment_key")
-                    .table(T::Table)
-                    .col(T::PaymentKey)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        Ok(())
+        index(
+            manager,
+            "ux_unmatched_payments_payment_key",
+            T::Table,
+            &[T::PaymentKey],
+            true,
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -1,6 +1,7 @@
 //! `health_probes`: one row per server node, written by every readiness probe, so `/readyz`
 //! proves that the database takes a write now.
 
+use super::columns::millis;
 use sea_orm_migration::prelude::*;
 
 /// Creates `health_probes`.
@@ -27,11 +28,7 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(
-                        ColumnDef::new(HealthProbes::CheckedAt)
-                            .big_integer()
-                            .not_null(),
-                    )
+                    .col(millis(HealthProbes::CheckedAt))
                     .to_owned(),
             )
             .await

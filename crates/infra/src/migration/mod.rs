@@ -5,6 +5,8 @@
 
 use sea_orm_migration::prelude::*;
 
+mod columns;
+
 mod m20260101_000001_create_tables;
 mod m20261128_000002_login_codes;
 mod m20261128_000003_chat_usage;

@@ -1,0 +1,52 @@
+//! The column and index shapes every table repeats, so a migration states only what is its
+//! own: an auto-increment BIGINT key, unix-millisecond timestamps, named indexes.
+
+use sea_orm_migration::prelude::*;
+
+/// `id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY`.
+pub fn id(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .to_owned()
+}
+
+/// A required timestamp: BIGINT unix milliseconds.
+pub fn millis(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name).big_integer().not_null().to_owned()
+}
+
+/// An optional timestamp: BIGINT unix milliseconds, NULL until it happens.
+pub fn millis_null(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name).big_integer().null().to_owned()
+}
+
+/// A required `VARCHAR(len)`.
+pub fn text(name: impl IntoIden, len: u32) -> ColumnDef {
+    ColumnDef::new(name).string_len(len).not_null().to_owned()
+}
+
+/// Creates the index `name` on `table` over `columns` (unique when asked).
+pub async fn index<T, C>(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    table: T,
+    columns: &[C],
+    unique: bool,
+) -> Result<(), DbErr>
+where
+    T: IntoIden + Copy,
+    C: IntoIden + Copy,
+{
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    if unique {
+        index.unique();
+    }
+    manager.create_index(index.to_owned()).await
+}
