@@ -1,8 +1,9 @@
 //! Fresh, isolated databases for tests (this crate's and the server's).
 //!
 //! SQLite runs always, on a temporary file (not `:memory:`, so WAL and several connections
-//! behave as in production). PostgreSQL runs when [`POSTGRES_URL_VAR`] names a server: each
-//! [`TestDb`] gets its own newly created database, dropped again when the `TestDb` is.
+//! behave as in production). PostgreSQL runs when [`POSTGRES_URL_VAR`] names a server, MySQL
+//! (or MariaDB) when [`MYSQL_URL_VAR`] does: each [`TestDb`] gets its own newly created
+//! database, dropped again when the `TestDb` is.
 
 use crate::store::SeaStore;
 use anyhow::Context as _;
@@ -14,13 +15,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `postgres://postgres@127.0.0.1:5432/postgres`.
 pub const POSTGRES_URL_VAR: &str = "CHATMALL_TEST_POSTGRES_URL";
 
+/// The environment variable naming a MySQL or MariaDB server for tests, e.g.
+/// `mysql://root@127.0.0.1:3306/test`.
+pub const MYSQL_URL_VAR: &str = "CHATMALL_TEST_MYSQL_URL";
+
 /// A migrated, empty database for one test; cleaned up on drop.
 pub struct TestDb {
     /// The store over it.
     pub store: SeaStore,
     /// Its URL, for code that opens the database itself.
     pub url: String,
-    /// `sqlite` or `postgres`, for assertion messages.
+    /// `sqlite`, `postgres` or `mysql`, for assertion messages.
     pub backend: &'static str,
     // Dropped after `store`, so the database goes once nothing uses it.
     _guard: Guard,
@@ -30,7 +35,7 @@ pub struct TestDb {
 #[allow(dead_code, reason = "the fields are held for their Drop")]
 enum Guard {
     Sqlite(tempfile::TempDir),
-    Postgres(DropDatabase),
+    Server(DropDatabase),
 }
 
 impl std::fmt::Debug for TestDb {
@@ -58,47 +63,113 @@ pub async fn fresh_sqlite() -> anyhow::Result<TestDb> {
 /// A fresh PostgreSQL database on the server [`POSTGRES_URL_VAR`] names, or `None` (saying
 /// so on stderr, once per test binary) when it is unset.
 pub async fn fresh_postgres() -> anyhow::Result<Option<TestDb>> {
-    let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
-        static SAID: std::sync::Once = std::sync::Once::new();
+    fresh_on_server(Server::Postgres).await
+}
+
+/// A fresh MySQL database on the server [`MYSQL_URL_VAR`] names, or `None` (saying so on
+/// stderr, once per test binary) when it is unset.
+pub async fn fresh_mysql() -> anyhow::Result<Option<TestDb>> {
+    fresh_on_server(Server::Mysql).await
+}
+
+/// A database server tests create their databases on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    Postgres,
+    Mysql,
+}
+
+impl Server {
+    fn var(self) -> &'static str {
+        match self {
+            Server::Postgres => POSTGRES_URL_VAR,
+            Server::Mysql => MYSQL_URL_VAR,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Server::Postgres => "postgres",
+            Server::Mysql => "mysql",
+        }
+    }
+
+    /// `name` quoted as an identifier of this server's SQL.
+    fn quote(self, name: &str) -> String {
+        match self {
+            Server::Postgres => format!("\"{name}\""),
+            Server::Mysql => format!("`{name}`"),
+        }
+    }
+
+    fn drop_statement(self, name: &str) -> String {
+        match self {
+            // FORCE ends the test's pooled connections still open to it.
+            Server::Postgres => {
+                format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.quote(name))
+            }
+            Server::Mysql => format!("DROP DATABASE IF EXISTS {}", self.quote(name)),
+        }
+    }
+}
+
+async fn fresh_on_server(server: Server) -> anyhow::Result<Option<TestDb>> {
+    let Ok(admin_url) = std::env::var(server.var()) else {
+        static SAID_POSTGRES: std::sync::Once = std::sync::Once::new();
+        static SAID_MYSQL: std::sync::Once = std::sync::Once::new();
+        let said = match server {
+            Server::Postgres => &SAID_POSTGRES,
+            Server::Mysql => &SAID_MYSQL,
+        };
         // Straight to stderr, past the test harness's capture (which hides println! of a
-        // passing test), so a skip is never silent.
-        SAID.call_once(|| {
+        // passing test), so a skip is never silent; CI must not skip.
+        said.call_once(|| {
             use std::io::Write as _;
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED PostgreSQL runs: {POSTGRES_URL_VAR} is not set (SQLite ran)"
+                "SKIPPED {} runs: {} is not set (SQLite ran)",
+                server.name(),
+                server.var()
             );
         });
+        anyhow::ensure!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the {} tests: set {}",
+            server.name(),
+            server.var()
+        );
         return Ok(None);
     };
     let name = unique_name();
     let admin = Database::connect(admin_url.as_str())
         .await
-        .context("connect to the test PostgreSQL server")?;
-    // CREATE DATABASE has no query-builder form; this helper is PostgreSQL-only anyway.
+        .with_context(|| format!("connect to the test {} server", server.name()))?;
+    // CREATE DATABASE has no query-builder form; the name is ours and quoted.
     admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .execute_unprepared(&format!("CREATE DATABASE {}", server.quote(&name)))
         .await
         .with_context(|| format!("create test database {name}"))?;
     admin.close().await.ok();
     let guard = DropDatabase {
         admin_url: admin_url.clone(),
         name: name.clone(),
+        server,
     };
     let url = with_database(&admin_url, &name);
     let store = SeaStore::connect(&url).await?;
     Ok(Some(TestDb {
         store,
         url,
-        backend: "postgres",
-        _guard: Guard::Postgres(guard),
+        backend: server.name(),
+        _guard: Guard::Server(guard),
     }))
 }
 
-/// Every backend available: SQLite always, PostgreSQL when configured.
+/// Every backend available: SQLite always, PostgreSQL and MySQL when configured.
 pub async fn backends() -> anyhow::Result<Vec<TestDb>> {
     let mut all = vec![fresh_sqlite().await?];
     all.extend(fresh_postgres().await?);
+    all.extend(fresh_mysql().await?);
     Ok(all)
 }
 
@@ -134,11 +205,13 @@ fn with_database(url: &str, name: &str) -> String {
 struct DropDatabase {
     admin_url: String,
     name: String,
+    server: Server,
 }
 
 impl Drop for DropDatabase {
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let (admin_url, name, server) = (self.admin_url.clone(), self.name.clone(), self.server);
+        let statement = server.drop_statement(&name);
         // Drop cannot await, and may run inside a runtime: use a thread with its own.
         let dropped = std::thread::spawn(move || -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -146,10 +219,22 @@ impl Drop for DropDatabase {
                 .build()?;
             runtime.block_on(async {
                 let admin = Database::connect(admin_url.as_str()).await?;
-                // FORCE ends the test's pooled connections still open to it.
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await?;
+                if server == Server::Mysql {
+                    // MySQL has no DROP … FORCE: end the test's pooled connections first,
+                    // or one holding a transaction blocks the drop on its metadata lock.
+                    let sessions = admin
+                        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                            sea_orm::DbBackend::MySql,
+                            "SELECT id FROM information_schema.processlist WHERE db = ?",
+                            [name.clone().into()],
+                        ))
+                        .await?;
+                    for session in sessions {
+                        let id: u64 = session.try_get_by_index(0)?;
+                        admin.execute_unprepared(&format!("KILL {id}")).await.ok();
+                    }
+                }
+                admin.execute_unprepared(&statement).await?;
                 admin.close().await?;
                 anyhow::Ok(())
             })

@@ -790,3 +790,23 @@ async fn sqlite_checkpoints_in_the_background() -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn openids_that_differ_only_in_case_are_different_users() -> anyhow::Result<()> {
+    // MySQL compares text case-insensitively unless told otherwise.
+    on_every_backend(|store| async move {
+        let models = ModelType::parse_list("gpt-4o")?;
+        for (who, quota) in [("oCaseUser", 3), ("OCASEUSER", 5), ("ocaseuser", 7)] {
+            let granted = store
+                .grant_quota(&user(who), quota, &models, "test_grant", who, t0())
+                .await?;
+            ensure!(granted.is_some(), "{who} was granted once");
+        }
+        for (who, quota) in [("oCaseUser", 3), ("OCASEUSER", 5), ("ocaseuser", 7)] {
+            let account = store.account(&user(who)).await?.context("an account")?;
+            ensure!(account.surplus_quota == quota, "{who}: {account:?}");
+        }
+        Ok(())
+    })
+    .await
+}

@@ -14,6 +14,7 @@ mod m20261129_000004_chat_usage_status_index;
 mod m20261201_000005_unmatched_payments;
 mod m20261201_000006_login_hardening;
 mod m20261201_000007_health_probes;
+mod m20261201_000008_account_models;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_unmatched_payments::Migration),
             Box::new(m20261201_000006_login_hardening::Migration),
             Box::new(m20261201_000007_health_probes::Migration),
+            Box::new(m20261201_000008_account_models::Migration),
         ]
     }
 }

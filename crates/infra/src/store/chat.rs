@@ -1,8 +1,8 @@
 //! The chat quota port: spend with one conditional UPDATE (never below zero, whatever runs
 //! concurrently), and end each call's usage row exactly once (a refund gives the price back).
 
-use super::entities::{account, chat_usage};
-use super::{SeaStore, from_millis, from_millis_opt, millis};
+use super::entities::{account, account_model, chat_usage};
+use super::{SeaStore, from_millis, from_millis_opt, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
@@ -10,10 +10,13 @@ use domain::chat::{ChatAccounts, ChatUsage, Price, Spend, UsageEnd, UsageId, Usa
 use domain::ports::AccountRepository;
 use domain::product::ModelType;
 use domain::user::UserId;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{
+    Alias, CommonTableExpression, Expr, ExprTrait, Query, SimpleExpr, UpdateStatement, WithClause,
+};
 use sea_orm::{
+    ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait, Value,
+    TransactionTrait,
 };
 
 /// How often a spend that lost its conditional write to a concurrent change looks again
@@ -63,6 +66,7 @@ impl ChatAccounts for SeaStore {
             .rows_affected
             == 1;
         if !won {
+            rollback(txn).await;
             return Ok(false);
         }
         let row = chat_usage::Entity::find_by_id(usage.0)
@@ -151,24 +155,54 @@ impl SeaStore {
         price: Price,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<UsageId>> {
-        let backend = self.db.get_database_backend();
-        let quota = Value::from(i64::from(price.get()));
-        let at = Value::from(millis(now));
-        let user_id = Value::from(user.as_str());
-        let model_name = Value::from(model.as_str());
-        let usable = Value::from(AccountStatus::Usable.as_str());
-        let started = Value::from(UsageStatus::Started.as_str());
         let context = || format!("spend quota of {user}");
+        let quota = i64::from(price.get());
+        let take = take_quota(user, model, quota, now);
+        let backend = self.db.get_database_backend();
         if backend == DbBackend::Postgres {
-            // One statement, so one round trip and no explicit transaction: the INSERT reads
-            // what the UPDATE returned, and both commit or neither does.
+            // One statement, so one round trip and no explicit transaction: the INSERT
+            // reads what the UPDATE returned (a data-modifying WITH), both commit or
+            // neither does. The same condition as below, built the same way.
+            let usage = |spent_by: SimpleExpr| {
+                [
+                    spent_by,
+                    Expr::val(model.as_str()).into(),
+                    Expr::val(quota).into(),
+                    Expr::val(UsageStatus::Started.as_str()).into(),
+                    Expr::val(millis(now)).into(),
+                ]
+            };
+            let columns = [
+                chat_usage::Column::UserId,
+                chat_usage::Column::Model,
+                chat_usage::Column::QuotaSpent,
+                chat_usage::Column::Status,
+                chat_usage::Column::StartedAt,
+            ];
+            let spent = Alias::new("spent");
+            let cte = CommonTableExpression::new()
+                .query(
+                    take.clone()
+                        .returning_col(account::Column::UserId)
+                        .to_owned(),
+                )
+                .table_name(spent.clone())
+                .to_owned();
+            let from_spent = Query::select()
+                .exprs(usage(Expr::col(account::Column::UserId).into()))
+                .from(spent)
+                .to_owned();
+            let insert = Query::insert()
+                .into_table(chat_usage::Entity)
+                .columns(columns)
+                .select_from(from_spent)
+                .context("the spend's INSERT … SELECT")?
+                .returning_col(chat_usage::Column::Id)
+                .to_owned()
+                .with(WithClause::new().cte(cte).to_owned());
             let row = self
                 .db
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    SPEND_POSTGRES,
-                    [quota, at, user_id, model_name, usable, started],
-                ))
+                .query_one_raw(backend.build(&insert))
                 .await
                 .with_context(context)?;
             return row
@@ -176,70 +210,62 @@ impl SeaStore {
                 .transpose()
                 .with_context(context);
         }
-        // SQLite cannot UPDATE inside a WITH, so: a transaction whose first statement is the
-        // conditional write (taking SQLite's write lock while busy_timeout still applies).
+        // Elsewhere, a transaction whose first statement is the conditional write (on
+        // SQLite it takes the write lock while busy_timeout still applies).
         let txn = self.writer()?.begin().await.with_context(context)?;
         let won = txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                SPEND_SQLITE_TAKE,
-                [
-                    quota.clone(),
-                    at.clone(),
-                    user_id.clone(),
-                    model_name.clone(),
-                    usable,
-                ],
-            ))
+            .execute_raw(backend.build(&take))
             .await
             .with_context(context)?
             .rows_affected()
             == 1;
         if !won {
+            rollback(txn).await;
             return Ok(None);
         }
-        let id = txn
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                SPEND_SQLITE_OPEN_USAGE,
-                [user_id, model_name, quota, started, at],
-            ))
+        let row = chat_usage::ActiveModel {
+            id: NotSet,
+            user_id: Set(user.as_str().to_owned()),
+            model: Set(model.as_str().to_owned()),
+            quota_spent: Set(quota),
+            status: Set(UsageStatus::Started.as_str().to_owned()),
+            started_at: Set(millis(now)),
+            first_token_ms: Set(None),
+            finished_at: Set(None),
+            error: Set(None),
+        };
+        let id = chat_usage::Entity::insert(row)
+            .exec(&txn)
             .await
             .with_context(context)?
-            .context("INSERT … RETURNING returned no row")?
-            .try_get::<i64>("", "id")
-            .with_context(context)?;
+            .last_insert_id;
         txn.commit().await.with_context(context)?;
         Ok(Some(UsageId(id)))
     }
 }
 
-/// The spend on PostgreSQL, one statement. `$1` quota, `$2` now, `$3` user, `$4` model,
-/// `$5` the usable account status, `$6` the STARTED usage status. The model test brackets
-/// the stored list (canonical: sorted, comma-joined, no spaces) with commas, so `gpt-4o`
-/// does not match `gpt-4o-mini`.
-const SPEND_POSTGRES: &str = "\
-WITH spent AS (
-    UPDATE accounts SET surplus_quota = surplus_quota - $1, updated_at = $2
-    WHERE user_id = $3 AND status = $5 AND surplus_quota >= $1
-      AND strpos(',' || model_types || ',', ',' || $4 || ',') > 0
-    RETURNING user_id
-)
-INSERT INTO chat_usage (user_id, model, quota_spent, status, started_at)
-SELECT user_id, $4, $1, $6, $2 FROM spent
-RETURNING id";
-
-/// The spend's conditional write on SQLite (same condition as [`SPEND_POSTGRES`]).
-const SPEND_SQLITE_TAKE: &str = "\
-UPDATE accounts SET surplus_quota = surplus_quota - ?1, updated_at = ?2
-WHERE user_id = ?3 AND status = ?5 AND surplus_quota >= ?1
-  AND instr(',' || model_types || ',', ',' || ?4 || ',') > 0";
-
-/// The spend's usage row on SQLite.
-const SPEND_SQLITE_OPEN_USAGE: &str = "\
-INSERT INTO chat_usage (user_id, model, quota_spent, status, started_at)
-VALUES (?1, ?2, ?3, ?4, ?5)
-RETURNING id";
+/// The spend's conditional write: `quota` off a usable account granted `model` whose
+/// balance covers it (the grant is a row of `account_models`, matched by equality).
+fn take_quota(user: &UserId, model: &ModelType, quota: i64, now: DateTime<Utc>) -> UpdateStatement {
+    let granted = Query::select()
+        .expr(Expr::val(1))
+        .from(account_model::Entity)
+        .and_where(Expr::col(account_model::Column::UserId).eq(user.as_str()))
+        .and_where(Expr::col(account_model::Column::Model).eq(model.as_str()))
+        .to_owned();
+    Query::update()
+        .table(account::Entity)
+        .value(
+            account::Column::SurplusQuota,
+            Expr::col(account::Column::SurplusQuota).sub(quota),
+        )
+        .value(account::Column::UpdatedAt, millis(now))
+        .and_where(Expr::col(account::Column::UserId).eq(user.as_str()))
+        .and_where(Expr::col(account::Column::Status).eq(AccountStatus::Usable.as_str()))
+        .and_where(Expr::col(account::Column::SurplusQuota).gte(quota))
+        .and_where(Expr::exists(granted))
+        .to_owned()
+}
 
 /// STARTED → `status`, with what is known of the call's end.
 fn end_usage(

@@ -113,7 +113,24 @@ impl SeaStore {
         let mut options = ConnectOptions::new(url.to_owned());
         // Statement logging at INFO would drown the service's own logs.
         options.sqlx_logging(false);
-        if is_sqlite(url) {
+        if is_mysql(url) {
+            options.max_connections(pool.get());
+            // PostgreSQL's isolation: a plain read in a transaction sees what committed
+            // before it (REPEATABLE READ, MySQL's default, would read a snapshot from the
+            // transaction's first read and miss an account a concurrent delivery created).
+            options.map_sqlx_mysql_opts(|o| o.charset("utf8mb4").collation("utf8mb4_bin"));
+            options.map_sqlx_mysql_pool_opts(|pool| {
+                pool.after_connect(|connection, _| {
+                    Box::pin(async move {
+                        use sea_orm::sqlx::Executor as _;
+                        connection
+                            .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await?;
+                        Ok(())
+                    })
+                })
+            });
+        } else if is_sqlite(url) {
             options.max_connections(SQLITE_WRITE_CONNECTIONS);
             // Pragmas are per connection, so they go in the connect options, not one query.
             options.map_sqlx_sqlite_opts(sqlite_options);
@@ -123,6 +140,15 @@ impl SeaStore {
         let db = Database::connect(options)
             .await
             .with_context(|| format!("connect to {}", redact(url)))?;
+        if is_mysql(url) {
+            // Text compares byte for byte on every backend: openids, model names and
+            // codes are case-sensitive, and MySQL's default collation is not. Tables are
+            // created by the migrations below, so they take this default.
+            use sea_orm::ConnectionTrait as _;
+            db.execute_unprepared("ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+                .await
+                .context("make the MySQL database compare text exactly (utf8mb4_bin)")?;
+        }
         Migrator::up(&db, None)
             .await
             .context("run database migrations")?;
@@ -238,6 +264,10 @@ fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
 
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
+}
+
+fn is_mysql(url: &str) -> bool {
+    url.starts_with("mysql:") || url.starts_with("mariadb:")
 }
 
 /// The file an SQLite URL names, if it names one (not for in-memory or other databases).

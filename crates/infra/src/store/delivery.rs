@@ -1,9 +1,9 @@
 //! Delivery: PAID → DELIVERED, a ledger row, and the quota credit, in one transaction.
 
 use super::accounts;
-use super::entities::{account, ledger, order};
+use super::entities::{account, account_model, ledger, order};
 use super::orders::{find_order, transition};
-use super::{SeaStore, is_unique_violation, millis};
+use super::{SeaStore, is_unique_violation, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
@@ -14,7 +14,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait, TryInsertResult,
+    QuerySelect, TransactionTrait,
 };
 
 impl SeaStore {
@@ -40,7 +40,7 @@ impl SeaStore {
             .rows_affected
             == 1;
         if !won {
-            drop(txn);
+            rollback(txn).await;
             return Ok(match find_order(&self.reads, no).await? {
                 Some(order) if order.status == OrderStatus::Delivered => Delivery::AlreadyDelivered,
                 Some(order) => Delivery::NotPaid(order.status),
@@ -67,6 +67,7 @@ impl SeaStore {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 tracing::warn!(order_no = %no, "ledger already holds this delivery; rolling back");
+                rollback(txn).await;
                 return Ok(Delivery::AlreadyDelivered);
             }
             Err(e) => {
@@ -118,29 +119,57 @@ pub(super) async fn credit(
         created_at: Set(millis(now)),
         updated_at: Set(millis(now)),
     };
-    // Insert-if-missing without a race: a concurrent first delivery to the same user makes
-    // this a no-op (Postgres waits for the other insert to commit) rather than an error
-    // that would abort the transaction.
-    let inserted = account::Entity::insert(fresh)
-        .on_conflict_do_nothing()
-        .exec_without_returning(txn)
-        .await
-        .with_context(|| format!("credit account {user}: create"))?;
-    if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(());
-    }
-
     // The model union is computed here, so the row must stay ours until commit. SQLite
     // already holds the database's write lock and has no FOR UPDATE.
-    let mut select = account::Entity::find_by_id(user);
-    if txn.get_database_backend() != DbBackend::Sqlite {
-        select = select.lock_exclusive();
-    }
-    let current = select
+    let locked = || {
+        let select = account::Entity::find_by_id(user);
+        if txn.get_database_backend() == DbBackend::Sqlite {
+            select
+        } else {
+            select.lock_exclusive()
+        }
+    };
+    let current = match locked()
         .one(txn)
         .await
         .with_context(|| format!("credit account {user}: lock"))?
-        .with_context(|| format!("credit account {user}: the account vanished"))?;
+    {
+        Some(current) => current,
+        None => {
+            // A first credit. A concurrent first credit to the same user may insert first:
+            // the insert runs in a savepoint, so its unique violation leaves this
+            // transaction usable (PostgreSQL aborts a transaction on any error), and it is
+            // the statement's success, not a row count, that says who created the account
+            // (MySQL counts a duplicate-key no-op as an affected row).
+            let savepoint = txn
+                .begin()
+                .await
+                .with_context(|| format!("credit account {user}: savepoint"))?;
+            match account::Entity::insert(fresh)
+                .exec_without_returning(&savepoint)
+                .await
+            {
+                Ok(_) => {
+                    savepoint
+                        .commit()
+                        .await
+                        .with_context(|| format!("credit account {user}: create"))?;
+                    return grant_models(txn, user, model_types).await;
+                }
+                Err(e) if is_unique_violation(&e) => rollback(savepoint).await,
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("credit account {user}: create"))
+                    );
+                }
+            }
+            locked()
+                .one(txn)
+                .await
+                .with_context(|| format!("credit account {user}: lock"))?
+                .with_context(|| format!("credit account {user}: the account vanished"))?
+        }
+    };
     let models = accounts::to_domain(current)?.models_with(model_types);
     account::Entity::update_many()
         .col_expr(
@@ -160,5 +189,27 @@ pub(super) async fn credit(
         .exec(txn)
         .await
         .with_context(|| format!("credit account {user}: add quota"))?;
+    grant_models(txn, user, model_types).await
+}
+
+/// The rows of `account_models` a spend checks its model against (the account's row holds
+/// the same list, comma-joined, for reading).
+async fn grant_models(
+    txn: &DatabaseTransaction,
+    user: &str,
+    model_types: &[ModelType],
+) -> anyhow::Result<()> {
+    if model_types.is_empty() {
+        return Ok(());
+    }
+    let rows = model_types.iter().map(|model| account_model::ActiveModel {
+        user_id: Set(user.to_owned()),
+        model: Set(model.as_str().to_owned()),
+    });
+    account_model::Entity::insert_many(rows)
+        .on_conflict_do_nothing()
+        .exec_without_returning(txn)
+        .await
+        .with_context(|| format!("credit account {user}: grant its models"))?;
     Ok(())
 }

@@ -73,6 +73,15 @@ fn from_millis_opt(ms: Option<i64>) -> anyhow::Result<Option<DateTime<Utc>>> {
     ms.map(from_millis).transpose()
 }
 
+/// Ends a transaction that changed nothing worth keeping, now: a dropped transaction is
+/// rolled back only when its connection is next used, and on MySQL its row locks (an order
+/// a lost transition touched) would stay held until then.
+async fn rollback(txn: sea_orm::DatabaseTransaction) {
+    if let Err(e) = txn.rollback().await {
+        tracing::debug!(error = %e, "rollback failed (the connection is closed with it)");
+    }
+}
+
 /// Whether the error is a unique-key violation (portable across backends).
 fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))

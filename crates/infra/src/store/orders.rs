@@ -1,7 +1,7 @@
 //! The order port: inserts, lookups, and the state machine's conditional transitions.
 
 use super::entities::{order, outbox};
-use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis};
+use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
@@ -12,7 +12,7 @@ use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait, UpdateMany,
 };
 
@@ -124,13 +124,17 @@ impl OrderRepository for SeaStore {
             .exec(&txn)
             .await;
         let result = match result {
-            Err(e) if is_transaction_id_taken(&e) => {
+            // The only unique column these transitions set is the transaction id, so a
+            // unique violation is another order holding it (told by the error's kind).
+            Err(e) if is_unique_violation(&e) => {
+                rollback(txn).await;
                 return Ok(MarkPaid::TransactionOnAnotherOrder);
             }
             other => other.with_context(|| format!("mark order {no} paid"))?,
         };
         if result.rows_affected != 1 {
             // Not ours to report: already paid, or in a state payment cannot move.
+            rollback(txn).await;
             return Ok(MarkPaid::Unchanged);
         }
         let payload =
@@ -175,7 +179,7 @@ impl OrderRepository for SeaStore {
             .await
         {
             // Another order holds the id: the review goes on without it.
-            Err(e) if is_transaction_id_taken(&e) => review().exec(self.writer()?).await,
+            Err(e) if is_unique_violation(&e) => review().exec(self.writer()?).await,
             other => other,
         }
         .with_context(|| format!("put order {no} under review"))?;
@@ -303,14 +307,5 @@ impl SeaStore {
             .await
             .with_context(|| format!("find the last order number of node {node}"))?;
         Ok(row.and_then(|r| OrderNo::parse(&r.order_no).ok()))
-    }
-}
-
-/// Whether the error is the unique index on `orders.transaction_id` refusing a second
-/// order with the same WeChat transaction (SQLite and PostgreSQL name the column or index).
-fn is_transaction_id_taken(err: &DbErr) -> bool {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(message)) => message.contains("transaction_id"),
-        _ => false,
     }
 }

@@ -2,7 +2,7 @@
 //! ledger row unique by (reason, ref), so a repeated grant changes nothing.
 
 use super::entities::{account, ledger};
-use super::{SeaStore, accounts, delivery, is_unique_violation, millis};
+use super::{SeaStore, accounts, delivery, is_unique_violation, millis, rollback};
 use anyhow::{Context as _, ensure};
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountStatus};
@@ -52,7 +52,10 @@ impl SeaStore {
             .await
         {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Ok(None),
+            Err(e) if is_unique_violation(&e) => {
+                rollback(txn).await;
+                return Ok(None);
+            }
             Err(e) => {
                 return Err(anyhow::Error::new(e)
                     .context(format!("grant quota to {user}: write the ledger")));

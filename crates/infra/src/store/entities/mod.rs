@@ -2,6 +2,7 @@
 //! store maps between these and the domain in its adapter modules.
 
 pub mod account;
+pub mod account_model;
 pub mod chat_usage;
 pub mod health_probe;
 pub mod ledger;
