@@ -2,5 +2,6 @@
 
 pub mod migration;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod wechatpay_channel;

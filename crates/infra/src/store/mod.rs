@@ -1,4 +1,4 @@
-//! The SeaORM store: one codebase for SQLite and PostgreSQL (MySQL-ready), implementing
+//! The SeaORM store: one codebase for SQLite, PostgreSQL and MySQL, implementing
 //! the domain's ports ([`domain::ports`]).
 //!
 //! Rows are mapped to domain types here; timestamps are stored as unix milliseconds, money

@@ -23,7 +23,33 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// A sandbox served on its own port, for live-mode servers.
     _served: Option<wechatpay_sandbox::SandboxHandle>,
+    /// A PostgreSQL or MySQL database made for this server (dropped with it).
+    _database: Option<infra::testing::TestDb>,
     _dir: tempfile::TempDir,
+}
+
+/// Which database the API tests run on: `CHATMALL_TEST_API_DATABASE` = `sqlite` (the
+/// default), `postgres` or `mysql` (the server named by `CHATMALL_TEST_POSTGRES_URL` or
+/// `CHATMALL_TEST_MYSQL_URL`). CI runs the suite on each.
+pub const API_DATABASE_VAR: &str = "CHATMALL_TEST_API_DATABASE";
+
+async fn fresh_server_database() -> Option<infra::testing::TestDb> {
+    match std::env::var(API_DATABASE_VAR).as_deref() {
+        Err(_) | Ok("sqlite") => None,
+        Ok("postgres") => Some(
+            infra::testing::fresh_postgres()
+                .await
+                .unwrap()
+                .expect("CHATMALL_TEST_POSTGRES_URL for the API tests on PostgreSQL"),
+        ),
+        Ok("mysql") => Some(
+            infra::testing::fresh_mysql()
+                .await
+                .unwrap()
+                .expect("CHATMALL_TEST_MYSQL_URL for the API tests on MySQL"),
+        ),
+        Ok(other) => panic!("{API_DATABASE_VAR}={other}: sqlite, postgres or mysql"),
+    }
 }
 
 /// The session secret every test server uses.
@@ -90,6 +116,10 @@ impl TestApp {
         settings.sandbox.time_scale = 0.001;
         settings.wechatpay.timeout_ms = 2_000;
         settings.jobs.delivery_poll_ms = 200;
+        let database = fresh_server_database().await;
+        if let Some(db) = &database {
+            settings.database.url = Secret::from(db.url.clone());
+        }
         adjust(&mut settings);
         let database_url = settings.database_url();
         let app = Application::build(settings)
@@ -112,6 +142,7 @@ impl TestApp {
             stop,
             task: Some(task),
             _served: served,
+            _database: database,
             _dir: dir,
         }
     }
