@@ -10,8 +10,11 @@ use wechatpay::aead::ApiV3Key;
 use wechatpay::keys::PrivateKey;
 use wechatpay::verify::{SignatureHeaders, Verifier, response_message};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("notification", notification),
     ("official_account", official_account),
     ("upstream_sse", upstream_sse),

@@ -11,7 +11,7 @@ use domain::ports::AccountRepository;
 use domain::product::ModelType;
 use domain::user::UserId;
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, ExprTrait, Query, SimpleExpr, UpdateStatement, WithClause,
+    Alias, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, WithClause,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -163,15 +163,13 @@ impl SeaStore {
             // One statement, so one round trip and no explicit transaction: the INSERT
             // reads what the UPDATE returned (a data-modifying WITH), both commit or
             // neither does. The same condition as below, built the same way.
-            let usage = |spent_by: SimpleExpr| {
-                [
-                    spent_by,
-                    Expr::val(model.as_str()).into(),
-                    Expr::val(quota).into(),
-                    Expr::val(UsageStatus::Started.as_str()).into(),
-                    Expr::val(millis(now)).into(),
-                ]
-            };
+            let usage = [
+                Expr::col(account::Column::UserId),
+                Expr::val(model.as_str()),
+                Expr::val(quota),
+                Expr::val(UsageStatus::Started.as_str()),
+                Expr::val(millis(now)),
+            ];
             let columns = [
                 chat_usage::Column::UserId,
                 chat_usage::Column::Model,
@@ -188,10 +186,7 @@ impl SeaStore {
                 )
                 .table_name(spent.clone())
                 .to_owned();
-            let from_spent = Query::select()
-                .exprs(usage(Expr::col(account::Column::UserId).into()))
-                .from(spent)
-                .to_owned();
+            let from_spent = Query::select().exprs(usage).from(spent).to_owned();
             let insert = Query::insert()
                 .into_table(chat_usage::Entity)
                 .columns(columns)
