@@ -8,6 +8,7 @@ mod accounts;
 mod chat;
 mod checkpoint;
 mod connect;
+mod credit;
 pub use connect::{IfMissing, PoolSize, sqlite_file};
 mod delivery;
 pub mod entities;

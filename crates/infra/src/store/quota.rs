@@ -2,17 +2,14 @@
 //! ledger row unique by (reason, ref), so a repeated grant changes nothing.
 
 use super::entities::{account, ledger};
-use super::{SeaStore, accounts, delivery, is_unique_violation, millis, rollback};
+use super::{SeaStore, credit, millis, rollback};
 use anyhow::{Context as _, ensure};
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountStatus};
 use domain::product::ModelType;
 use domain::user::UserId;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 impl SeaStore {
     /// Credits `quota` and `models` to `user` with a ledger row (`reason`, `reference`);
@@ -38,36 +35,25 @@ impl SeaStore {
             "a grant's reference is 1 to 64 characters"
         );
         let txn = self.writer()?.begin().await.context("grant quota: begin")?;
-        // The ledger row first: it is the exactly-once guard (and SQLite's write lock).
-        let entry = ledger::ActiveModel {
-            id: NotSet,
-            user_id: Set(user.as_str().to_owned()),
-            delta: Set(i64::from(quota)),
-            reason: Set(reason.to_owned()),
-            reference: Set(reference.to_owned()),
-            created_at: Set(millis(now)),
+        // The one credit path; its ledger row is the exactly-once guard (and SQLite's
+        // write lock).
+        let credited = credit::credit(
+            &txn,
+            &credit::Credit {
+                user: user.as_str(),
+                quota: i64::from(quota),
+                models,
+                reason,
+                reference,
+            },
+            now,
+        )
+        .await
+        .with_context(|| format!("grant quota to {user}"))?;
+        let Some(after) = credited else {
+            rollback(txn).await;
+            return Ok(None);
         };
-        match ledger::Entity::insert(entry)
-            .exec_without_returning(&txn)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                rollback(txn).await;
-                return Ok(None);
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("grant quota to {user}: write the ledger")));
-            }
-        }
-        delivery::credit(&txn, user.as_str(), i64::from(quota), models, now).await?;
-        let after = account::Entity::find_by_id(user.as_str())
-            .one(&txn)
-            .await
-            .with_context(|| format!("grant quota to {user}: read the account"))?
-            .with_context(|| format!("grant quota to {user}: the account is missing"))?;
-        let after = accounts::to_domain(after)?;
         txn.commit()
             .await
             .with_context(|| format!("grant quota to {user}: commit"))?;
