@@ -1,9 +1,8 @@
 //! The background jobs' port: index-friendly scans, claims by lease, reschedules.
 //!
-//! A claim is a conditional UPDATE of `lease_until` (`… WHERE id = ? AND (lease_until IS
-//! NULL OR lease_until < now)`), so two processes on one database never work on the same
-//! order at once, and a crashed worker's claim simply runs out.
+//! Orders are claimed by the one claim mechanism (`claim.rs`): a lease in `lease_until`.
 
+use super::claim::Lease;
 use super::entities::order;
 use super::orders::to_domain;
 use super::{SeaStore, millis};
@@ -17,11 +16,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 /// Errors kept on an order are cut to this many characters.
 const LAST_ERROR_MAX_CHARS: usize = 1000;
 
-fn lease_free(now: DateTime<Utc>) -> Condition {
-    Condition::any()
-        .add(order::Column::LeaseUntil.is_null())
-        .add(order::Column::LeaseUntil.lt(millis(now)))
-}
+/// The lease columns of `orders`.
+const LEASE: Lease<order::Entity> = Lease {
+    id: order::Column::Id,
+    lease_until: order::Column::LeaseUntil,
+    id_of: |row| row.id,
+};
 
 /// The scan's predicate, led by the indexed columns (status, then a time).
 fn scan(scan: OrderScan, now: DateTime<Utc>) -> Select<order::Entity> {
@@ -68,27 +68,19 @@ impl OrderJobs for SeaStore {
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> anyhow::Result<Vec<ClaimedOrder>> {
-        let candidates = scan(which, now)
-            .filter(lease_free(now))
-            .limit(limit)
-            .all(&self.reads)
-            .await
-            .with_context(|| format!("scan orders ({which:?})"))?;
-        let mut won = Vec::with_capacity(candidates.len());
-        for row in candidates {
-            let result = order::Entity::update_many()
-                .col_expr(order::Column::LeaseUntil, Expr::value(millis(lease_until)))
-                .filter(order::Column::Id.eq(row.id))
-                .filter(order::Column::Status.eq(row.status.as_str()))
-                .filter(lease_free(now))
-                .exec(self.writer()?)
-                .await
-                .with_context(|| format!("claim order {}", row.order_no))?;
-            if result.rows_affected == 1 {
-                won.push(claimed(row)?);
-            }
-        }
-        Ok(won)
+        self.claim(
+            &LEASE,
+            scan(which, now),
+            now,
+            lease_until,
+            limit,
+            |update| update,
+        )
+        .await
+        .with_context(|| format!("claim orders ({which:?})"))?
+        .into_iter()
+        .map(claimed)
+        .collect()
     }
 
     async fn reschedule(

@@ -7,6 +7,7 @@
 mod accounts;
 mod chat;
 mod checkpoint;
+mod claim;
 mod connect;
 mod credit;
 pub use connect::{IfMissing, PoolSize, sqlite_file};

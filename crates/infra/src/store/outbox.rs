@@ -1,6 +1,7 @@
-//! The outbox port, read by the relay. Rows are claimed by a lease (a conditional UPDATE
-//! of `lease_until`), so several relays never handle the same event at once.
+//! The outbox port, read by the relay. Events are claimed by the one claim mechanism
+//! (`claim.rs`), so several relays never handle the same event at once.
 
+use super::claim::Lease;
 use super::entities::outbox;
 use super::{SeaStore, from_millis, millis};
 use anyhow::Context as _;
@@ -8,9 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::order::OrderNo;
 use domain::ports::{Outbox, OutboxEvent};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
 /// Stored errors are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 1000;
@@ -22,39 +21,23 @@ impl Outbox for SeaStore {
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> anyhow::Result<Vec<OutboxEvent>> {
-        let now = millis(now);
-        let candidates = outbox::Entity::find()
+        let due = outbox::Entity::find()
             .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
-            .filter(outbox::Column::NextAttemptAt.lte(now))
-            .filter(lease_free(now))
-            .order_by_asc(outbox::Column::Id)
-            .limit(limit)
-            .all(&self.reads)
+            .filter(outbox::Column::NextAttemptAt.lte(millis(now)))
+            .order_by_asc(outbox::Column::Id);
+        // The claim counts the attempt.
+        let attempt = |update: sea_orm::UpdateMany<outbox::Entity>| {
+            update.col_expr(
+                outbox::Column::Attempts,
+                Expr::col(outbox::Column::Attempts).add(1),
+            )
+        };
+        self.claim(&LEASE, due, now, lease_until, limit, attempt)
             .await
-            .context("find due outbox events")?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for row in candidates {
-            // Another relay may have claimed it since the read: only the winner of this
-            // conditional UPDATE takes the event.
-            let won = outbox::Entity::update_many()
-                .col_expr(outbox::Column::LeaseUntil, Expr::value(millis(lease_until)))
-                .col_expr(
-                    outbox::Column::Attempts,
-                    Expr::col(outbox::Column::Attempts).add(1),
-                )
-                .filter(outbox::Column::Id.eq(row.id))
-                .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
-                .filter(lease_free(now))
-                .exec(self.writer()?)
-                .await
-                .with_context(|| format!("claim outbox event {}", row.id))?
-                .rows_affected
-                == 1;
-            if won {
-                claimed.push(to_event(row)?);
-            }
-        }
-        Ok(claimed)
+            .context("claim due outbox events")?
+            .into_iter()
+            .map(to_event)
+            .collect()
     }
 
     async fn complete(&self, id: i64, now: DateTime<Utc>) -> anyhow::Result<()> {
@@ -100,12 +83,12 @@ impl SeaStore {
     }
 }
 
-/// No relay holds the row: never leased, or the lease ran out.
-fn lease_free(now: i64) -> Condition {
-    Condition::any()
-        .add(outbox::Column::LeaseUntil.is_null())
-        .add(outbox::Column::LeaseUntil.lt(now))
-}
+/// The lease columns of `outbox`.
+const LEASE: Lease<outbox::Entity> = Lease {
+    id: outbox::Column::Id,
+    lease_until: outbox::Column::LeaseUntil,
+    id_of: |row| row.id,
+};
 
 /// A claimed row as the event handed to the relay (its attempt now counted).
 fn to_event(row: outbox::Model) -> anyhow::Result<OutboxEvent> {
