@@ -8,6 +8,7 @@
 use crate::fixtures::{Backend, Rows, World, fresh, insert_orders};
 use crate::report::Row;
 use crate::stats::{fmt_duration, median};
+use chatmall::jobs::claims::ClaimSettings;
 use chatmall::jobs::delivery::DeliveryTrigger;
 use chatmall::jobs::expiry::{self, ExpirySettings};
 use chatmall::jobs::missed_payment::{self, MissedPaymentSettings};
@@ -122,24 +123,24 @@ async fn costs(
     );
     let shop = shop(world, wechatpay_url, db.store.clone())?;
     let delivery = DeliveryTrigger::default();
-    let lease = Duration::from_secs(60);
+    let claims = ClaimSettings {
+        batch: DUE,
+        lease: Duration::from_secs(60),
+        troubled_after: 5,
+    };
     let missed = MissedPaymentSettings {
         delay: Duration::from_secs(60),
         recheck: Duration::from_secs(3600),
-        batch: DUE,
-        lease,
+        claims,
     };
     let expiry = ExpirySettings {
         retry: Duration::from_secs(3600),
-        batch: DUE,
-        lease,
+        claims,
     };
     let redelivery = RedeliverySettings {
         delay: Duration::from_secs(0),
         retry: Duration::from_secs(3600),
-        batch: DUE,
-        lease,
-        troubled_after: 5,
+        claims,
     };
     let mut rounds: [Vec<Duration>; 3] = Default::default();
     let mut empties: [Vec<Duration>; 3] = Default::default();

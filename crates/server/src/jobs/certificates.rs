@@ -2,7 +2,7 @@
 //! publishes a new certificate well before it signs with it, so downloading the list twice a
 //! day trusts every new one in time.
 
-use super::runner::{self, RoundReport};
+use super::runner::{self, RoundReport, Schedule};
 use crate::state::AppState;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -31,20 +31,19 @@ pub async fn round(client: &Client) -> anyhow::Result<RoundReport> {
 
 /// Refreshes every [`INTERVAL`] until `stop`; start-up has already done the first round.
 pub fn spawn(state: &AppState, stop: &CancellationToken) -> JoinHandle<()> {
-    let (client, stats, stop) = (
-        state.wechatpay.clone(),
+    let client = state.wechatpay.clone();
+    let schedule = Schedule {
+        first_after: INTERVAL,
+        ..Schedule::every(INTERVAL)
+    };
+    runner::spawn(
+        "platform_certificates",
+        schedule,
         state.job_stats.clone(),
         stop.clone(),
-    );
-    tokio::spawn(async move {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(INTERVAL) => {}
-        }
-        runner::run_every("platform_certificates", INTERVAL, stats, stop, move || {
+        move || {
             let client = client.clone();
             async move { round(&client).await }
-        })
-        .await;
-    })
+        },
+    )
 }

@@ -1,49 +1,80 @@
-//! What every order job does around its own decision: claim due orders by lease, and
-//! release each one — as done, or as failed with backoff and the error kept.
+//! What every order job does around its own decision: claim due orders by lease, check
+//! each, and release it — settled, to be looked at again, or failed with backoff and the
+//! error kept (an order failing again and again is logged as troubled).
 
-use super::runner::retry_after;
+use super::runner::{RoundReport, retry_after};
 use crate::state::AppShop;
+use chrono::{DateTime, Utc};
 use domain::ports::{ClaimedOrder, OrderJobs, OrderScan};
 use std::time::Duration;
 
-/// Claims up to `batch` orders that `scan` finds due now, for `lease`.
-pub async fn claim(
-    shop: &AppShop,
-    scan: OrderScan,
-    lease: Duration,
-    batch: u64,
-) -> anyhow::Result<Vec<ClaimedOrder>> {
-    let now = shop.clock().now();
-    shop.store()
-        .claim_orders(scan, now, now + chrono::Duration::from_std(lease)?, batch)
-        .await
+/// How every order job claims and retries.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimSettings {
+    pub batch: u64,
+    pub lease: Duration,
+    /// Failures after which an order is reported as troubled.
+    pub troubled_after: u32,
 }
 
-/// Releases an order to be looked at again at `at` (now, for an order that is settled).
-pub async fn release(
-    shop: &AppShop,
-    item: &ClaimedOrder,
-    at: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
-    shop.store()
-        .reschedule(&item.order.order_no, at, None)
-        .await
+/// What a job's check made of one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Brought to a final or corrected state.
+    Fixed,
+    /// Nothing to change now; look again at this time.
+    Unchanged { again_at: DateTime<Utc> },
 }
 
-/// Releases an order whose check failed: retried after `base` doubled per failure (with
-/// jitter), the error kept on the order. Returns the failure count.
-pub async fn release_failed(
+/// One round of an order job: claims the orders `scan` finds due and runs `check` on
+/// each; a failed check is retried after `retry` doubled per failure.
+pub async fn order_round<F, Fut>(
     shop: &AppShop,
     job: &'static str,
-    item: &ClaimedOrder,
-    base: Duration,
-    error: &str,
-) -> anyhow::Result<u32> {
-    let attempts = item.check_attempts + 1;
-    tracing::warn!(job, order_no = %item.order.order_no, attempts, %error, "check failed; will retry");
-    let at = shop.clock().now() + chrono::Duration::from_std(retry_after(base, attempts))?;
-    shop.store()
-        .reschedule(&item.order.order_no, at, Some(error))
+    scan: OrderScan,
+    settings: &ClaimSettings,
+    retry: Duration,
+    mut check: F,
+) -> anyhow::Result<RoundReport>
+where
+    F: FnMut(ClaimedOrder) -> Fut,
+    Fut: std::future::Future<Output = Result<Checked, String>>,
+{
+    let now = shop.clock().now();
+    let lease_until = now + chrono::Duration::from_std(settings.lease)?;
+    let claimed = shop
+        .store()
+        .claim_orders(scan, now, lease_until, settings.batch)
         .await?;
-    Ok(attempts)
+    let mut report = RoundReport {
+        scanned: claimed.len(),
+        ..RoundReport::default()
+    };
+    for item in &claimed {
+        let no = &item.order.order_no;
+        // One failing order never stops the round: it is retried later with backoff.
+        match check(item.clone()).await {
+            Ok(Checked::Fixed) => {
+                report.fixed += 1;
+                shop.store()
+                    .reschedule(no, shop.clock().now(), None)
+                    .await?;
+            }
+            Ok(Checked::Unchanged { again_at }) => {
+                shop.store().reschedule(no, again_at, None).await?;
+            }
+            Err(error) => {
+                report.failed += 1;
+                let attempts = item.check_attempts + 1;
+                tracing::warn!(job, order_no = %no, attempts, %error, "check failed; will retry");
+                let at =
+                    shop.clock().now() + chrono::Duration::from_std(retry_after(retry, attempts))?;
+                shop.store().reschedule(no, at, Some(&error)).await?;
+                if attempts >= settings.troubled_after {
+                    tracing::error!(job, order_no = %no, attempts, "troubled order: its check keeps failing");
+                }
+            }
+        }
+    }
+    Ok(report)
 }

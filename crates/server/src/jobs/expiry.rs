@@ -2,7 +2,7 @@
 //! wins), then closed at WeChat, then closed locally. A CREATED order whose prepay never
 //! reached WeChat closes locally.
 
-use super::claims::{claim, release, release_failed};
+use super::claims::{Checked, ClaimSettings, order_round};
 use super::runner::RoundReport;
 use crate::jobs::delivery::DeliveryTrigger;
 use crate::state::AppShop;
@@ -15,8 +15,7 @@ use std::time::Duration;
 pub struct ExpirySettings {
     /// Base delay before retrying an order whose close failed (doubling per failure).
     pub retry: Duration,
-    pub batch: u64,
-    pub lease: Duration,
+    pub claims: ClaimSettings,
 }
 
 /// One round.
@@ -25,26 +24,13 @@ pub async fn round(
     delivery: &DeliveryTrigger,
     settings: &ExpirySettings,
 ) -> anyhow::Result<RoundReport> {
-    let claimed = claim(shop, OrderScan::Expired, settings.lease, settings.batch).await?;
-    let mut report = RoundReport {
-        scanned: claimed.len(),
-        ..RoundReport::default()
-    };
-    for item in &claimed {
-        match shop.expire(&item.order).await {
-            Ok(result) => {
-                if result == Expired::Payment(Confirmation::Paid) {
-                    tracing::info!(order_no = %item.order.order_no, "paid at expiry: delivering instead of closing");
-                    delivery.wake();
-                }
-                report.fixed += 1;
-                release(shop, item, shop.clock().now()).await?;
-            }
-            Err(e) => {
-                report.failed += 1;
-                release_failed(shop, "expiry", item, settings.retry, &e.to_string()).await?;
-            }
+    order_round(shop, "expiry", OrderScan::Expired, &settings.claims, settings.retry, |item| async move {
+        let result = shop.expire(&item.order).await.map_err(|e| e.to_string())?;
+        if result == Expired::Payment(Confirmation::Paid) {
+            tracing::info!(order_no = %item.order.order_no, "paid at expiry: delivering instead of closing");
+            delivery.wake();
         }
-    }
-    Ok(report)
+        Ok(Checked::Fixed)
+    })
+    .await
 }

@@ -3,6 +3,7 @@
 //! spent, as for any call that broke off after it began) so usage history tells the truth.
 
 use super::runner::RoundReport;
+use crate::state::AppShop;
 use domain::chat::ChatAccounts;
 use std::time::Duration;
 
@@ -14,8 +15,9 @@ pub const INTERVAL: Duration = Duration::from_secs(10 * 60);
 pub const MAX_CALL: Duration = Duration::from_secs(3600);
 
 /// Ends the interrupted calls: scanned = fixed = how many.
-pub async fn round<A: ChatAccounts>(accounts: &A) -> anyhow::Result<RoundReport> {
-    let now = chrono::Utc::now();
+pub async fn round(shop: &AppShop) -> anyhow::Result<RoundReport> {
+    let accounts = shop.store();
+    let now = shop.clock().now();
     let cutoff = now - chrono::Duration::from_std(MAX_CALL)?;
     let ended = usize::try_from(accounts.end_interrupted(cutoff, now).await?)?;
     Ok(RoundReport {

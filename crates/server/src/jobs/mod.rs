@@ -1,5 +1,6 @@
-//! Background work, one job a module: the outbox relay that delivers paid orders, the
-//! three compensation jobs of DESIGN.md §4, and the sweep of interrupted chat calls. Jobs
+//! Background work, one job a module, all run by the one runner (`runner`): the outbox
+//! relay that delivers paid orders, the three compensation jobs of DESIGN.md §4, and the
+//! sweep of interrupted chat calls. Jobs
 //! claim their work by a lease in the database, or change it by one conditional write, so
 //! several processes can share one database safely.
 
@@ -15,6 +16,8 @@ pub mod stats;
 
 use crate::config::JobSettings;
 use crate::state::AppState;
+use claims::ClaimSettings;
+use runner::Schedule;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,82 +30,93 @@ pub fn spawn_all(
 ) -> Vec<JoinHandle<()>> {
     let ms = Duration::from_millis;
     let secs = Duration::from_secs;
-    let lease = secs(settings.lease_secs);
-    let mut tasks = vec![tokio::spawn(delivery::run(
-        state.shop.clone(),
-        state.delivery.clone(),
-        delivery::RelaySettings {
-            poll: ms(settings.delivery_poll_ms),
-            batch: settings.batch,
-            lease,
-        },
-        stop.clone(),
-    ))];
-
+    let claims = ClaimSettings {
+        batch: settings.batch,
+        lease: secs(settings.lease_secs),
+        troubled_after: settings.troubled_after_attempts,
+    };
+    let (stats, stop) = (&state.job_stats, stop);
+    let (shop, trigger) = (state.shop.clone(), state.delivery.clone());
+    let relay = delivery::RelaySettings {
+        batch: settings.batch,
+        lease: claims.lease,
+    };
+    let relay_schedule = Schedule {
+        wake: Some(trigger.notify()),
+        batch: usize::try_from(settings.batch).ok(),
+        ..Schedule::every(ms(settings.delivery_poll_ms))
+    };
     let missed = missed_payment::MissedPaymentSettings {
         delay: secs(settings.missed_payment_delay_secs),
         recheck: ms(settings.missed_payment_interval_ms),
-        batch: settings.batch,
-        lease,
+        claims,
     };
-    let (shop, trigger) = (state.shop.clone(), state.delivery.clone());
-    tasks.push(tokio::spawn(runner::run_every(
-        "missed_payment",
-        ms(settings.missed_payment_interval_ms),
-        state.job_stats.clone(),
-        stop.clone(),
-        move || {
-            let (shop, trigger, missed) = (shop.clone(), trigger.clone(), missed.clone());
-            async move { missed_payment::round(&shop, &trigger, &missed).await }
-        },
-    )));
-
     let expiry = expiry::ExpirySettings {
         retry: ms(settings.expiry_interval_ms),
-        batch: settings.batch,
-        lease,
+        claims,
     };
-    let (shop, trigger) = (state.shop.clone(), state.delivery.clone());
-    tasks.push(tokio::spawn(runner::run_every(
-        "expiry",
-        ms(settings.expiry_interval_ms),
-        state.job_stats.clone(),
-        stop.clone(),
-        move || {
-            let (shop, trigger, expiry) = (shop.clone(), trigger.clone(), expiry.clone());
-            async move { expiry::round(&shop, &trigger, &expiry).await }
-        },
-    )));
-
     let redelivery = redelivery::RedeliverySettings {
         delay: secs(settings.redelivery_delay_secs),
         retry: ms(settings.redelivery_interval_ms),
-        batch: settings.batch,
-        lease,
-        troubled_after: settings.troubled_after_attempts,
+        claims,
     };
-    let shop = state.shop.clone();
-    tasks.push(tokio::spawn(runner::run_every(
-        "redelivery",
-        ms(settings.redelivery_interval_ms),
-        state.job_stats.clone(),
-        stop.clone(),
-        move || {
-            let (shop, redelivery) = (shop.clone(), redelivery.clone());
-            async move { redelivery::round(&shop, &redelivery).await }
-        },
-    )));
-
-    let accounts = state.shop.store().clone();
-    tasks.push(tokio::spawn(runner::run_every(
-        "interrupted_chats",
-        interrupted_chats::INTERVAL,
-        state.job_stats.clone(),
-        stop.clone(),
-        move || {
-            let accounts = accounts.clone();
-            async move { interrupted_chats::round(accounts.as_ref()).await }
-        },
-    )));
-    tasks
+    // Each round gets its own clones: a round's future owns what it uses.
+    vec![
+        runner::spawn("delivery", relay_schedule, stats.clone(), stop.clone(), {
+            let shop = shop.clone();
+            move || {
+                let (shop, relay) = (shop.clone(), relay.clone());
+                async move { delivery::round(&shop, &relay).await }
+            }
+        }),
+        runner::spawn(
+            "missed_payment",
+            Schedule::every(missed.recheck),
+            stats.clone(),
+            stop.clone(),
+            {
+                let (shop, trigger) = (shop.clone(), trigger.clone());
+                move || {
+                    let (shop, trigger, missed) = (shop.clone(), trigger.clone(), missed.clone());
+                    async move { missed_payment::round(&shop, &trigger, &missed).await }
+                }
+            },
+        ),
+        runner::spawn(
+            "expiry",
+            Schedule::every(expiry.retry),
+            stats.clone(),
+            stop.clone(),
+            {
+                let (shop, trigger) = (shop.clone(), trigger.clone());
+                move || {
+                    let (shop, trigger, expiry) = (shop.clone(), trigger.clone(), expiry.clone());
+                    async move { expiry::round(&shop, &trigger, &expiry).await }
+                }
+            },
+        ),
+        runner::spawn(
+            "redelivery",
+            Schedule::every(redelivery.retry),
+            stats.clone(),
+            stop.clone(),
+            {
+                let shop = shop.clone();
+                move || {
+                    let (shop, redelivery) = (shop.clone(), redelivery.clone());
+                    async move { redelivery::round(&shop, &redelivery).await }
+                }
+            },
+        ),
+        runner::spawn(
+            "interrupted_chats",
+            Schedule::every(interrupted_chats::INTERVAL),
+            stats.clone(),
+            stop.clone(),
+            move || {
+                let shop = shop.clone();
+                async move { interrupted_chats::round(&shop).await }
+            },
+        ),
+    ]
 }

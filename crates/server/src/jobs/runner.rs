@@ -1,9 +1,12 @@
-//! Runs a job's rounds on its schedule until told to stop, and logs each round's counters.
+//! The one job runner: runs a job's rounds on its schedule until told to stop, and records
+//! and logs each round's counters (`GET /api/v1/admin/jobs` shows their totals).
 
 use super::stats::JobStats;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// What one round did.
@@ -17,50 +20,101 @@ pub struct RoundReport {
     pub failed: usize,
 }
 
-/// Runs `round` every `interval` until `stop`; a round in progress finishes first (its claims
-/// are either completed or released by rescheduling, never left half-done in memory).
-pub async fn run_every<F, Fut>(
+/// When a job's rounds run.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// The pause after a round.
+    pub every: Duration,
+    /// The pause before the first round.
+    pub first_after: Duration,
+    /// Ends the pause early when notified (the relay, woken by a payment).
+    pub wake: Option<Arc<Notify>>,
+    /// A round that claimed this many items runs again at once: more may be due.
+    pub batch: Option<usize>,
+}
+
+impl Schedule {
+    /// Every `every`, starting at once.
+    pub fn every(every: Duration) -> Self {
+        Self {
+            every,
+            first_after: Duration::ZERO,
+            wake: None,
+            batch: None,
+        }
+    }
+}
+
+/// Runs `round` on `schedule` in a task of its own until `stop`; a round in progress
+/// finishes first (its claims are completed or released by rescheduling, never left
+/// half-done in memory).
+pub fn spawn<F, Fut>(
     name: &'static str,
-    interval: Duration,
+    schedule: Schedule,
     stats: Arc<JobStats>,
     stop: CancellationToken,
     mut round: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<RoundReport>>,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<RoundReport>> + Send,
 {
-    loop {
-        match round().await {
-            Ok(report) => {
-                let totals = stats.record(name, report);
-                if report.scanned > 0 {
-                    tracing::info!(
-                        job = name,
-                        scanned = report.scanned,
-                        fixed = report.fixed,
-                        failed = report.failed,
-                        total_scanned = totals.scanned,
-                        total_fixed = totals.fixed,
-                        total_failed = totals.failed,
-                        "job round"
-                    );
+    tokio::spawn(async move {
+        if !pause(&schedule, schedule.first_after, &stop).await {
+            return;
+        }
+        loop {
+            let report = match round().await {
+                Ok(report) => {
+                    let totals = stats.record(name, report);
+                    if report.scanned > 0 {
+                        tracing::info!(
+                            job = name,
+                            scanned = report.scanned,
+                            fixed = report.fixed,
+                            failed = report.failed,
+                            total_scanned = totals.scanned,
+                            total_fixed = totals.fixed,
+                            total_failed = totals.failed,
+                            "job round"
+                        );
+                    }
+                    report
                 }
+                Err(e) => {
+                    tracing::error!(job = name, error = ?e, "job round failed");
+                    RoundReport::default()
+                }
+            };
+            let full = schedule.batch.is_some_and(|batch| report.scanned >= batch);
+            if stop.is_cancelled() || (!full && !pause(&schedule, schedule.every, &stop).await) {
+                break;
             }
-            Err(e) => tracing::error!(job = name, error = ?e, "job round failed"),
         }
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(interval) => {}
+        let totals = stats.snapshot().get(name).copied().unwrap_or_default();
+        tracing::info!(
+            job = name,
+            scanned = totals.scanned,
+            fixed = totals.fixed,
+            failed = totals.failed,
+            "job stopped"
+        );
+    })
+}
+
+/// Waits `pause` (or a wake-up); `false` when told to stop.
+async fn pause(schedule: &Schedule, pause: Duration, stop: &CancellationToken) -> bool {
+    let woken = async {
+        match &schedule.wake {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
         }
+    };
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(pause) => true,
+        () = woken => true,
     }
-    let totals = stats.snapshot().get(name).copied().unwrap_or_default();
-    tracing::info!(
-        job = name,
-        scanned = totals.scanned,
-        fixed = totals.fixed,
-        failed = totals.failed,
-        "job stopped"
-    );
 }
 
 /// When to look again at an item that failed `attempts` times: `base` doubled per attempt,
@@ -72,4 +126,22 @@ pub fn retry_after(base: Duration, attempts: u32) -> Duration {
         .min(Duration::from_secs(600));
     let jitter = rand::rng().random_range(0..=delay.as_millis() as u64 / 2);
     delay + Duration::from_millis(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_grow_then_cap_and_jitter_within_half() {
+        let base = Duration::from_secs(1);
+        for attempts in 0..20 {
+            let expected = Duration::from_secs((1u64 << attempts.min(10)).min(600));
+            let got = retry_after(base, attempts);
+            assert!(
+                got >= expected && got <= expected + expected / 2,
+                "{attempts}: {got:?}"
+            );
+        }
+    }
 }
