@@ -7,6 +7,7 @@ pub mod datadir;
 pub mod http;
 pub mod jobs;
 pub mod login;
+pub mod net;
 pub mod officialaccount;
 pub mod pages;
 pub mod process;

@@ -412,12 +412,6 @@ fn loopback_url(settings: &Settings, port: u16) -> String {
     format!("http://{host}:{port}")
 }
 
-fn is_loopback(url: &str) -> bool {
-    ["http://127.", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p))
-}
-
 fn client(
     base_url: &str,
     signer: MerchantSigner,
@@ -435,7 +429,7 @@ fn client(
     config.timeout = timeout;
     config.wechatpay_serial = Some(public_key_id.to_owned()).filter(|id| !id.is_empty());
     // The sandbox is on loopback: an environment proxy must not intercept it.
-    config.use_env_proxy = !is_loopback(base_url);
+    config.use_env_proxy = !crate::net::is_loopback(base_url);
     Ok(Client::new(config)?)
 }
 

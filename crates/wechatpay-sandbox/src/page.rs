@@ -3,19 +3,8 @@
 use crate::state::{Order, state_desc};
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+fn escape(text: &str) -> String {
+    html_escape::encode_quoted_attribute(text).into_owned()
 }
 
 /// Fen as yuan with two decimals (integer arithmetic: money is never a float).

@@ -75,7 +75,7 @@ impl Upstream {
             "a chat upstream's base_url is an http(s) URL, got {base_url:?}"
         );
         let mut builder = reqwest::Client::builder().connect_timeout(timeouts.connect);
-        if is_loopback(&base_url) {
+        if crate::net::is_loopback(&base_url) {
             builder = builder.no_proxy();
         }
         Ok(Self {
@@ -314,12 +314,6 @@ fn describe_error(error: &Value) -> String {
         Some(message) => message.to_owned(),
         None => error.to_string(),
     }
-}
-
-fn is_loopback(url: &str) -> bool {
-    ["http://127.", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p))
 }
 
 #[cfg(test)]
