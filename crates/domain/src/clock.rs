@@ -40,3 +40,21 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// The wall clock, moved forward on demand: time still passes, and a test can jump over a
+/// deadline (an order's expiry, a code's lifetime) instead of waiting for it.
+#[derive(Debug, Default)]
+pub struct ShiftedClock(std::sync::Mutex<chrono::Duration>);
+
+impl ShiftedClock {
+    /// Moves the clock `by` further ahead of the wall clock.
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

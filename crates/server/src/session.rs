@@ -35,6 +35,8 @@ impl Sessions {
     pub fn new(secret: &[u8], ttl: chrono::Duration) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        // Expiry is checked against the service's clock below, not the system's.
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
@@ -55,18 +57,22 @@ impl Sessions {
             .expect("HS256 encoding of plain claims cannot fail")
     }
 
-    /// The user a token (raw, or `Bearer …`) speaks for.
-    pub fn verify(&self, header_value: &str) -> Result<UserId, SessionError> {
+    /// The user a token (raw, or `Bearer …`) speaks for at `now`.
+    pub fn verify(
+        &self,
+        header_value: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<UserId, SessionError> {
         let token = header_value.trim();
         let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
         if token.is_empty() {
             return Err(SessionError::Missing);
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => SessionError::Expired,
-                _ => SessionError::Invalid,
-            })?;
+            .map_err(|_| SessionError::Invalid)?;
+        if now.timestamp() >= data.claims.exp {
+            return Err(SessionError::Expired);
+        }
         UserId::parse(&data.claims.sub).map_err(|_| SessionError::Invalid)
     }
 }
@@ -84,9 +90,9 @@ mod tests {
         let user = UserId::parse("oUser_1").unwrap();
         let now = chrono::Utc::now();
         let token = sessions.issue(&user, now);
-        assert_eq!(sessions.verify(&token), Ok(user.clone()));
+        assert_eq!(sessions.verify(&token, now), Ok(user.clone()));
         assert_eq!(
-            sessions.verify(&format!("Bearer {token}")),
+            sessions.verify(&format!("Bearer {token}"), now),
             Ok(user.clone())
         );
 
@@ -94,7 +100,7 @@ mod tests {
         let i = tampered.len() - 3;
         tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
         assert_eq!(
-            sessions.verify(std::str::from_utf8(&tampered).unwrap()),
+            sessions.verify(std::str::from_utf8(&tampered).unwrap(), now),
             Err(SessionError::Invalid)
         );
 
@@ -102,10 +108,10 @@ mod tests {
             b"another-secret-of-enough-length0",
             chrono::Duration::days(7),
         );
-        assert_eq!(other.verify(&token), Err(SessionError::Invalid));
+        assert_eq!(other.verify(&token, now), Err(SessionError::Invalid));
 
         let old = sessions.issue(&user, now - chrono::Duration::days(8));
-        assert_eq!(sessions.verify(&old), Err(SessionError::Expired));
-        assert_eq!(sessions.verify("  "), Err(SessionError::Missing));
+        assert_eq!(sessions.verify(&old, now), Err(SessionError::Expired));
+        assert_eq!(sessions.verify("  ", now), Err(SessionError::Missing));
     }
 }

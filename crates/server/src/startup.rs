@@ -6,7 +6,7 @@ use crate::jobs::delivery::DeliveryTrigger;
 use crate::session::Sessions;
 use crate::state::AppState;
 use anyhow::{Context, bail};
-use domain::clock::SystemClock;
+use domain::clock::{Clock, SystemClock};
 use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use domain::service::{Shop, ShopSettings};
 use infra::store::{IfMissing, PoolSize, SeaStore};
@@ -47,6 +47,15 @@ struct Payments {
 impl Application {
     /// Connects, migrates, wires everything and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with the one clock every flow reads (tests move it past
+    /// deadlines instead of waiting for them).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         settings.check()?;
         crate::process::restrict_file_modes();
         crate::datadir::prepare(&settings.server.data_dir)?;
@@ -74,7 +83,7 @@ impl Application {
         let account = crate::officialaccount::OfficialAccount::from_settings(&settings)?;
         let payments = payments(&settings, &base_url)?;
 
-        let store = open_store(&settings, &earlier_run).await?;
+        let store = open_store(&settings, &earlier_run, clock.as_ref()).await?;
         if store.seed_demo_products_if_empty().await? {
             tracing::info!("empty catalog: inserted the demo products");
         }
@@ -84,7 +93,7 @@ impl Application {
             order_nos.resume_after(&last);
         }
         if settings.wechatpay.uses_platform_certificates() {
-            let first = crate::jobs::certificates::round(&payments.client).await;
+            let first = crate::jobs::certificates::round(&payments.client, clock.as_ref()).await;
             match first {
                 Ok(_) => {}
                 // With no public key, nothing could be verified: refuse to start rather
@@ -105,7 +114,7 @@ impl Application {
                 payments.merchant.clone(),
                 payments.notify_url.clone(),
             )),
-            Arc::new(SystemClock),
+            clock.clone(),
             order_nos,
             ShopSettings {
                 order_ttl: OrderTtl::from_secs(settings.order.ttl_secs)
@@ -118,14 +127,15 @@ impl Application {
             store,
             account,
             jwt_secret.as_bytes(),
-            Arc::new(SystemClock),
+            clock.clone(),
         )?);
-        let simulator = official_account_simulator(&settings, &login, &base_url)?;
+        let simulator = official_account_simulator(&settings, &login, &base_url, &clock)?;
         let chat = Arc::new(
             crate::chat::ChatService::from_settings(
                 &settings.chat,
                 &loopback_url(&settings, port),
                 settings.wechatpay.mode == WechatPayMode::Live,
+                clock.clone(),
             )
             .context("[chat]")?,
         );
@@ -143,6 +153,7 @@ impl Application {
             troubled_after: settings.jobs.troubled_after_attempts,
             chat: chat.clone(),
             node_id: settings.server.node_id,
+            clock: clock.clone(),
         };
         let mut router = crate::http::router(state.clone()).merge(crate::pages::router(
             state.clone(),
@@ -240,7 +251,11 @@ impl Application {
 
 /// Opens the database, refusing to start on a lost one (a data folder with an earlier run's
 /// secrets but no database file is not a fresh install) or on one that cannot be written.
-async fn open_store(settings: &Settings, earlier: &[&str]) -> anyhow::Result<SeaStore> {
+async fn open_store(
+    settings: &Settings,
+    earlier: &[&str],
+    clock: &dyn Clock,
+) -> anyhow::Result<SeaStore> {
     let url = settings.database_url();
     let mut if_missing = IfMissing::Create;
     if let Some(file) = infra::store::sqlite_file(&url) {
@@ -273,7 +288,7 @@ async fn open_store(settings: &Settings, earlier: &[&str]) -> anyhow::Result<Sea
         .await
         .context("open the database")?;
     store
-        .probe(settings.server.node_id, chrono::Utc::now())
+        .probe(settings.server.node_id, clock.now())
         .await
         .context("the database cannot be written")?;
     Ok(store)
@@ -439,6 +454,7 @@ fn official_account_simulator(
     settings: &Settings,
     login: &crate::login::LoginDesk,
     base_url: &str,
+    clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<Option<crate::officialaccount::simulator::Simulator>> {
     let sandbox = settings.wechatpay.mode == WechatPayMode::Sandbox;
     let on = match settings.officialaccount.simulator {
@@ -459,5 +475,6 @@ fn official_account_simulator(
     Ok(Some(crate::officialaccount::simulator::Simulator::new(
         login.account.clone(),
         base_url,
+        clock.clone(),
     )?))
 }

@@ -31,4 +31,6 @@ pub struct AppState {
     pub chat: Arc<crate::chat::ChatService>,
     /// This process's node id (`server.node_id`), for its readiness probe row.
     pub node_id: u16,
+    /// The one clock every flow reads.
+    pub clock: Arc<dyn domain::clock::Clock>,
 }

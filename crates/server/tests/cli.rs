@@ -95,7 +95,13 @@ fn token_prints_a_session_for_the_configured_secret() {
         b"cli-test-secret-0123456789abcdef",
         chrono::Duration::days(1),
     );
-    assert_eq!(sessions.verify(token.trim()).unwrap().as_str(), "oCliUser");
+    assert_eq!(
+        sessions
+            .verify(token.trim(), chrono::Utc::now())
+            .unwrap()
+            .as_str(),
+        "oCliUser"
+    );
     let bad = Command::new(env!("CARGO_BIN_EXE_chatmall"))
         .args([
             "--config",

@@ -6,8 +6,8 @@ use super::ChatService;
 use super::error::ChatError;
 use super::upstream::{UpstreamError, UpstreamReply};
 use axum::body::Bytes;
-use chrono::Utc;
 use domain::chat::{ChatAccounts, ChatRequest, Spend, UsageEnd, UsageId};
+use domain::clock::Clock;
 use domain::user::UserId;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -36,7 +36,10 @@ pub async fn start<A: ChatAccounts>(
         .clone();
     let price = service.pricing.price_of(&model);
     let started = Instant::now();
-    let usage = match accounts.spend(user, &model, price, Utc::now()).await? {
+    let usage = match accounts
+        .spend(user, &model, price, service.clock.now())
+        .await?
+    {
         Spend::Spent(usage) => usage,
         Spend::NoAccount => return Err(ChatError::NoAccount),
         Spend::Frozen => return Err(ChatError::Frozen),
@@ -47,6 +50,7 @@ pub async fn start<A: ChatAccounts>(
     };
     let mut usage = UsageGuard {
         accounts,
+        clock: service.clock.clone(),
         usage,
         started,
         first_token_ms: None,
@@ -152,6 +156,7 @@ pub fn client_text(error: &UpstreamError) -> String {
 /// unended (the client left while waiting or streaming).
 struct UsageGuard<A: ChatAccounts> {
     accounts: Arc<A>,
+    clock: Arc<dyn Clock>,
     usage: UsageId,
     started: Instant,
     first_token_ms: Option<i64>,
@@ -170,7 +175,7 @@ impl<A: ChatAccounts> UsageGuard<A> {
         self.ended = true;
         if let Err(e) = self
             .accounts
-            .refund(self.usage, &error.to_string(), Utc::now())
+            .refund(self.usage, &error.to_string(), self.clock.now())
             .await
         {
             tracing::error!(usage = %self.usage, error = ?e, "could not refund a failed chat call");
@@ -181,7 +186,7 @@ impl<A: ChatAccounts> UsageGuard<A> {
         self.ended = true;
         if let Err(e) = self
             .accounts
-            .finish(self.usage, &end, self.first_token_ms, Utc::now())
+            .finish(self.usage, &end, self.first_token_ms, self.clock.now())
             .await
         {
             tracing::error!(usage = %self.usage, error = ?e, "could not record the end of a chat call");
@@ -195,13 +200,14 @@ impl<A: ChatAccounts> Drop for UsageGuard<A> {
             return;
         }
         let (accounts, usage, first) = (self.accounts.clone(), self.usage, self.first_token_ms);
+        let now = self.clock.now();
         tracing::info!(%usage, "chat client went away; the call counts");
         // Drop cannot await: the write goes to the runtime (absent only at shutdown, when
         // the row simply stays STARTED).
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Err(e) = accounts
-                    .finish(usage, &UsageEnd::Cancelled, first, Utc::now())
+                    .finish(usage, &UsageEnd::Cancelled, first, now)
                     .await
                 {
                     tracing::error!(%usage, error = ?e, "could not record a cancelled chat call");

@@ -19,12 +19,14 @@ use std::time::Duration;
 use upstream::{Timeouts, Upstream};
 
 /// The chat's configuration, ready to use: routes to upstreams and prices.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ChatService {
     pub routes: Routes,
     pub pricing: Pricing,
     /// The key the sandbox model's route asks of its caller, when that model is on.
     sandbox_key: Option<Secret>,
+    /// The service's clock.
+    pub clock: std::sync::Arc<dyn domain::clock::Clock>,
 }
 
 impl ChatService {
@@ -35,6 +37,7 @@ impl ChatService {
         settings: &ChatSettings,
         local_url: &str,
         live: bool,
+        clock: std::sync::Arc<dyn domain::clock::Clock>,
     ) -> anyhow::Result<Self> {
         let timeouts = Timeouts {
             connect: Duration::from_millis(settings.connect_timeout_ms),
@@ -74,6 +77,7 @@ impl ChatService {
             routes: Routes::new(by_prefix, sandbox_upstream),
             pricing,
             sandbox_key,
+            clock,
         })
     }
 

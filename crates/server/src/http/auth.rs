@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             .unwrap_or_default();
         state
             .sessions
-            .verify(header)
+            .verify(header, state.clock.now())
             .map(CurrentUser)
             .map_err(|e| ApiError::NotLoggedIn(e.to_string()))
     }

@@ -16,7 +16,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state
         .shop
         .store()
-        .probe(state.node_id, chrono::Utc::now())
+        .probe(state.node_id, state.clock.now())
         .await
     {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),

@@ -138,5 +138,5 @@ pub async fn login(
         }
     };
     tracing::info!(user = %user, client = %ip, "logged in");
-    Ok(ok(state.sessions.issue(&user, chrono::Utc::now())))
+    Ok(ok(state.sessions.issue(&user, state.clock.now())))
 }

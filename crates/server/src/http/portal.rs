@@ -141,7 +141,7 @@ pub async fn message(
     let signature = required(&query.signature, "signature")?;
     let timestamp = required(&query.timestamp, "timestamp")?;
     let nonce = required(&query.nonce, "nonce")?;
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     signature::check_fresh(timestamp, now.timestamp())?;
     if !signature::verify(signature, &[account.token(), timestamp, nonce]) {
         return Err(PortalError::BadSignature);

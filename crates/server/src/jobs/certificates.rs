@@ -4,6 +4,7 @@
 
 use super::runner::{self, RoundReport, Schedule};
 use crate::state::AppState;
+use domain::clock::Clock;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -13,9 +14,9 @@ use wechatpay::client::Client;
 pub const INTERVAL: Duration = Duration::from_secs(12 * 3600);
 
 /// Downloads the certificates and trusts the unexpired ones: scanned = listed, fixed = trusted.
-pub async fn round(client: &Client) -> anyhow::Result<RoundReport> {
+pub async fn round(client: &Client, clock: &dyn Clock) -> anyhow::Result<RoundReport> {
     let listed = client.refresh_platform_certificates().await?;
-    let now = chrono::Utc::now().timestamp();
+    let now = clock.now().timestamp();
     let trusted: Vec<&str> = listed
         .iter()
         .filter(|c| !c.is_expired(now))
@@ -31,7 +32,7 @@ pub async fn round(client: &Client) -> anyhow::Result<RoundReport> {
 
 /// Refreshes every [`INTERVAL`] until `stop`; start-up has already done the first round.
 pub fn spawn(state: &AppState, stop: &CancellationToken) -> JoinHandle<()> {
-    let client = state.wechatpay.clone();
+    let (client, clock) = (state.wechatpay.clone(), state.clock.clone());
     let schedule = Schedule {
         first_after: INTERVAL,
         ..Schedule::every(INTERVAL)
@@ -42,8 +43,8 @@ pub fn spawn(state: &AppState, stop: &CancellationToken) -> JoinHandle<()> {
         state.job_stats.clone(),
         stop.clone(),
         move || {
-            let client = client.clone();
-            async move { round(&client).await }
+            let (client, clock) = (client.clone(), clock.clone());
+            async move { round(&client, clock.as_ref()).await }
         },
     )
 }

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use domain::clock::Clock;
 use domain::user::UserId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -23,11 +24,12 @@ use std::time::Duration;
 pub const ORIGINAL_ID: &str = "gh_chatmall_sim";
 
 /// Sends simulated follower messages to the portal.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Simulator {
     account: OfficialAccount,
     portal_url: String,
     http: reqwest::Client,
+    clock: Arc<dyn Clock>,
 }
 
 /// `{"openid","content"}`.
@@ -84,20 +86,22 @@ impl IntoResponse for SimulatorError {
 
 impl Simulator {
     /// A simulator posting to `{base_url}/api/v1/wx/portal/{appid}`.
-    pub fn new(account: OfficialAccount, base_url: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        account: OfficialAccount,
+        base_url: &str,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let base_url = base_url.trim_end_matches('/');
         let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
         // The portal is this very server, usually on loopback: no environment proxy.
-        if ["http://127.", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|p| base_url.starts_with(p))
-        {
+        if crate::net::is_loopback(base_url) {
             builder = builder.no_proxy();
         }
         Ok(Self {
             portal_url: format!("{base_url}/api/v1/wx/portal/{}", account.appid()),
             account,
             http: builder.build()?,
+            clock,
         })
     }
 
@@ -118,7 +122,8 @@ impl Simulator {
     ) -> Result<SimulatedReply, SimulatorError> {
         let user = UserId::parse(openid).map_err(|e| SimulatorError::BadOpenid(e.to_string()))?;
         let account = &self.account;
-        let now = chrono::Utc::now().timestamp();
+        // The server's clock, which the portal checks freshness against.
+        let now = self.clock.now().timestamp();
         let timestamp = now.to_string();
         let nonce = crypto::random_alphanumeric(10);
         let mut msg_id = [0u8; 8];

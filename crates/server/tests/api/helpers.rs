@@ -3,10 +3,12 @@
 use chatmall::config::{Secret, Settings};
 use chatmall::startup::Application;
 use chatmall::state::AppState;
+use domain::clock::{Clock, ShiftedClock};
 use domain::order::{Order, OrderNo, OrderStatus};
 use domain::ports::{AccountRepository, OrderRepository};
 use domain::user::UserId;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use wechatpay_sandbox::Sandbox;
@@ -14,6 +16,8 @@ use wechatpay_sandbox::Sandbox;
 /// A running server.
 pub struct TestApp {
     pub base_url: String,
+    /// The server's clock: the wall clock, moved forward by tests instead of waiting.
+    pub clock: Arc<ShiftedClock>,
     /// The database it runs on (another server may share it).
     pub database_url: String,
     pub http: reqwest::Client,
@@ -122,7 +126,8 @@ impl TestApp {
         }
         adjust(&mut settings);
         let database_url = settings.database_url();
-        let app = Application::build(settings)
+        let clock = Arc::new(ShiftedClock::default());
+        let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("the application builds");
         let base_url = app.base_url().to_owned();
@@ -135,6 +140,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         Self {
             base_url,
+            clock,
             database_url,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             sandbox,
@@ -147,11 +153,16 @@ impl TestApp {
         }
     }
 
+    /// Moves the server's clock past every order deadline of `fast_jobs` (600 s).
+    pub fn pass_the_deadline(&self) {
+        self.clock.advance(chrono::Duration::seconds(601));
+    }
+
     /// A session token for `user`.
     pub fn token_for(&self, user: &str) -> String {
         self.state
             .sessions
-            .issue(&UserId::parse(user).unwrap(), chrono::Utc::now())
+            .issue(&UserId::parse(user).unwrap(), self.clock.now())
     }
 
     /// Sends a request and reads the JSON answer; (status, body).

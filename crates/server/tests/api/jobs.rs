@@ -7,7 +7,8 @@ use sea_orm::ConnectionTrait;
 use wechatpay::model::TradeState;
 use wechatpay_sandbox::{Faults, TimeoutMode};
 
-/// Jobs that run every 100 ms with no delays, and orders that expire after `ttl_secs`.
+/// Jobs that run every 100 ms with no delays, and orders that expire after `ttl_secs` (on
+/// the server's clock, which [`TestApp::pass_the_deadline`] moves past it).
 fn fast_jobs(ttl_secs: i64) -> impl FnOnce(&mut Settings) {
     move |s| {
         s.order.ttl_secs = ttl_secs;
@@ -51,8 +52,9 @@ async fn a_payment_whose_notification_never_comes_is_found_by_query_and_delivere
 
 #[tokio::test]
 async fn an_unpaid_order_is_closed_at_wechat_and_locally_at_its_deadline() {
-    let app = TestApp::spawn_with(fast_jobs(1)).await;
+    let app = TestApp::spawn_with(fast_jobs(600)).await;
     let order_no = app.place_order_ok("oNeverPays", "1001").await;
+    app.pass_the_deadline();
     let order = app.wait_for_status(&order_no, OrderStatus::Closed).await;
     assert!(order.closed_at.unwrap() >= order.expire_at);
     assert_eq!(
@@ -68,7 +70,7 @@ async fn an_unpaid_order_is_closed_at_wechat_and_locally_at_its_deadline() {
 
 #[tokio::test]
 async fn a_prepay_that_never_reached_wechat_closes_locally_at_expiry() {
-    let app = TestApp::spawn_with(fast_jobs(1)).await;
+    let app = TestApp::spawn_with(fast_jobs(600)).await;
     app.sandbox.set_faults(Faults {
         prepay_timeout: 1.0,
         prepay_timeout_mode: TimeoutMode::BeforeCreate,
@@ -83,14 +85,16 @@ async fn a_prepay_that_never_reached_wechat_closes_locally_at_expiry() {
         app.sandbox.order(&order_no).is_none(),
         "WeChat never saw it"
     );
+    app.pass_the_deadline();
     app.wait_for_status(&order_no, OrderStatus::Closed).await;
 }
 
 #[tokio::test]
 async fn a_payment_that_turns_up_after_the_order_closed_is_honoured() {
-    let app = TestApp::spawn_with(fast_jobs(1)).await;
+    let app = TestApp::spawn_with(fast_jobs(600)).await;
     let user = "oLatePayer";
     let order_no = app.place_order_ok(user, "1003").await;
+    app.pass_the_deadline();
     app.wait_for_status(&order_no, OrderStatus::Closed).await;
     // WeChat reports a payment anyway (paid at the last second, notified late).
     let mut paid = app.sandbox.order(&order_no).unwrap();
