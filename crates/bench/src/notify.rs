@@ -210,7 +210,9 @@ async fn in_process(
                 let NotificationResource::Transaction(tx) = &notification.resource else {
                     anyhow::bail!("not a transaction");
                 };
-                let payment = confirmation_of(tx).ok_or_else(|| anyhow::anyhow!("not paid"))?;
+                let payment = confirmation_of(tx)
+                    .map_err(anyhow::Error::msg)?
+                    .ok_or_else(|| anyhow::anyhow!("not paid"))?;
                 let outcome = shop.confirm_payment(&payment, "notify").await?;
                 lat.push(t.elapsed());
                 anyhow::ensure!(

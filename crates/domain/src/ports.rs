@@ -5,7 +5,9 @@
 
 use crate::account::Account;
 use crate::money::Fen;
-use crate::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, UnmatchedPayment};
+use crate::order::{
+    Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, UnmatchedPayment,
+};
 use crate::product::{Product, ProductId};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
@@ -101,7 +103,7 @@ pub trait OrderRepository: Send + Sync + 'static {
         &self,
         no: &OrderNo,
         reason: &str,
-        transaction_id: &str,
+        transaction_id: &TransactionId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// CREATED | PAY_WAIT → CLOSED.
@@ -227,8 +229,83 @@ pub enum PaymentState {
     NotFound,
 }
 
+/// A callback exactly as it arrived over HTTP: its headers and its body, unread.
+#[derive(Debug, Clone, Copy)]
+pub struct Callback<'a> {
+    /// Every header whose value is text, as (name, value).
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+impl Callback<'_> {
+    /// The first value of a header (names compare without case, as HTTP's do).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, v)| v)
+    }
+}
+
+/// How a refund ended, as the channel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundEnd {
+    /// The money went back to the payer.
+    Succeeded,
+    /// The refund was closed without paying back.
+    Closed,
+    /// The refund failed at the channel (e.g. the payer's card is gone): a human must act.
+    Abnormal,
+}
+
+/// A refund's outcome, reported by a verified callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundEnded {
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    /// The channel's id of the refund.
+    pub refund_id: String,
+    pub end: RefundEnd,
+    pub refund: Fen,
+    /// The callback's resource exactly as reported (JSON), kept with the refund.
+    pub raw: String,
+}
+
+/// What a verified callback reports, in the channel's neutral words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent {
+    /// A payment succeeded.
+    PaymentSucceeded(PaymentConfirmation),
+    /// A refund ended.
+    RefundEnded(RefundEnded),
+    /// Genuine, and nothing for the shop to do (an unpaid state, an event it does not act
+    /// on); the text says what it was, for the log.
+    NothingToDo(String),
+}
+
+/// A verified callback: the channel's event id (the same for every resend) and its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelCallback {
+    pub event_id: String,
+    pub event: ChannelEvent,
+}
+
+/// Why the channel would not accept a callback. Nothing may change on either.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackRefusal {
+    /// Not the channel's: forged, replayed, tampered, or signed by a key we do not trust.
+    #[error("not a genuine callback: {0}")]
+    NotGenuine(String),
+    /// Genuine, but it lacks what the protocol promises (e.g. a paid transaction without an
+    /// id or an amount): refused, so that the channel keeps it and sends it again.
+    #[error("a genuine callback that breaks the protocol: {0}")]
+    Unreadable(String),
+}
+
 /// A payment channel (WeChat Pay Native).
 pub trait PaymentChannel: Send + Sync + 'static {
+    /// Verifies a callback and says, channel-neutrally, what it reports.
+    fn read_callback(&self, callback: Callback<'_>) -> Result<ChannelCallback, CallbackRefusal>;
     /// Opens (or identically re-opens) the payment and returns the code_url for the QR code.
     fn prepay(
         &self,

@@ -130,7 +130,7 @@ pub fn notification(data: &[u8]) {
                 ..
             }) = parsed
             {
-                if let Some(payment) = infra::wechatpay_channel::confirmation_of(&tx) {
+                if let Ok(Some(payment)) = infra::wechatpay_channel::confirmation_of(&tx) {
                     // What is kept of it parses back into the same transaction.
                     let again: wechatpay::model::Transaction =
                         serde_json::from_str(&payment.raw).expect("kept JSON parses");

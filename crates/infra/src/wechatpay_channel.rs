@@ -1,10 +1,18 @@
 //! The WeChat Pay adapter for the domain's `PaymentChannel` port (Native payments).
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-use domain::order::{MerchantIdentity, OrderNo, PaymentConfirmation};
-use domain::ports::{ChannelError, PaymentChannel, PaymentState, PrepayRequest};
+use domain::money::Fen;
+use domain::order::{MerchantIdentity, OrderNo, PaymentConfirmation, TransactionId};
+use domain::ports::{
+    Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent, PaymentChannel,
+    PaymentState, PrepayRequest, RefundEnd, RefundEnded,
+};
 use wechatpay::client::Client;
-use wechatpay::model::{Amount, NativePrepayRequest, TradeState, Transaction};
+use wechatpay::model::{
+    Amount, NativePrepayRequest, RefundNotice, RefundStatus, TradeState, Transaction,
+};
+use wechatpay::notify::{NotificationResource, NotifyError};
+use wechatpay::verify::SignatureHeaders;
 
 /// WeChat Pay's `description` limit, in characters.
 const DESCRIPTION_MAX_CHARS: usize = 127;
@@ -96,19 +104,28 @@ fn what_happened(e: &wechatpay::error::Error) -> String {
     }
 }
 
-/// The payment a SUCCESS (or since refunded) transaction reports; `None` while unpaid.
-pub fn confirmation_of(tx: &Transaction) -> Option<PaymentConfirmation> {
+/// The payment a SUCCESS (or since refunded) transaction reports; `None` while unpaid. A
+/// paid transaction without a valid id or amount breaks WeChat's protocol (both are
+/// required): the error says which, and nothing is guessed.
+pub fn confirmation_of(tx: &Transaction) -> Result<Option<PaymentConfirmation>, String> {
     if !matches!(tx.trade_state, TradeState::Success | TradeState::Refund) {
-        return None;
+        return Ok(None);
     }
+    let transaction_id = TransactionId::parse(tx.transaction_id.as_deref().unwrap_or_default())
+        .map_err(|e| format!("paid order {}: {e}", tx.out_trade_no))?;
     let amount = tx.amount.as_ref();
-    Some(PaymentConfirmation {
+    let total = amount
+        .and_then(|a| a.total)
+        .ok_or_else(|| format!("paid order {} reports no amount", tx.out_trade_no))
+        .and_then(|total| {
+            Fen::from_i64(total).map_err(|e| format!("paid order {}: {e}", tx.out_trade_no))
+        })?;
+    Ok(Some(PaymentConfirmation {
         out_trade_no: tx.out_trade_no.clone(),
-        transaction_id: tx.transaction_id.clone().unwrap_or_default(),
+        transaction_id,
         mchid: tx.mchid.clone(),
         appid: tx.appid.clone(),
-        // A missing amount cannot match any order: it goes to review, never to delivery.
-        total: amount.and_then(|a| a.total).unwrap_or(-1),
+        total,
         currency: amount.and_then(|a| a.currency.clone()).unwrap_or_default(),
         payer_openid: tx.payer.as_ref().and_then(|p| p.openid.clone()),
         success_time: tx
@@ -117,16 +134,19 @@ pub fn confirmation_of(tx: &Transaction) -> Option<PaymentConfirmation> {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
         raw: serde_json::to_string(tx).expect("a transaction serialises"),
-    })
+    }))
 }
 
 /// What a queried transaction says of the order's payment. A state this build does not
-/// know is an unknown outcome: the order is neither closed nor delivered on a guess.
+/// know, or a paid one it cannot read, is an unknown outcome: the order is neither closed
+/// nor delivered on a guess.
 pub fn payment_state(tx: &Transaction) -> Result<PaymentState, ChannelError> {
     Ok(match tx.trade_state {
-        TradeState::Success | TradeState::Refund => {
-            confirmation_of(tx).map_or(PaymentState::Unpaid, PaymentState::Paid)
-        }
+        TradeState::Success | TradeState::Refund => match confirmation_of(tx) {
+            Ok(Some(payment)) => PaymentState::Paid(payment),
+            Ok(None) => PaymentState::Unpaid,
+            Err(why) => return Err(ChannelError::OutcomeUnknown(format!("reported {why}"))),
+        },
         TradeState::Notpay | TradeState::Userpaying | TradeState::Accept => PaymentState::Unpaid,
         TradeState::Closed | TradeState::Revoked => PaymentState::Closed,
         TradeState::Payerror => PaymentState::Failed(tx.trade_state_desc.clone()),
@@ -139,7 +159,76 @@ pub fn payment_state(tx: &Transaction) -> Result<PaymentState, ChannelError> {
     })
 }
 
+/// What a verified transaction callback reports.
+fn transaction_event(tx: &Transaction) -> Result<ChannelEvent, CallbackRefusal> {
+    match confirmation_of(tx).map_err(CallbackRefusal::Unreadable)? {
+        Some(payment) => Ok(ChannelEvent::PaymentSucceeded(payment)),
+        None => Ok(ChannelEvent::NothingToDo(format!(
+            "order {} is {:?}, not paid",
+            tx.out_trade_no, tx.trade_state
+        ))),
+    }
+}
+
+/// What a verified refund callback reports; a refund still in progress has not ended.
+fn refund_event(notice: &RefundNotice) -> Result<ChannelEvent, CallbackRefusal> {
+    let end = match notice.refund_status {
+        RefundStatus::Success => RefundEnd::Succeeded,
+        RefundStatus::Closed => RefundEnd::Closed,
+        RefundStatus::Abnormal => RefundEnd::Abnormal,
+        RefundStatus::Processing | RefundStatus::Unknown => {
+            return Ok(ChannelEvent::NothingToDo(format!(
+                "refund {} is {:?}",
+                notice.out_refund_no, notice.refund_status
+            )));
+        }
+    };
+    let refund = Fen::from_i64(notice.amount.refund).map_err(|e| {
+        CallbackRefusal::Unreadable(format!("refund {}: {e}", notice.out_refund_no))
+    })?;
+    Ok(ChannelEvent::RefundEnded(RefundEnded {
+        out_trade_no: notice.out_trade_no.clone(),
+        out_refund_no: notice.out_refund_no.clone(),
+        refund_id: notice.refund_id.clone(),
+        end,
+        refund,
+        raw: serde_json::to_string(notice).expect("a refund notice serialises"),
+    }))
+}
+
+/// A forged, stale or tampered message is not WeChat's; a signed one we cannot read is.
+fn refusal(e: NotifyError) -> CallbackRefusal {
+    match e {
+        NotifyError::Verify(_) | NotifyError::Decrypt(_) => {
+            CallbackRefusal::NotGenuine(e.to_string())
+        }
+        NotifyError::Malformed(_) | NotifyError::UnsupportedAlgorithm(_) => {
+            CallbackRefusal::Unreadable(e.to_string())
+        }
+    }
+}
+
 impl PaymentChannel for WechatPayChannel {
+    fn read_callback(&self, callback: Callback<'_>) -> Result<ChannelCallback, CallbackRefusal> {
+        let headers = SignatureHeaders::from_lookup(|name| callback.header(name))
+            .map_err(|e| refusal(e.into()))?;
+        let notification = self
+            .client
+            .read_notification(&headers, callback.body)
+            .map_err(refusal)?;
+        let event = match &notification.resource {
+            NotificationResource::Transaction(tx) => transaction_event(tx)?,
+            NotificationResource::Refund(notice) => refund_event(notice)?,
+            NotificationResource::Other(_) => {
+                ChannelEvent::NothingToDo(format!("event {}", notification.event_type))
+            }
+        };
+        Ok(ChannelCallback {
+            event_id: notification.id,
+            event,
+        })
+    }
+
     async fn prepay(&self, request: &PrepayRequest) -> Result<String, ChannelError> {
         self.client
             .native_prepay(&self.prepay_body(request))

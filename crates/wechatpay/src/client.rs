@@ -290,11 +290,20 @@ impl Client {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Notification, NotifyError> {
-        let signature = SignatureHeaders::from_headers(headers)?;
+        self.read_notification(&SignatureHeaders::from_headers(headers)?, body)
+    }
+
+    /// Verifies, decrypts and types a callback whose signature headers are read already.
+    /// Its freshness is judged by this machine's wall clock, as WeChat's signing time is.
+    pub fn read_notification(
+        &self,
+        headers: &SignatureHeaders,
+        body: &[u8],
+    ) -> Result<Notification, NotifyError> {
         crate::notify::parse_notification(
             &self.inner.verifier,
             &self.inner.apiv3_key,
-            &signature,
+            headers,
             body,
             now_unix(),
         )

@@ -80,10 +80,15 @@ pub enum VerifyError {
 impl SignatureHeaders {
     /// Reads the headers from an HTTP header map (reqwest's and axum's are the same type).
     pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Result<Self, VerifyError> {
+        Self::from_lookup(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+    }
+
+    /// Reads the headers through a lookup by name (callers compare names without case).
+    pub fn from_lookup<'a>(
+        header_value: impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<Self, VerifyError> {
         let get = |name: &'static str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
+            header_value(name)
                 .map(str::to_owned)
                 .ok_or(VerifyError::MissingHeader(name))
         };

@@ -8,6 +8,9 @@ mod ttl;
 
 pub use model::{NewOrder, Order};
 pub use no::{MAX_NODE, OrderNo, OrderNoError, OrderNoGenerator};
-pub use payment::{MerchantIdentity, PaymentConfirmation, PaymentMismatch, UnmatchedPayment};
+pub use payment::{
+    MerchantIdentity, PaymentConfirmation, PaymentMismatch, TransactionId, TransactionIdError,
+    UnmatchedPayment,
+};
 pub use status::{OrderStatus, OrderStatusError, Transition, TransitionError};
 pub use ttl::{OrderTtl, OrderTtlError};

@@ -2,6 +2,43 @@
 
 use crate::money::Fen;
 use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// The channel's id of one payment (WeChat's `transaction_id`): what makes a payment unique.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TransactionId(String);
+
+/// A reported transaction id is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a transaction id is 1 to {max} visible ASCII characters, got {0:?}", max = TransactionId::MAX_LEN)]
+pub struct TransactionIdError(String);
+
+impl TransactionId {
+    /// WeChat's ids are 28 to 32 digits; the bound leaves room for other channels.
+    pub const MAX_LEN: usize = 64;
+
+    /// A transaction id as a channel reported it.
+    pub fn parse(id: &str) -> Result<Self, TransactionIdError> {
+        let visible = id.bytes().all(|b| b.is_ascii_graphic());
+        if id.is_empty() || id.len() > Self::MAX_LEN || !visible {
+            return Err(TransactionIdError(
+                id.chars().take(Self::MAX_LEN + 1).collect(),
+            ));
+        }
+        Ok(Self(id.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// The merchant this shop is, as a payment must name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,12 +50,13 @@ pub struct MerchantIdentity {
 /// A successful payment reported by the channel (a verified notify or a query).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentConfirmation {
+    /// The merchant's order number as reported: checked, since it may name no order here.
     pub out_trade_no: String,
-    pub transaction_id: String,
+    pub transaction_id: TransactionId,
     pub mchid: String,
     pub appid: String,
-    /// `amount.total` in fen as reported (may be anything: it is checked, not trusted).
-    pub total: i64,
+    /// `amount.total` as reported: checked against the order, not trusted.
+    pub total: Fen,
     pub currency: String,
     pub payer_openid: Option<String>,
     pub success_time: Option<DateTime<Utc>>,
@@ -43,8 +81,8 @@ pub struct UnmatchedPayment {
 /// Why a reported payment does not pay the order (the order goes to REVIEW).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PaymentMismatch {
-    #[error("amount: paid {paid} fen, the order is {expected} yuan")]
-    Amount { expected: Fen, paid: i64 },
+    #[error("amount: paid {paid} yuan, the order is {expected} yuan")]
+    Amount { expected: Fen, paid: Fen },
     #[error("currency {0:?} is not CNY")]
     Currency(String),
     #[error("mchid {0:?} is not this merchant's")]
@@ -65,7 +103,7 @@ impl PaymentConfirmation {
         if self.currency != "CNY" {
             return Err(PaymentMismatch::Currency(self.currency.clone()));
         }
-        if self.total != amount.as_i64() {
+        if self.total != amount {
             return Err(PaymentMismatch::Amount {
                 expected: amount,
                 paid: self.total,
@@ -86,13 +124,13 @@ mod tests {
         }
     }
 
-    fn paid(total: i64) -> PaymentConfirmation {
+    fn paid(total: u64) -> PaymentConfirmation {
         PaymentConfirmation {
             out_trade_no: "2026112815220000100001".into(),
-            transaction_id: "4200000000000000001".into(),
+            transaction_id: TransactionId::parse("4200000000000000001").unwrap(),
             mchid: "1900007291".into(),
             appid: "wx0000000000000001".into(),
-            total,
+            total: Fen::new(total).unwrap(),
             currency: "CNY".into(),
             payer_openid: None,
             success_time: None,
@@ -108,7 +146,7 @@ mod tests {
             paid(1).check(price, &merchant()),
             Err(PaymentMismatch::Amount {
                 expected: price,
-                paid: 1
+                paid: Fen::new(1).unwrap()
             })
         );
         let mut other = paid(990);
@@ -129,5 +167,18 @@ mod tests {
             other.check(price, &merchant()),
             Err(PaymentMismatch::Appid(_))
         ));
+    }
+
+    #[test]
+    fn a_transaction_id_is_visible_ascii_of_bounded_length() {
+        assert_eq!(
+            TransactionId::parse("4200000000000000001")
+                .unwrap()
+                .as_str(),
+            "4200000000000000001"
+        );
+        for bad in ["", "42 00", "42\n", "支付", &"4".repeat(65)] {
+            assert!(TransactionId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

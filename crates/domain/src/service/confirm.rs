@@ -3,7 +3,7 @@
 //! transition: repeats and races are harmless.
 
 use super::Shop;
-use crate::order::{OrderNo, OrderStatus, PaymentConfirmation};
+use crate::order::{OrderNo, OrderStatus, PaymentConfirmation, Transition};
 use crate::ports::{MarkPaid, OrderRepository, UnmatchedPayments};
 
 /// What a confirmed payment did to its order.
@@ -56,7 +56,9 @@ where
                 _ => {}
             }
             // Any other state may take payment; the store's conditional write settles races.
-            order.pay().map_err(|e| ConfirmError::Store(e.into()))?;
+            Transition::PAY
+                .check(order.status)
+                .map_err(|e| ConfirmError::Store(e.into()))?;
             let now = self.clock.now();
             let review = match payment.check(order.amount, &self.settings.merchant) {
                 Err(mismatch) => mismatch.to_string(),
@@ -98,7 +100,7 @@ where
             tracing::error!(
                 out_trade_no = %payment.out_trade_no,
                 transaction_id = %payment.transaction_id,
-                total = payment.total,
+                total = %payment.total,
                 source,
                 "a verified payment names no order of this shop: kept in unmatched_payments"
             );

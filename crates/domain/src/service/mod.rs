@@ -1,12 +1,14 @@
 //! The flows, each in its own module, over the ports: the shop's (checkout, payment
 //! confirmation, delivery, reconciliation) and login.
 
+mod callback;
 mod checkout;
 mod confirm;
 mod deliver;
 mod login;
 mod reconcile;
 
+pub use callback::{CallbackError, CallbackOutcome};
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
 pub use login::{Login, LoginPolicy, LongCodes, RedeemError};

@@ -15,6 +15,7 @@ mod m20261201_000005_unmatched_payments;
 mod m20261201_000006_login_hardening;
 mod m20261201_000007_health_probes;
 mod m20261201_000008_account_models;
+mod m20261202_000009_outbox_without_payload;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_login_hardening::Migration),
             Box::new(m20261201_000007_health_probes::Migration),
             Box::new(m20261201_000008_account_models::Migration),
+            Box::new(m20261202_000009_outbox_without_payload::Migration),
         ]
     }
 }

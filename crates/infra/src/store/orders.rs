@@ -5,7 +5,7 @@ use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis,
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
-use domain::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, Transition};
+use domain::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, Transition};
 use domain::ports::{Delivery, InsertOrderError, MarkPaid, OrderRepository};
 use domain::product::{ModelType, ProductId};
 use domain::user::UserId;
@@ -137,13 +137,10 @@ impl OrderRepository for SeaStore {
             rollback(txn).await;
             return Ok(MarkPaid::Unchanged);
         }
-        let payload =
-            serde_json::json!({ "order_no": no, "transaction_id": payment.transaction_id });
         let event = outbox::ActiveModel {
             id: NotSet,
             kind: Set(outbox::KIND_ORDER_PAID.to_owned()),
             order_no: Set(no.to_owned()),
-            payload: Set(payload.to_string()),
             status: Set(outbox::STATUS_PENDING.to_owned()),
             attempts: Set(0),
             next_attempt_at: Set(millis(now)),
@@ -166,7 +163,7 @@ impl OrderRepository for SeaStore {
         &self,
         no: &OrderNo,
         reason: &str,
-        transaction_id: &str,
+        transaction_id: &TransactionId,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let review = || {
@@ -174,7 +171,10 @@ impl OrderRepository for SeaStore {
                 .col_expr(order::Column::ReviewReason, Expr::value(reason))
         };
         let result = match review()
-            .col_expr(order::Column::TransactionId, Expr::value(transaction_id))
+            .col_expr(
+                order::Column::TransactionId,
+                Expr::value(transaction_id.as_str()),
+            )
             .exec(self.writer()?)
             .await
         {
@@ -256,7 +256,7 @@ fn to_row(order: &Order) -> order::ActiveModel {
         created_at: Set(millis(order.created_at)),
         expire_at: Set(millis(order.expire_at)),
         paid_at: Set(order.paid_at.map(millis)),
-        transaction_id: Set(order.transaction_id.clone()),
+        transaction_id: Set(order.transaction_id.as_ref().map(|t| t.as_str().to_owned())),
         delivered_at: Set(order.delivered_at.map(millis)),
         closed_at: Set(order.closed_at.map(millis)),
         review_reason: Set(order.review_reason.clone()),
@@ -289,7 +289,12 @@ pub(crate) fn to_domain(row: order::Model) -> anyhow::Result<Order> {
         updated_at: from_millis(row.updated_at)?,
         product_name: row.product_name,
         code_url: row.code_url,
-        transaction_id: row.transaction_id,
+        transaction_id: row
+            .transaction_id
+            .as_deref()
+            .map(TransactionId::parse)
+            .transpose()
+            .with_context(context)?,
         review_reason: row.review_reason,
     })
 }

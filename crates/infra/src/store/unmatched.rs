@@ -4,22 +4,14 @@ use super::entities::unmatched_payment;
 use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use domain::order::{PaymentConfirmation, UnmatchedPayment};
+use domain::money::Fen;
+use domain::order::{PaymentConfirmation, TransactionId, UnmatchedPayment};
 use domain::ports::UnmatchedPayments;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-
-/// What identifies one payment: its transaction id, else (none reported) its order number.
-fn payment_key(payment: &PaymentConfirmation) -> String {
-    if payment.transaction_id.is_empty() {
-        format!("out_trade_no:{}", payment.out_trade_no)
-    } else {
-        payment.transaction_id.clone()
-    }
-}
 
 impl UnmatchedPayments for SeaStore {
     async fn keep_unmatched(
@@ -28,15 +20,16 @@ impl UnmatchedPayments for SeaStore {
         source: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let key = payment_key(payment);
+        // One row per payment: the transaction id is what makes it one.
+        let key = payment.transaction_id.as_str().to_owned();
         let row = unmatched_payment::ActiveModel {
             id: NotSet,
             payment_key: Set(key.clone()),
-            transaction_id: Set(payment.transaction_id.clone()),
+            transaction_id: Set(key.clone()),
             out_trade_no: Set(payment.out_trade_no.clone()),
             mchid: Set(payment.mchid.clone()),
             appid: Set(payment.appid.clone()),
-            total: Set(payment.total),
+            total: Set(payment.total.as_i64()),
             currency: Set(payment.currency.clone()),
             payer_openid: Set(payment.payer_openid.clone()),
             success_at: Set(payment.success_time.map(millis)),
@@ -87,13 +80,14 @@ impl UnmatchedPayments for SeaStore {
 }
 
 fn to_domain(row: unmatched_payment::Model) -> anyhow::Result<UnmatchedPayment> {
+    let context = || format!("stored unmatched payment {}", row.payment_key);
     Ok(UnmatchedPayment {
         payment: PaymentConfirmation {
+            transaction_id: TransactionId::parse(&row.transaction_id).with_context(context)?,
+            total: Fen::from_i64(row.total).with_context(context)?,
             out_trade_no: row.out_trade_no,
-            transaction_id: row.transaction_id,
             mchid: row.mchid,
             appid: row.appid,
-            total: row.total,
             currency: row.currency,
             payer_openid: row.payer_openid,
             success_time: from_millis_opt(row.success_at)?,

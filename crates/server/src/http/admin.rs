@@ -118,8 +118,8 @@ pub async fn unmatched_payments(
             resource: serde_json::from_str(&u.payment.raw)
                 .unwrap_or(serde_json::Value::String(u.payment.raw.clone())),
             out_trade_no: u.payment.out_trade_no,
-            transaction_id: u.payment.transaction_id,
-            total_fen: u.payment.total,
+            transaction_id: u.payment.transaction_id.to_string(),
+            total_fen: u.payment.total.as_i64(),
             currency: u.payment.currency,
             mchid: u.payment.mchid,
             appid: u.payment.appid,

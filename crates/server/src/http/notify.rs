@@ -1,9 +1,10 @@
 //! POST `/api/v1/sale/pay_notify`: WeChat Pay's payment notification.
 //!
-//! decode → verify (signature, 300 s window) → decrypt (AEAD tag) → check against the order
-//! → one conditional transition. Answers: 204 when handled (a repeat too), 401 when the
-//! message is not WeChat Pay's (nothing changes), 5xx when it cannot be processed now, so
-//! that WeChat sends it again.
+//! The channel verifies (signature, 300 s window), decrypts (AEAD tag) and says what the
+//! callback reports; the shop applies it in one conditional transition. Answers: 204 when
+//! handled (a repeat too), 401 when the message is not WeChat Pay's, 400 when it is but
+//! breaks the protocol, 5xx when it cannot be recorded now: nothing changes on any refusal,
+//! and WeChat sends it again.
 
 use crate::state::AppState;
 use axum::Json;
@@ -11,11 +12,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use domain::service::{ConfirmError, Confirmation};
-use infra::wechatpay_channel::confirmation_of;
+use domain::ports::{Callback, CallbackRefusal};
+use domain::service::{CallbackError, CallbackOutcome, Confirmation};
 use wechatpay::model::NotifyAnswer;
-use wechatpay::notify::NotificationResource;
 
+/// WeChat's callback answer, `{"code":"FAIL","message":…}`.
 fn fail(status: StatusCode, message: &str) -> Response {
     let answer = NotifyAnswer {
         code: "FAIL".into(),
@@ -25,43 +26,36 @@ fn fail(status: StatusCode, message: &str) -> Response {
 }
 
 /// Handles one notification.
-#[tracing::instrument(skip_all, fields(event_id, order_no))]
 pub async fn pay_notify(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let notification = match state.wechatpay.parse_notification(&headers, &body) {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e, "pay_notify refused: not a genuine WeChat Pay notification");
-            return fail(StatusCode::UNAUTHORIZED, "verification failed");
-        }
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let callback = Callback {
+        headers: &headers,
+        body: &body,
     };
-    tracing::Span::current().record("event_id", notification.id.as_str());
-    let transaction = match &notification.resource {
-        NotificationResource::Transaction(t) => t,
-        _ => {
-            tracing::info!(event_type = %notification.event_type, "pay_notify: event ignored");
-            return StatusCode::NO_CONTENT.into_response();
-        }
-    };
-    tracing::Span::current().record("order_no", transaction.out_trade_no.as_str());
-    let Some(payment) = confirmation_of(transaction) else {
-        tracing::info!(state = ?transaction.trade_state, "pay_notify: not a success, ignored");
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    match state.shop.confirm_payment(&payment, "notify").await {
-        Ok(Confirmation::Paid) => {
+    match state.shop.handle_callback(callback).await {
+        Ok(CallbackOutcome::Payment(Confirmation::Paid)) => {
             state.delivery.wake();
             StatusCode::NO_CONTENT.into_response()
         }
-        // An unmatched payment is kept (and logged once) by the shop: answering success
-        // stops WeChat from sending it again fifteen times over a day.
-        Ok(
-            Confirmation::AlreadyPaid | Confirmation::Review(_) | Confirmation::Unmatched { .. },
-        ) => StatusCode::NO_CONTENT.into_response(),
-        Err(ConfirmError::Store(e)) => {
+        // A repeat, a review and an unmatched payment are kept by the shop: answering
+        // success stops WeChat from sending them again fifteen times over a day.
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(CallbackError::Refused(refusal @ CallbackRefusal::NotGenuine(_))) => {
+            tracing::warn!(%refusal, "pay_notify refused");
+            fail(StatusCode::UNAUTHORIZED, "verification failed")
+        }
+        Err(CallbackError::Refused(refusal @ CallbackRefusal::Unreadable(_))) => {
+            tracing::error!(%refusal, "pay_notify refused: WeChat will send it again");
+            fail(StatusCode::BAD_REQUEST, "unreadable notification")
+        }
+        Err(CallbackError::Store(e)) => {
             tracing::error!(error = ?e, "pay_notify: cannot record the payment now; WeChat will retry");
             fail(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
         }

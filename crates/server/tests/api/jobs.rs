@@ -126,7 +126,9 @@ async fn a_paid_order_whose_event_was_lost_is_delivered_by_the_sweep() {
     // Simulate losing the outbox event together with the relay's wake-up: the payment is
     // applied directly, then its event row is removed before any relay sees it.
     let db = app.state.shop.store().db();
-    let payment = infra::wechatpay_channel::confirmation_of(&transaction).unwrap();
+    let payment = infra::wechatpay_channel::confirmation_of(&transaction)
+        .unwrap()
+        .unwrap();
     app.state
         .shop
         .confirm_payment(&payment, "query")

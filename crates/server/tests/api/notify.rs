@@ -109,6 +109,29 @@ async fn forged_expired_and_tampered_notifications_are_refused_with_401() {
 }
 
 #[tokio::test]
+async fn a_genuine_paid_notification_without_an_id_or_an_amount_is_refused_with_400_and_changes_nothing()
+ {
+    type Break = fn(&mut Transaction);
+    let cases: [(&str, Break); 3] = [
+        ("no amount", |t| t.amount = None),
+        ("a negative amount", |t| {
+            t.amount.as_mut().unwrap().total = Some(-1)
+        }),
+        ("no transaction id", |t| t.transaction_id = None),
+    ];
+    let app = TestApp::spawn().await;
+    let user = "oBrokenProtocol";
+    let (order_no, transaction) = paid_but_not_notified(&app, user).await;
+    for (what, broken) in cases {
+        let mut sent = transaction.clone();
+        broken(&mut sent);
+        let (headers, body) = app.sandbox.build_notification(&sent);
+        assert_eq!(app.post_notification(&headers, &body).await, 400, "{what}");
+    }
+    assert_untouched(&app, user, &order_no).await;
+}
+
+#[tokio::test]
 async fn a_payment_that_does_not_match_its_order_goes_to_review_and_is_never_delivered() {
     type Tamper = fn(&mut Transaction);
     let cases: [(&str, Tamper); 4] = [
@@ -166,7 +189,8 @@ async fn a_transaction_already_paying_another_order_puts_the_second_in_review_wi
     assert!(reason.contains(&taken), "{reason}");
     assert_eq!(app.quota(user).await, (0, 0));
     assert_eq!(app.ledger_rows(&second).await, 0);
-    assert_eq!(app.order(&first).await.transaction_id, Some(taken));
+    let kept = app.order(&first).await.transaction_id;
+    assert_eq!(kept.as_ref().map(|t| t.as_str()), Some(taken.as_str()));
 }
 
 #[tokio::test]

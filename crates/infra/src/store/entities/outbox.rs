@@ -17,8 +17,6 @@ pub struct Model {
     pub id: i64,
     pub kind: String,
     pub order_no: String,
-    /// JSON text.
-    pub payload: String,
     pub status: String,
     pub attempts: i32,
     /// Unix milliseconds, like every `*_at` and `*_until` column.

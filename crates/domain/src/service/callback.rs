@@ -1,0 +1,70 @@
+//! A payment channel's callback: the channel says what it reports, channel-neutrally, and
+//! the shop acts on it. A second channel plugs in with an adapter and a route; this flow
+//! and the handler stay as they are.
+
+use super::{ConfirmError, Confirmation, Shop};
+use crate::ports::{
+    Callback, CallbackRefusal, ChannelEvent, OrderRepository, PaymentChannel, RefundEnded,
+    UnmatchedPayments,
+};
+
+/// What a callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// It reported a payment, applied as the confirmation says.
+    Payment(Confirmation),
+    /// It reported a refund's end. No refund is asked for by this shop yet, so there is
+    /// nothing to apply it to; it is logged with everything it says.
+    Refund(RefundEnded),
+    /// Genuine, and nothing to do.
+    Nothing,
+}
+
+/// A callback was not handled; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// The channel refused it.
+    #[error(transparent)]
+    Refused(#[from] CallbackRefusal),
+    /// It could not be recorded now; the channel will send it again.
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+impl From<ConfirmError> for CallbackError {
+    fn from(e: ConfirmError) -> Self {
+        match e {
+            ConfirmError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl<S, C> Shop<S, C>
+where
+    S: OrderRepository + UnmatchedPayments,
+    C: PaymentChannel,
+{
+    /// Verifies a callback through the channel and applies what it reports.
+    #[tracing::instrument(skip_all, fields(event_id))]
+    pub async fn handle_callback(
+        &self,
+        callback: Callback<'_>,
+    ) -> Result<CallbackOutcome, CallbackError> {
+        let callback = self.channel.read_callback(callback)?;
+        tracing::Span::current().record("event_id", callback.event_id.as_str());
+        match callback.event {
+            ChannelEvent::PaymentSucceeded(payment) => {
+                let confirmation = self.confirm_payment(&payment, "notify").await?;
+                Ok(CallbackOutcome::Payment(confirmation))
+            }
+            ChannelEvent::RefundEnded(refund) => {
+                tracing::info!(?refund, "callback: a refund ended");
+                Ok(CallbackOutcome::Refund(refund))
+            }
+            ChannelEvent::NothingToDo(what) => {
+                tracing::info!(%what, "callback: nothing to do");
+                Ok(CallbackOutcome::Nothing)
+            }
+        }
+    }
+}

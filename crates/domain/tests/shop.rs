@@ -1,0 +1,634 @@
+//! The shop's rules on their own: checkout, callbacks, confirmation, reconciliation and
+//! expiry over in-memory ports (no database, no HTTP, no WeChat). The store's real
+//! adapters are tested against the same ports in `crates/infra/tests/store.rs`.
+
+use chatmall_domain::account::{Account, AccountStatus};
+use chatmall_domain::clock::ManualClock;
+use chatmall_domain::money::Fen;
+use chatmall_domain::order::{
+    MerchantIdentity, Order, OrderNo, OrderNoGenerator, OrderStatus, OrderTtl, PaymentConfirmation,
+    TransactionId, Transition, UnmatchedPayment,
+};
+use chatmall_domain::ports::{
+    Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent, Delivery,
+    InsertOrderError, MarkPaid, OrderRepository, PaymentChannel, PaymentState, PrepayRequest,
+    ProductCatalog, UnmatchedPayments,
+};
+use chatmall_domain::product::{Product, ProductId};
+use chatmall_domain::service::{
+    CallbackError, CallbackOutcome, CheckoutError, Confirmation, Expired, Shop, ShopSettings,
+};
+use chatmall_domain::user::UserId;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+const MCHID: &str = "1900007291";
+const APPID: &str = "wx0000000000000001";
+
+/// Orders, products and kept payments in memory; every transition is checked against the
+/// domain's `Transition`, as the database adapter's conditional writes are.
+#[derive(Default)]
+struct Memory {
+    products: Vec<Product>,
+    orders: Mutex<BTreeMap<String, Order>>,
+    unmatched: Mutex<Vec<UnmatchedPayment>>,
+    /// The `order_paid` events written with each PAID transition.
+    paid_events: Mutex<Vec<OrderNo>>,
+}
+
+impl Memory {
+    /// Applies `transition` to the order if its state allows it; `false` otherwise.
+    fn apply(&self, no: &str, transition: Transition, change: impl FnOnce(&mut Order)) -> bool {
+        let mut orders = self.orders.lock().unwrap();
+        let Some(order) = orders.get_mut(no) else {
+            return false;
+        };
+        let Ok(to) = transition.check(order.status) else {
+            return false;
+        };
+        order.status = to;
+        change(order);
+        true
+    }
+
+    fn status(&self, no: &OrderNo) -> OrderStatus {
+        self.orders.lock().unwrap()[no.as_str()].status
+    }
+
+    fn events(&self) -> usize {
+        self.paid_events.lock().unwrap().len()
+    }
+}
+
+impl ProductCatalog for Memory {
+    async fn on_sale(&self) -> anyhow::Result<Vec<Product>> {
+        Ok(self
+            .products
+            .iter()
+            .filter(|p| p.enabled)
+            .cloned()
+            .collect())
+    }
+
+    async fn product(&self, id: ProductId) -> anyhow::Result<Option<Product>> {
+        Ok(self.products.iter().find(|p| p.id == id).cloned())
+    }
+}
+
+impl OrderRepository for Memory {
+    async fn insert(&self, order: &Order) -> Result<(), InsertOrderError> {
+        let mut orders = self.orders.lock().unwrap();
+        if orders.contains_key(order.order_no.as_str()) {
+            return Err(InsertOrderError::Duplicate(order.order_no.clone()));
+        }
+        orders.insert(order.order_no.to_string(), order.clone());
+        Ok(())
+    }
+
+    async fn order(&self, no: &OrderNo) -> anyhow::Result<Option<Order>> {
+        Ok(self.orders.lock().unwrap().get(no.as_str()).cloned())
+    }
+
+    async fn open_order(
+        &self,
+        user: &UserId,
+        product: ProductId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Order>> {
+        let orders = self.orders.lock().unwrap();
+        Ok(orders
+            .values()
+            .rev()
+            .find(|o| &o.user_id == user && o.product_id == product && o.is_payable_at(now))
+            .cloned())
+    }
+
+    async fn orders_of(&self, user: &UserId, limit: u64) -> anyhow::Result<Vec<Order>> {
+        let orders = self.orders.lock().unwrap();
+        let mine = orders.values().rev().filter(|o| &o.user_id == user);
+        Ok(mine.take(limit as usize).cloned().collect())
+    }
+
+    async fn note_prepay_attempt(&self, no: &OrderNo, _: DateTime<Utc>) -> anyhow::Result<bool> {
+        let mut orders = self.orders.lock().unwrap();
+        Ok(match orders.get_mut(no.as_str()) {
+            Some(o) if o.status == OrderStatus::Created => {
+                o.prepay_attempts += 1;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn record_prepay(
+        &self,
+        no: &OrderNo,
+        code_url: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        Ok(self.apply(no.as_str(), Transition::PREPAY, |o| {
+            o.code_url = Some(code_url.to_owned());
+            o.updated_at = now;
+        }))
+    }
+
+    async fn mark_paid(
+        &self,
+        payment: &PaymentConfirmation,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<MarkPaid> {
+        let taken = self.orders.lock().unwrap().values().any(|o| {
+            o.transaction_id.as_ref() == Some(&payment.transaction_id)
+                && o.order_no.as_str() != payment.out_trade_no
+        });
+        if taken {
+            return Ok(MarkPaid::TransactionOnAnotherOrder);
+        }
+        if !self.apply(&payment.out_trade_no, Transition::PAY, |o| {
+            o.paid_at = Some(payment.success_time.unwrap_or(now));
+            o.transaction_id = Some(payment.transaction_id.clone());
+        }) {
+            return Ok(MarkPaid::Unchanged);
+        }
+        let no = OrderNo::parse(&payment.out_trade_no)?;
+        self.paid_events.lock().unwrap().push(no);
+        Ok(MarkPaid::Paid)
+    }
+
+    async fn mark_review(
+        &self,
+        no: &OrderNo,
+        reason: &str,
+        _: &TransactionId,
+        _: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        Ok(self.apply(no.as_str(), Transition::REVIEW, |o| {
+            o.review_reason = Some(reason.to_owned());
+        }))
+    }
+
+    async fn close(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        Ok(self.apply(no.as_str(), Transition::CLOSE, |o| o.closed_at = Some(now)))
+    }
+
+    async fn abandon(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        Ok(self.apply(no.as_str(), Transition::ABANDON, |o| {
+            o.closed_at = Some(now)
+        }))
+    }
+
+    async fn deliver(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<Delivery> {
+        let Some(order) = self.order(no).await? else {
+            return Ok(Delivery::NotFound);
+        };
+        if !self.apply(no.as_str(), Transition::DELIVER, |o| {
+            o.delivered_at = Some(now)
+        }) {
+            return Ok(match order.status {
+                OrderStatus::Delivered => Delivery::AlreadyDelivered,
+                other => Delivery::NotPaid(other),
+            });
+        }
+        Ok(Delivery::Delivered(Account {
+            user_id: order.user_id,
+            total_quota: i64::from(order.quota),
+            surplus_quota: i64::from(order.quota),
+            model_types: order.model_types,
+            status: AccountStatus::Usable,
+            created_at: now,
+            updated_at: now,
+        }))
+    }
+}
+
+impl UnmatchedPayments for Memory {
+    async fn keep_unmatched(
+        &self,
+        payment: &PaymentConfirmation,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut kept = self.unmatched.lock().unwrap();
+        if let Some(seen) = kept
+            .iter_mut()
+            .find(|u| u.payment.transaction_id == payment.transaction_id)
+        {
+            seen.times_seen += 1;
+            seen.last_seen_at = now;
+            return Ok(false);
+        }
+        kept.push(UnmatchedPayment {
+            payment: payment.clone(),
+            source: source.to_owned(),
+            first_seen_at: now,
+            last_seen_at: now,
+            times_seen: 1,
+        });
+        Ok(true)
+    }
+
+    async fn unmatched_payments(&self, limit: u64) -> anyhow::Result<Vec<UnmatchedPayment>> {
+        let kept = self.unmatched.lock().unwrap();
+        Ok(kept.iter().rev().take(limit as usize).cloned().collect())
+    }
+}
+
+/// A payment channel that answers as scripted. Its callbacks are plain text: the header
+/// `x-fake-signature: genuine` stands for a valid signature, and the body is
+/// `paid <out_trade_no> <transaction_id> <fen>` or `pending <out_trade_no>`.
+#[derive(Default)]
+struct Channel {
+    prepays: Mutex<VecDeque<Result<String, ChannelError>>>,
+    states: Mutex<HashMap<String, PaymentState>>,
+    closed: Mutex<Vec<OrderNo>>,
+}
+
+impl Channel {
+    fn answer_prepay(&self, answer: Result<&str, ChannelError>) {
+        self.prepays
+            .lock()
+            .unwrap()
+            .push_back(answer.map(str::to_owned));
+    }
+
+    fn report(&self, no: &OrderNo, state: PaymentState) {
+        self.states.lock().unwrap().insert(no.to_string(), state);
+    }
+}
+
+impl PaymentChannel for Channel {
+    fn read_callback(&self, callback: Callback<'_>) -> Result<ChannelCallback, CallbackRefusal> {
+        if callback.header("X-Fake-Signature") != Some("genuine") {
+            return Err(CallbackRefusal::NotGenuine("bad signature".into()));
+        }
+        let body = std::str::from_utf8(callback.body).unwrap_or_default();
+        let event = match body.split(' ').collect::<Vec<_>>()[..] {
+            ["paid", no, transaction_id, fen] => {
+                let unreadable = |e: String| CallbackRefusal::Unreadable(e);
+                ChannelEvent::PaymentSucceeded(PaymentConfirmation {
+                    transaction_id: TransactionId::parse(transaction_id)
+                        .map_err(|e| unreadable(e.to_string()))?,
+                    total: fen
+                        .parse()
+                        .map_err(|_| unreadable(format!("amount {fen:?}")))
+                        .and_then(|f| Fen::new(f).map_err(|e| unreadable(e.to_string())))?,
+                    ..payment(no, "unused", 0)
+                })
+            }
+            ["pending", no] => ChannelEvent::NothingToDo(format!("{no} not paid")),
+            _ => return Err(CallbackRefusal::Unreadable(body.to_owned())),
+        };
+        Ok(ChannelCallback {
+            event_id: "EV-1".into(),
+            event,
+        })
+    }
+
+    async fn prepay(&self, request: &PrepayRequest) -> Result<String, ChannelError> {
+        self.prepays
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Ok(format!("weixin://wxpay/bizpayurl?pr={}", request.order_no)))
+    }
+
+    async fn query(&self, no: &OrderNo) -> Result<PaymentState, ChannelError> {
+        let states = self.states.lock().unwrap();
+        Ok(states
+            .get(no.as_str())
+            .cloned()
+            .unwrap_or(PaymentState::Unpaid))
+    }
+
+    async fn close(&self, no: &OrderNo) -> Result<(), ChannelError> {
+        self.closed.lock().unwrap().push(no.clone());
+        Ok(())
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+fn payment(out_trade_no: &str, transaction_id: &str, fen: u64) -> PaymentConfirmation {
+    PaymentConfirmation {
+        out_trade_no: out_trade_no.into(),
+        transaction_id: TransactionId::parse(transaction_id).unwrap(),
+        mchid: MCHID.into(),
+        appid: APPID.into(),
+        total: Fen::new(fen).unwrap(),
+        currency: "CNY".into(),
+        payer_openid: Some("oPayer".into()),
+        success_time: Some(t0()),
+        raw: "{}".into(),
+    }
+}
+
+struct Fixture {
+    shop: Shop<Memory, Channel>,
+    store: Arc<Memory>,
+    channel: Arc<Channel>,
+    clock: Arc<ManualClock>,
+    user: UserId,
+    product: ProductId,
+}
+
+const PRICE: u64 = 990;
+
+fn fixture() -> Fixture {
+    let product = Product {
+        id: ProductId::new(1001).unwrap(),
+        name: "100 calls".into(),
+        description: String::new(),
+        quota: 100,
+        model_types: vec![],
+        price: Fen::new(PRICE).unwrap(),
+        sort: 1,
+        enabled: true,
+    };
+    let off_sale = Product {
+        id: ProductId::new(1002).unwrap(),
+        enabled: false,
+        ..product.clone()
+    };
+    let store = Arc::new(Memory {
+        products: vec![product.clone(), off_sale],
+        ..Memory::default()
+    });
+    let channel = Arc::new(Channel::default());
+    let clock = Arc::new(ManualClock::at(t0()));
+    let settings = ShopSettings {
+        order_ttl: OrderTtl::from_secs(1800).unwrap(),
+        merchant: MerchantIdentity {
+            mchid: MCHID.into(),
+            appid: APPID.into(),
+        },
+    };
+    let shop = Shop::new(
+        store.clone(),
+        channel.clone(),
+        clock.clone(),
+        OrderNoGenerator::new(1),
+        settings,
+    );
+    Fixture {
+        shop,
+        store,
+        channel,
+        clock,
+        user: UserId::parse("oBuyer").unwrap(),
+        product: product.id,
+    }
+}
+
+/// A genuine callback with `body`.
+async fn callback(f: &Fixture, body: &str) -> Result<CallbackOutcome, CallbackError> {
+    let headers = [("x-fake-signature", "genuine")];
+    f.shop
+        .handle_callback(Callback {
+            headers: &headers,
+            body: body.as_bytes(),
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_prepay_that_times_out_is_retried_with_the_same_order_number() {
+    let f = fixture();
+    f.channel.answer_prepay(Err(ChannelError::OutcomeUnknown(
+        "did not answer in time".into(),
+    )));
+    let Err(CheckoutError::PaymentUnavailable { order_no, reason }) =
+        f.shop.place_order(&f.user, f.product).await
+    else {
+        panic!("a timed-out prepay is not a QR code");
+    };
+    assert_eq!(reason, "did not answer in time");
+    assert_eq!(f.store.status(&order_no), OrderStatus::Created);
+
+    let retried = f.shop.place_order(&f.user, f.product).await.unwrap();
+    assert_eq!(
+        (retried.order_no.clone(), retried.reused),
+        (order_no.clone(), true)
+    );
+    assert_eq!(f.store.status(&order_no), OrderStatus::PayWait);
+    let order = f.store.order(&order_no).await.unwrap().unwrap();
+    assert_eq!(order.prepay_attempts, 2, "both prepays are counted");
+
+    // The QR code is handed out again, without another prepay, while it is payable.
+    let again = f.shop.place_order(&f.user, f.product).await.unwrap();
+    assert_eq!(
+        (again.order_no, again.code_url),
+        (order_no, retried.code_url)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_prepay_gives_the_number_up_and_the_next_checkout_opens_a_new_order() {
+    let f = fixture();
+    f.channel.answer_prepay(Err(ChannelError::Refused {
+        code: "PARAM_ERROR".into(),
+        message: "bad".into(),
+    }));
+    let Err(CheckoutError::PaymentRefused { order_no, code, .. }) =
+        f.shop.place_order(&f.user, f.product).await
+    else {
+        panic!("a refusal is reported as one");
+    };
+    assert_eq!(code, "PARAM_ERROR");
+    assert_eq!(f.store.status(&order_no), OrderStatus::Closed);
+    let next = f.shop.place_order(&f.user, f.product).await.unwrap();
+    assert_ne!(next.order_no, order_no);
+    assert!(!next.reused);
+}
+
+#[tokio::test]
+async fn an_off_sale_or_unknown_product_opens_no_order() {
+    let f = fixture();
+    let off_sale = ProductId::new(1002).unwrap();
+    let unknown = ProductId::new(9).unwrap();
+    assert!(matches!(
+        f.shop.place_order(&f.user, off_sale).await,
+        Err(CheckoutError::ProductOffSale(id)) if id == off_sale
+    ));
+    assert!(matches!(
+        f.shop.place_order(&f.user, unknown).await,
+        Err(CheckoutError::ProductNotFound(id)) if id == unknown
+    ));
+    assert!(f.store.orders.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_genuine_payment_callback_pays_once_and_its_repeats_change_nothing() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let body = format!("paid {} 4200000000000000001 {PRICE}", order.order_no);
+    assert_eq!(
+        callback(&f, &body).await.unwrap(),
+        CallbackOutcome::Payment(Confirmation::Paid)
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            callback(&f, &body).await.unwrap(),
+            CallbackOutcome::Payment(Confirmation::AlreadyPaid)
+        );
+    }
+    assert_eq!(f.store.status(&order.order_no), OrderStatus::Paid);
+    assert_eq!(f.store.events(), 1, "one delivery is owed, once");
+
+    let delivered = f.shop.deliver(&order.order_no).await.unwrap();
+    assert!(matches!(delivered, Delivery::Delivered(ref a) if a.surplus_quota == 100));
+    assert_eq!(
+        f.shop.deliver(&order.order_no).await.unwrap(),
+        Delivery::AlreadyDelivered
+    );
+}
+
+#[tokio::test]
+async fn forged_and_unreadable_callbacks_are_refused_and_change_nothing() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let body = format!("paid {} 4200000000000000001 {PRICE}", order.order_no);
+    let forged = f
+        .shop
+        .handle_callback(Callback {
+            headers: &[("x-fake-signature", "forged")],
+            body: body.as_bytes(),
+        })
+        .await;
+    assert!(matches!(
+        forged,
+        Err(CallbackError::Refused(CallbackRefusal::NotGenuine(_)))
+    ));
+    let no_id = format!("paid {} 支付 {PRICE}", order.order_no);
+    for unreadable in [no_id.as_str(), "garbage"] {
+        let refused = callback(&f, unreadable).await;
+        assert!(
+            matches!(
+                refused,
+                Err(CallbackError::Refused(CallbackRefusal::Unreadable(_)))
+            ),
+            "{unreadable}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        callback(&f, &format!("pending {}", order.order_no))
+            .await
+            .unwrap(),
+        CallbackOutcome::Nothing
+    );
+    assert_eq!(f.store.status(&order.order_no), OrderStatus::PayWait);
+    assert_eq!(f.store.events(), 0);
+}
+
+#[tokio::test]
+async fn a_payment_that_does_not_match_goes_to_review_and_is_never_paid() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let body = format!("paid {} 4200000000000000001 1", order.order_no);
+    let CallbackOutcome::Payment(Confirmation::Review(reason)) = callback(&f, &body).await.unwrap()
+    else {
+        panic!("a wrong amount is reviewed");
+    };
+    assert!(reason.contains("amount"), "{reason}");
+    assert_eq!(f.store.status(&order.order_no), OrderStatus::Review);
+    // The right amount afterwards does not pay a reviewed order: a human decides.
+    let right = format!("paid {} 4200000000000000001 {PRICE}", order.order_no);
+    assert!(matches!(
+        callback(&f, &right).await.unwrap(),
+        CallbackOutcome::Payment(Confirmation::Review(_))
+    ));
+    assert_eq!(f.store.events(), 0);
+}
+
+#[tokio::test]
+async fn one_transaction_never_pays_two_orders() {
+    let f = fixture();
+    let first = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let other_user = UserId::parse("oSecond").unwrap();
+    let second = f.shop.place_order(&other_user, f.product).await.unwrap();
+    let txid = "4200000000000000007";
+    let pay = |no: &OrderNo| format!("paid {no} {txid} {PRICE}");
+    assert_eq!(
+        callback(&f, &pay(&first.order_no)).await.unwrap(),
+        CallbackOutcome::Payment(Confirmation::Paid)
+    );
+    let CallbackOutcome::Payment(Confirmation::Review(reason)) =
+        callback(&f, &pay(&second.order_no)).await.unwrap()
+    else {
+        panic!("the second order is reviewed");
+    };
+    assert!(reason.contains(txid), "{reason}");
+    assert_eq!(f.store.events(), 1);
+}
+
+#[tokio::test]
+async fn a_payment_for_no_order_of_ours_is_kept_once_and_counted() {
+    let f = fixture();
+    for (body, first_seen) in [
+        ("paid 2099010100000000099999 4200000000000000009 990", true),
+        ("paid 2099010100000000099999 4200000000000000009 990", false),
+        ("paid not-an-order-number 4200000000000000010 5", true),
+    ] {
+        assert_eq!(
+            callback(&f, body).await.unwrap(),
+            CallbackOutcome::Payment(Confirmation::Unmatched { first_seen }),
+            "{body}"
+        );
+    }
+    let kept = f.store.unmatched_payments(10).await.unwrap();
+    assert_eq!(kept.len(), 2);
+    let repeated = kept
+        .iter()
+        .find(|u| u.payment.transaction_id.as_str() == "4200000000000000009")
+        .unwrap();
+    assert_eq!(
+        (repeated.times_seen, repeated.source.as_str()),
+        (2, "notify")
+    );
+}
+
+#[tokio::test]
+async fn expiry_asks_the_channel_first_and_a_payment_found_wins_over_the_close() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    f.clock.advance(Duration::minutes(31));
+    f.channel.report(
+        &order.order_no,
+        PaymentState::Paid(payment(
+            order.order_no.as_str(),
+            "4200000000000000011",
+            PRICE,
+        )),
+    );
+    let stored = f.store.order(&order.order_no).await.unwrap().unwrap();
+    assert_eq!(
+        f.shop.expire(&stored).await.unwrap(),
+        Expired::Payment(Confirmation::Paid)
+    );
+    assert!(f.channel.closed.lock().unwrap().is_empty(), "never closed");
+    assert_eq!(f.store.status(&order.order_no), OrderStatus::Paid);
+}
+
+#[tokio::test]
+async fn an_unpaid_order_is_closed_at_the_channel_then_here_and_a_late_payment_is_honoured() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    f.clock.advance(Duration::minutes(31));
+    let stored = f.store.order(&order.order_no).await.unwrap().unwrap();
+    assert_eq!(f.shop.expire(&stored).await.unwrap(), Expired::Closed);
+    assert_eq!(
+        *f.channel.closed.lock().unwrap(),
+        vec![order.order_no.clone()]
+    );
+    assert_eq!(f.store.status(&order.order_no), OrderStatus::Closed);
+
+    // The money arrived anyway (paid just before the close): the order is paid, not lost.
+    let body = format!("paid {} 4200000000000000012 {PRICE}", order.order_no);
+    assert_eq!(
+        callback(&f, &body).await.unwrap(),
+        CallbackOutcome::Payment(Confirmation::Paid)
+    );
+    assert_eq!(f.store.events(), 1);
+}
