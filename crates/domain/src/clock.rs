@@ -1,12 +1,7 @@
-//! Time as a port, so flows that depend on "now" can be driven by tests.
+//! Clocks for the `Clock` port: the wall clock, and two that tests drive.
 
+use crate::ports::Clock;
 use chrono::{DateTime, Utc};
-
-/// Tells the time.
-pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> DateTime<Utc>;
-}
 
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]

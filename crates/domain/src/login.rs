@@ -11,7 +11,6 @@
 use crate::user::UserId;
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
-use std::future::Future;
 use std::net::IpAddr;
 
 /// How many digits a short login code has.
@@ -174,27 +173,11 @@ impl fmt::Debug for SealedCode {
     }
 }
 
-/// The server keys' side of codes: digests to look them up by, and sealing to resend them.
-pub trait CodeVault: Send + Sync + 'static {
-    /// The keyed digest of `code`.
-    fn digest(&self, code: &LoginCode) -> CodeDigest;
-    /// `code` sealed for `user`.
-    fn seal(&self, code: &LoginCode, user: &UserId) -> SealedCode;
-    /// The code back, if `sealed` was sealed for `user` under this vault's key.
-    fn open(&self, sealed: &SealedCode, user: &UserId) -> Option<LoginCode>;
-}
-
 /// A user's live code as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCode {
     pub sealed: SealedCode,
     pub expires_at: DateTime<Utc>,
-}
-
-/// Where fresh codes come from: a CSPRNG in production, a script in tests.
-pub trait CodeSource: Send + Sync + 'static {
-    /// A new candidate code of the given strength.
-    fn fresh_code(&self, strength: CodeStrength) -> LoginCode;
 }
 
 /// How long a code lives; at least a second, at most a day.
@@ -296,42 +279,6 @@ pub enum StoreCode {
     UserHasLiveCode,
 }
 
-/// Login codes, kept (as digests and sealed copies) where every instance sees them.
-///
-/// Rules the implementation keeps: a user has at most one live (unused, unexpired) code;
-/// live digests are unique; redeeming is one conditional write, so a code is accepted at
-/// most once however many callers race.
-pub trait LoginCodes: Send + Sync + 'static {
-    /// The user's live code, if any.
-    fn live_code(
-        &self,
-        user: &UserId,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<Option<StoredCode>>> + Send;
-
-    /// Stores a new code for a user without a live one (a used or expired code of theirs
-    /// gives way), until `expires_at`.
-    fn store_code(
-        &self,
-        user: &UserId,
-        digest: &CodeDigest,
-        sealed: &SealedCode,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<StoreCode>> + Send;
-
-    /// Ends the user's code, live or not (a stronger one replaces it).
-    fn revoke_code(&self, user: &UserId) -> impl Future<Output = anyhow::Result<()>> + Send;
-
-    /// Uses the code up: the user it was issued to, or `None` when it is unknown, used or
-    /// expired (the caller cannot tell which, and neither can an attacker).
-    fn redeem(
-        &self,
-        digest: &CodeDigest,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<Option<UserId>>> + Send;
-}
-
 /// One login attempt, counted as a failure until it is forgotten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptId(pub i64);
@@ -345,33 +292,6 @@ pub struct AttemptCounts {
     pub prefix_oldest: Option<DateTime<Utc>>,
     /// Failures of everyone since the long-code window began (counted up to a cap).
     pub recent_failures: u32,
-}
-
-/// Failed login attempts, shared by every instance. An attempt is recorded *before* its
-/// code is checked and forgotten only when it did not fail, so concurrent guesses cannot
-/// slip past a limit.
-pub trait LoginAttempts: Send + Sync + 'static {
-    /// Records an attempt from `prefix` at `now` and counts the failures around it: the
-    /// block's since `prefix_since`, everyone's since `recent_since` (at most `cap`).
-    fn begin_attempt(
-        &self,
-        prefix: &ClientPrefix,
-        now: DateTime<Utc>,
-        prefix_since: DateTime<Utc>,
-        recent_since: DateTime<Utc>,
-        cap: u32,
-    ) -> impl Future<Output = anyhow::Result<(AttemptId, AttemptCounts)>> + Send;
-
-    /// The attempt did not fail (it succeeded, was refused unchecked, or the server
-    /// failed): it no longer counts.
-    fn forget_attempt(&self, id: AttemptId) -> impl Future<Output = anyhow::Result<()>> + Send;
-
-    /// Failures of everyone since `since`, counted up to `cap`.
-    fn recent_failures(
-        &self,
-        since: DateTime<Utc>,
-        cap: u32,
-    ) -> impl Future<Output = anyhow::Result<u32>> + Send;
 }
 
 #[cfg(test)]

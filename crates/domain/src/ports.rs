@@ -4,11 +4,16 @@
 //! outcomes a caller must tell apart are enums.
 
 use crate::account::Account;
+use crate::chat::{ChatUsage, Price, Spend, UsageEnd, UsageId};
+use crate::login::{
+    AttemptCounts, AttemptId, ClientPrefix, CodeDigest, CodeStrength, LoginCode, SealedCode,
+    StoreCode, StoredCode,
+};
 use crate::money::Fen;
 use crate::order::{
     Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, UnmatchedPayment,
 };
-use crate::product::{Product, ProductId};
+use crate::product::{ModelType, Product, ProductId};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -366,4 +371,169 @@ pub trait OrderJobs: Send + Sync + 'static {
         min_attempts: u32,
         limit: u64,
     ) -> impl Future<Output = anyhow::Result<Vec<ClaimedOrder>>> + Send;
+}
+
+// The clock.
+
+/// Tells the time.
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+// Login.
+
+/// The server keys' side of codes: digests to look them up by, and sealing to resend them.
+pub trait CodeVault: Send + Sync + 'static {
+    /// The keyed digest of `code`.
+    fn digest(&self, code: &LoginCode) -> CodeDigest;
+    /// `code` sealed for `user`.
+    fn seal(&self, code: &LoginCode, user: &UserId) -> SealedCode;
+    /// The code back, if `sealed` was sealed for `user` under this vault's key.
+    fn open(&self, sealed: &SealedCode, user: &UserId) -> Option<LoginCode>;
+}
+
+/// Where fresh codes come from: a CSPRNG in production, a script in tests.
+pub trait CodeSource: Send + Sync + 'static {
+    /// A new candidate code of the given strength.
+    fn fresh_code(&self, strength: CodeStrength) -> LoginCode;
+}
+
+/// Login codes, kept (as digests and sealed copies) where every instance sees them.
+///
+/// Rules the implementation keeps: a user has at most one live (unused, unexpired) code;
+/// live digests are unique; redeeming is one conditional write, so a code is accepted at
+/// most once however many callers race.
+pub trait LoginCodes: Send + Sync + 'static {
+    /// The user's live code, if any.
+    fn live_code(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<StoredCode>>> + Send;
+
+    /// Stores a new code for a user without a live one (a used or expired code of theirs
+    /// gives way), until `expires_at`.
+    fn store_code(
+        &self,
+        user: &UserId,
+        digest: &CodeDigest,
+        sealed: &SealedCode,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<StoreCode>> + Send;
+
+    /// Ends the user's code, live or not (a stronger one replaces it).
+    fn revoke_code(&self, user: &UserId) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Uses the code up: the user it was issued to, or `None` when it is unknown, used or
+    /// expired (the caller cannot tell which, and neither can an attacker).
+    fn redeem(
+        &self,
+        digest: &CodeDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<UserId>>> + Send;
+}
+
+/// Failed login attempts, shared by every instance. An attempt is recorded *before* its
+/// code is checked and forgotten only when it did not fail, so concurrent guesses cannot
+/// slip past a limit.
+pub trait LoginAttempts: Send + Sync + 'static {
+    /// Records an attempt from `prefix` at `now` and counts the failures around it: the
+    /// block's since `prefix_since`, everyone's since `recent_since` (at most `cap`).
+    fn begin_attempt(
+        &self,
+        prefix: &ClientPrefix,
+        now: DateTime<Utc>,
+        prefix_since: DateTime<Utc>,
+        recent_since: DateTime<Utc>,
+        cap: u32,
+    ) -> impl Future<Output = anyhow::Result<(AttemptId, AttemptCounts)>> + Send;
+
+    /// The attempt did not fail (it succeeded, was refused unchecked, or the server
+    /// failed): it no longer counts.
+    fn forget_attempt(&self, id: AttemptId) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Failures of everyone since `since`, counted up to `cap`.
+    fn recent_failures(
+        &self,
+        since: DateTime<Utc>,
+        cap: u32,
+    ) -> impl Future<Output = anyhow::Result<u32>> + Send;
+}
+
+// Chat.
+
+/// The quota side of chat. Every change is a conditional write; `bool` results say whether
+/// this caller made it (false: the call had already ended).
+pub trait ChatAccounts: Send + Sync + 'static {
+    /// Spends `price` of `user`'s quota on a call to `model` and opens its usage record
+    /// (STARTED), or says why not. Never leaves the quota below zero.
+    fn spend(
+        &self,
+        user: &UserId,
+        model: &ModelType,
+        price: Price,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Spend>> + Send;
+    /// STARTED → REFUNDED and the price back to the account, at most once.
+    fn refund(
+        &self,
+        usage: UsageId,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// STARTED → OK | FAILED | CANCELLED; the price stays spent.
+    fn finish(
+        &self,
+        usage: UsageId,
+        end: &UsageEnd,
+        first_token_ms: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// STARTED → FAILED for every call that began before `started_before`: its process
+    /// stopped mid-answer, so nothing else will end it. The price stays spent. How many.
+    fn end_interrupted(
+        &self,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<u64>> + Send;
+    /// The user's newest usage records, newest first.
+    fn usage_of(
+        &self,
+        user: &UserId,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<ChatUsage>>> + Send;
+}
+
+/// The model services behind the chat (OpenAI-compatible upstreams, the offline model).
+pub trait ModelGateway: Send + Sync + 'static {
+    /// What the caller passes on to the model besides the messages (e.g. `temperature`).
+    type Options: Send + Sync;
+    /// An answer being streamed.
+    type Answer: ModelAnswer<Error = Self::Error>;
+    /// Why a model service did not deliver; its text never carries a credential.
+    type Error: std::fmt::Display + Send + Sync + 'static;
+    /// Whether some model service answers `model`.
+    fn serves(&self, model: &ModelType) -> bool;
+    /// Sends the request and waits for the answer to begin (its headers).
+    fn open(
+        &self,
+        request: &crate::chat::ChatRequest,
+        options: &Self::Options,
+    ) -> impl Future<Output = Result<Self::Answer, Self::Error>> + Send;
+}
+
+/// A model's answer, delta by delta.
+pub trait ModelAnswer: Send + 'static {
+    /// Why the answer broke off.
+    type Error;
+    /// The next piece of text, or `None` at the answer's end.
+    fn next_delta(&mut self) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+}
+
+/// Runs work that must finish although its caller is gone (a client that left mid-answer).
+pub trait Background: Send + Sync + 'static {
+    /// Runs `task` to its end, detached from the caller.
+    fn run(&self, task: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
 }

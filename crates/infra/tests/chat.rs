@@ -5,8 +5,9 @@ use anyhow::{Context as _, ensure};
 use chatmall_infra::store::SeaStore;
 use chatmall_infra::testing::{on_every_backend, t0};
 use domain::account::AccountStatus;
-use domain::chat::{ChatAccounts, Price, Spend, UsageEnd, UsageId, UsageStatus};
+use domain::chat::{Price, Spend, UsageEnd, UsageId, UsageStatus};
 use domain::ports::AccountRepository;
+use domain::ports::ChatAccounts;
 use domain::product::ModelType;
 use domain::user::UserId;
 

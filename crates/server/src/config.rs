@@ -46,6 +46,18 @@ pub struct ChatSettings {
     pub idle_timeout_ms: u64,
 }
 
+impl ChatSettings {
+    /// `default_price` and `[chat.pricing]` as the domain's prices.
+    pub fn prices(&self) -> anyhow::Result<domain::chat::Pricing> {
+        use anyhow::Context as _;
+        domain::chat::Pricing::new(
+            self.default_price,
+            self.pricing.iter().map(|(m, p)| (m.as_str(), *p)),
+        )
+        .context("chat.pricing / chat.default_price")
+    }
+}
+
 impl Default for ChatSettings {
     fn default() -> Self {
         Self {
@@ -362,11 +374,7 @@ impl Settings {
         domain::order::OrderTtl::from_secs(self.order.ttl_secs).context("order.ttl_secs")?;
         self.login.policy()?;
         self.server.connection_limits(None)?;
-        domain::chat::Pricing::new(
-            self.chat.default_price,
-            self.chat.pricing.iter().map(|(m, p)| (m.as_str(), *p)),
-        )
-        .context("chat.pricing / chat.default_price")?;
+        self.chat.prices()?;
         anyhow::ensure!(
             self.auth.token_ttl_days > 0 && self.auth.token_ttl_days <= 3650,
             "auth.token_ttl_days must be 1 to 3650, got {}",

@@ -6,8 +6,9 @@ use crate::jobs::delivery::DeliveryTrigger;
 use crate::session::Sessions;
 use crate::state::AppState;
 use anyhow::{Context, bail};
-use domain::clock::{Clock, SystemClock};
+use domain::clock::SystemClock;
 use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
+use domain::ports::Clock;
 use domain::service::{Shop, ShopSettings};
 use infra::store::{IfMissing, PoolSize, SeaStore};
 use infra::wechatpay_channel::WechatPayChannel;
@@ -130,15 +131,19 @@ impl Application {
             clock.clone(),
         )?);
         let simulator = official_account_simulator(&settings, &login, &base_url, &clock)?;
-        let chat = Arc::new(
-            crate::chat::ChatService::from_settings(
-                &settings.chat,
-                &loopback_url(&settings, port),
-                settings.wechatpay.mode == WechatPayMode::Live,
-                clock.clone(),
-            )
-            .context("[chat]")?,
-        );
+        let models = crate::chat::Models::from_settings(
+            &settings.chat,
+            &loopback_url(&settings, port),
+            settings.wechatpay.mode == WechatPayMode::Live,
+        )
+        .context("[chat]")?;
+        let chat = Arc::new(domain::service::Chat::new(
+            shop.store().clone(),
+            Arc::new(models),
+            settings.chat.prices()?,
+            clock.clone(),
+            Arc::new(crate::chat::OnRuntime),
+        ));
         let state = AppState {
             login,
             shop,
@@ -169,7 +174,7 @@ impl Application {
         if let Some(simulator) = simulator {
             router = router.merge(simulator.router());
         }
-        if let Some(sandbox_model) = chat.sandbox_router() {
+        if let Some(sandbox_model) = chat.models().sandbox_router() {
             router = router.merge(sandbox_model);
         }
         if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {

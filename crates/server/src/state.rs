@@ -11,6 +11,9 @@ use std::sync::Arc;
 /// The shop over the real adapters.
 pub type AppShop = Shop<SeaStore, WechatPayChannel>;
 
+/// The chat over the real adapters.
+pub type AppChat = domain::service::Chat<SeaStore, crate::chat::Models>;
+
 /// Handler state.
 #[derive(Clone)]
 pub struct AppState {
@@ -27,10 +30,10 @@ pub struct AppState {
     pub admin_token: Arc<crate::config::Secret>,
     /// Failed checks after which an order is reported as troubled.
     pub troubled_after: u32,
-    /// The chat's upstreams and prices.
-    pub chat: Arc<crate::chat::ChatService>,
+    /// The metered chat over the model services.
+    pub chat: Arc<AppChat>,
     /// This process's node id (`server.node_id`), for its readiness probe row.
     pub node_id: u16,
     /// The one clock every flow reads.
-    pub clock: Arc<dyn domain::clock::Clock>,
+    pub clock: Arc<dyn domain::ports::Clock>,
 }

@@ -1,7 +1,7 @@
 //! Chat (DESIGN.md §1): a logged-in user spends quota on a streamed answer from a model.
 //!
 //! The rules live here, with no IO: what a valid chat request is ([`request`]), what a call
-//! costs ([`pricing`]), and the quota port with its typed outcomes ([`usage`]). The server
+//! costs ([`pricing`]), and the quota port's typed outcomes ([`usage`]). The server
 //! talks to the model; the store keeps the quota.
 
 pub mod pricing;
@@ -10,4 +10,4 @@ pub mod usage;
 
 pub use pricing::{Price, Pricing, PricingError};
 pub use request::{ChatMessage, ChatRequest, ChatRequestError, Role};
-pub use usage::{ChatAccounts, ChatUsage, Spend, UsageEnd, UsageId, UsageStatus};
+pub use usage::{ChatUsage, Spend, UsageEnd, UsageId, UsageStatus};

@@ -11,7 +11,6 @@ use crate::product::ModelType;
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
 use std::fmt;
-use std::future::Future;
 
 /// A usage record's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,48 +133,6 @@ impl UsageEnd {
             Self::Cancelled => UsageStatus::Cancelled,
         }
     }
-}
-
-/// The quota side of chat. Every change is a conditional write; `bool` results say whether
-/// this caller made it (false: the call had already ended).
-pub trait ChatAccounts: Send + Sync + 'static {
-    /// Spends `price` of `user`'s quota on a call to `model` and opens its usage record
-    /// (STARTED), or says why not. Never leaves the quota below zero.
-    fn spend(
-        &self,
-        user: &UserId,
-        model: &ModelType,
-        price: Price,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<Spend>> + Send;
-    /// STARTED → REFUNDED and the price back to the account, at most once.
-    fn refund(
-        &self,
-        usage: UsageId,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
-    /// STARTED → OK | FAILED | CANCELLED; the price stays spent.
-    fn finish(
-        &self,
-        usage: UsageId,
-        end: &UsageEnd,
-        first_token_ms: Option<i64>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
-    /// STARTED → FAILED for every call that began before `started_before`: its process
-    /// stopped mid-answer, so nothing else will end it. The price stays spent. How many.
-    fn end_interrupted(
-        &self,
-        started_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = anyhow::Result<u64>> + Send;
-    /// The user's newest usage records, newest first.
-    fn usage_of(
-        &self,
-        user: &UserId,
-        limit: u64,
-    ) -> impl Future<Output = anyhow::Result<Vec<ChatUsage>>> + Send;
 }
 
 #[cfg(test)]

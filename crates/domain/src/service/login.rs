@@ -9,12 +9,11 @@
 //!   with any number of addresses gets at most `after_failures` six-digit guesses per
 //!   window, and an honest user who asks for a code meanwhile gets one nobody can guess.
 
-use crate::clock::Clock;
 use crate::login::{
-    AttemptCounts, ClientPrefix, CodeSource, CodeStrength, CodeTtl, CodeVault, IssueError,
-    IssuedCode, LoginAttempts, LoginCode, LoginCodeError, LoginCodes, MAX_ISSUE_ATTEMPTS,
-    StoreCode,
+    AttemptCounts, ClientPrefix, CodeStrength, CodeTtl, IssueError, IssuedCode, LoginCode,
+    LoginCodeError, MAX_ISSUE_ATTEMPTS, StoreCode,
 };
+use crate::ports::{Clock, CodeSource, CodeVault, LoginAttempts, LoginCodes};
 use crate::user::UserId;
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;

@@ -1,7 +1,8 @@
-//! The flows, each in its own module, over the ports: the shop's (checkout, payment
-//! confirmation, delivery, reconciliation) and login.
+//! The flows, each in its own module, over the ports: the shop's (checkout, callbacks,
+//! payment confirmation, delivery, reconciliation), login and the metered chat.
 
 mod callback;
+mod chat;
 mod checkout;
 mod confirm;
 mod deliver;
@@ -9,13 +10,14 @@ mod login;
 mod reconcile;
 
 pub use callback::{CallbackError, CallbackOutcome};
+pub use chat::{Chat, ChatError, MeteredAnswer};
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
 pub use login::{Login, LoginPolicy, LongCodes, RedeemError};
 pub use reconcile::{Expired, ReconcileError, Reconciled};
 
-use crate::clock::Clock;
 use crate::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
+use crate::ports::Clock;
 use std::sync::Arc;
 
 /// Settings the flows need.

@@ -6,8 +6,9 @@ use super::{SeaStore, from_millis, from_millis_opt, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
-use domain::chat::{ChatAccounts, ChatUsage, Price, Spend, UsageEnd, UsageId, UsageStatus};
+use domain::chat::{ChatUsage, Price, Spend, UsageEnd, UsageId, UsageStatus};
 use domain::ports::AccountRepository;
+use domain::ports::ChatAccounts;
 use domain::product::ModelType;
 use domain::user::UserId;
 use sea_orm::sea_query::{

@@ -6,9 +6,9 @@ use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis}
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::login::{
-    AttemptCounts, AttemptId, ClientPrefix, CodeDigest, LoginAttempts, LoginCodes, SealedCode,
-    StoreCode, StoredCode,
+    AttemptCounts, AttemptId, ClientPrefix, CodeDigest, SealedCode, StoreCode, StoredCode,
 };
+use domain::ports::{LoginAttempts, LoginCodes};
 use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{

@@ -1,11 +1,11 @@
-//! Chat: the quota-metered, OpenAI-compatible streaming chat (issue 4).
+//! Chat's adapters: the model services behind the domain's metered [`domain::service::Chat`].
 //!
 //! [`sse`] parses upstream event streams, [`upstream`] talks to one OpenAI-compatible
 //! service, [`routing`] picks it by model prefix, [`sandbox`] is the offline model served by
-//! this process, and [`call`] runs one call against the quota port.
+//! this process, and [`Models`] is the `ModelGateway` over all of them.
 
-pub mod call;
 pub mod error;
+pub mod frames;
 pub mod routing;
 pub mod sandbox;
 pub mod sse;
@@ -13,23 +13,25 @@ pub mod upstream;
 
 use crate::config::{ChatSettings, Secret};
 use anyhow::Context as _;
-use domain::chat::Pricing;
+use domain::chat::ChatRequest;
+use domain::ports::{Background, ModelAnswer, ModelGateway};
+use domain::product::ModelType;
 use routing::Routes;
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
-use upstream::{Timeouts, Upstream};
+use upstream::{Timeouts, Upstream, UpstreamError, UpstreamReply};
 
-/// The chat's configuration, ready to use: routes to upstreams and prices.
+/// The model services this server reaches, by model name.
 #[derive(Clone)]
-pub struct ChatService {
-    pub routes: Routes,
-    pub pricing: Pricing,
+pub struct Models {
+    routes: Routes,
     /// The key the sandbox model's route asks of its caller, when that model is on.
     sandbox_key: Option<Secret>,
-    /// The service's clock.
-    pub clock: std::sync::Arc<dyn domain::clock::Clock>,
 }
 
-impl ChatService {
+impl Models {
     /// From `[chat]`; `local_url` reaches this server over loopback (for the sandbox model),
     /// `live` says whether real payments are taken: then the sandbox model is off unless
     /// `chat.sandbox_model = true` says otherwise, so paying users never get its fixed text.
@@ -37,7 +39,6 @@ impl ChatService {
         settings: &ChatSettings,
         local_url: &str,
         live: bool,
-        clock: std::sync::Arc<dyn domain::clock::Clock>,
     ) -> anyhow::Result<Self> {
         let timeouts = Timeouts {
             connect: Duration::from_millis(settings.connect_timeout_ms),
@@ -68,21 +69,57 @@ impl ChatService {
             })
             .transpose()
             .context("the sandbox model's upstream")?;
-        let pricing = Pricing::new(
-            settings.default_price,
-            settings.pricing.iter().map(|(m, p)| (m.as_str(), *p)),
-        )
-        .context("chat.pricing / chat.default_price")?;
         Ok(Self {
             routes: Routes::new(by_prefix, sandbox_upstream),
-            pricing,
             sandbox_key,
-            clock,
         })
     }
 
     /// The sandbox model's routes, when it is on (they must be mounted).
     pub fn sandbox_router(&self) -> Option<axum::Router> {
         self.sandbox_key.clone().map(sandbox::router)
+    }
+}
+
+impl ModelGateway for Models {
+    /// Request fields passed on to the upstream as they are.
+    type Options = Map<String, Value>;
+    type Answer = UpstreamReply;
+    type Error = UpstreamError;
+
+    fn serves(&self, model: &ModelType) -> bool {
+        self.routes.for_model(model).is_some()
+    }
+
+    async fn open(
+        &self,
+        request: &ChatRequest,
+        options: &Self::Options,
+    ) -> Result<UpstreamReply, UpstreamError> {
+        let upstream = self.routes.for_model(&request.model).ok_or_else(|| {
+            UpstreamError::Connect(format!("no model service for {}", request.model.as_str()))
+        })?;
+        upstream.open(request, options).await.inspect_err(|error| {
+            tracing::warn!(upstream = upstream.base_url(), %error, "chat upstream failed");
+        })
+    }
+}
+
+impl ModelAnswer for UpstreamReply {
+    type Error = UpstreamError;
+
+    async fn next_delta(&mut self) -> Result<Option<String>, UpstreamError> {
+        UpstreamReply::next_delta(self).await
+    }
+}
+
+/// Background work on the tokio runtime (absent only at shutdown, when it is skipped).
+pub struct OnRuntime;
+
+impl Background for OnRuntime {
+    fn run(&self, task: Pin<Box<dyn Future<Output = ()> + Send + 'static>>) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(task);
+        }
     }
 }

@@ -9,8 +9,8 @@
 
 use super::auth::CurrentUser;
 use super::envelope::{ApiError, Envelope, code};
-use crate::chat::call::{self, client_text};
 use crate::chat::error::ChatError;
+use crate::chat::frames::{self, client_text};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::chat::ChatRequest;
+use domain::service::ChatError as Call;
 use serde_json::{Map, Value};
 
 /// The largest request body accepted (the message limits fit well inside).
@@ -65,9 +66,8 @@ async fn run(
     let CurrentUser(user) = user.map_err(|e| ChatError::NotLoggedIn(e.to_string()))?;
     let (request, options) = parse(body).map_err(ChatError::BadRequest)?;
     tracing::info!(%user, model = request.model.as_str(), "chat call");
-    let accounts = state.shop.store().clone();
-    let stream = call::start(accounts, &state.chat, &user, request, options).await?;
-    Ok(Body::from_stream(stream.into_frames()))
+    let answer = state.chat.start(&user, request, &options).await?;
+    Ok(Body::from_stream(frames::sse(answer)))
 }
 
 /// The body as a validated request and the options passed on; or what is wrong with it.
@@ -111,21 +111,27 @@ impl ChatError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::NotLoggedIn(_) => (StatusCode::UNAUTHORIZED, code::TOKEN_ERROR),
-            Self::BadRequest(_) | Self::ModelNotServed(_) => {
+            Self::BadRequest(_) | Self::Call(Call::ModelNotServed(_)) => {
                 (StatusCode::BAD_REQUEST, code::BAD_PARAMETER)
             }
-            Self::NoAccount | Self::NoQuota => (StatusCode::PAYMENT_REQUIRED, code::ERROR),
-            Self::ModelNotGranted(_) | Self::Frozen => (StatusCode::FORBIDDEN, code::ERROR),
-            Self::Upstream(e) if e.is_timeout() => (StatusCode::GATEWAY_TIMEOUT, code::ERROR),
-            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, code::ERROR),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::ERROR),
+            Self::Call(Call::NoAccount | Call::NoQuota) => {
+                (StatusCode::PAYMENT_REQUIRED, code::ERROR)
+            }
+            Self::Call(Call::ModelNotGranted(_) | Call::Frozen) => {
+                (StatusCode::FORBIDDEN, code::ERROR)
+            }
+            Self::Call(Call::Model(e)) if e.is_timeout() => {
+                (StatusCode::GATEWAY_TIMEOUT, code::ERROR)
+            }
+            Self::Call(Call::Model(_)) => (StatusCode::BAD_GATEWAY, code::ERROR),
+            Self::Call(Call::Store(_)) => (StatusCode::INTERNAL_SERVER_ERROR, code::ERROR),
         }
     }
 
     /// What the client reads in `info`.
     fn info(&self) -> String {
         match self {
-            Self::Upstream(e) => format!("{}; your quota was returned", client_text(e)),
+            Self::Call(Call::Model(e)) => format!("{}; your quota was returned", client_text(e)),
             other => other.to_string(),
         }
     }
@@ -135,9 +141,9 @@ impl IntoResponse for ChatError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         match &self {
-            Self::Internal(e) => tracing::error!(error = ?e, "chat call failed"),
-            // Logged with its details where it happened (`chat::call`).
-            Self::Upstream(_) => {}
+            Self::Call(Call::Store(e)) => tracing::error!(error = ?e, "chat call failed"),
+            // Logged with its details where it happened (the chat service).
+            Self::Call(Call::Model(_)) => {}
             other => tracing::info!(status = status.as_u16(), error = %other, "chat call refused"),
         }
         let body = Envelope::<()> {

@@ -4,7 +4,7 @@
 
 use super::runner::{self, RoundReport, Schedule};
 use crate::state::AppState;
-use domain::clock::Clock;
+use domain::ports::Clock;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -4,7 +4,7 @@
 
 use super::runner::RoundReport;
 use crate::state::AppShop;
-use domain::chat::ChatAccounts;
+use domain::ports::ChatAccounts;
 use std::time::Duration;
 
 /// How often the sweep runs.

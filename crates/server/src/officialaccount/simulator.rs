@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use domain::clock::Clock;
+use domain::ports::Clock;
 use domain::user::UserId;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

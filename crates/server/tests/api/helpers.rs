@@ -3,8 +3,9 @@
 use chatmall::config::{Secret, Settings};
 use chatmall::startup::Application;
 use chatmall::state::AppState;
-use domain::clock::{Clock, ShiftedClock};
+use domain::clock::ShiftedClock;
 use domain::order::{Order, OrderNo, OrderStatus};
+use domain::ports::Clock;
 use domain::ports::{AccountRepository, OrderRepository};
 use domain::user::UserId;
 use serde_json::Value;

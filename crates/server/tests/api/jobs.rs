@@ -272,7 +272,8 @@ async fn the_admin_api_is_off_without_a_token() {
 #[tokio::test]
 async fn a_chat_call_left_started_by_a_stopped_server_is_ended_by_the_sweep() {
     use chatmall::jobs::interrupted_chats;
-    use domain::chat::{ChatAccounts, Price, Spend, UsageStatus};
+    use domain::chat::{Price, Spend, UsageStatus};
+    use domain::ports::ChatAccounts;
     use domain::product::ModelType;
     use domain::user::UserId;
     let app = TestApp::spawn().await;

@@ -8,7 +8,8 @@ use chatmall::login::CodeKeys;
 use chatmall::officialaccount::simulator::code_in as code_in_text;
 use chatmall::officialaccount::xml::{self, Inbound};
 use chatmall::officialaccount::{OfficialAccount, crypto, signature};
-use domain::login::{CodeVault, LoginCode};
+use domain::login::LoginCode;
+use domain::ports::CodeVault;
 use domain::user::UserId;
 use serde_json::Value;
 

@@ -1,0 +1,227 @@
+//! One metered chat call: spend the price, open the model, wait for the first token (a
+//! failure until then gives the price back), then stream. The usage row ends exactly once,
+//! also when the caller goes away mid-answer (then it is CANCELLED, and the call counts).
+
+use crate::chat::{ChatRequest, Pricing, Spend, UsageEnd, UsageId};
+use crate::ports::{Background, ChatAccounts, Clock, ModelAnswer, ModelGateway};
+use crate::user::UserId;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// Why a chat call did not start its answer. Nothing is spent on any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError<E> {
+    #[error("model {0} is not served here")]
+    ModelNotServed(String),
+    #[error("no chat quota yet: buy a package first")]
+    NoAccount,
+    #[error("chat quota used up: buy another package")]
+    NoQuota,
+    #[error("your packages do not include model {0}")]
+    ModelNotGranted(String),
+    #[error("your account is frozen")]
+    Frozen,
+    /// The model failed before its first token; the price was given back.
+    #[error("{0}")]
+    Model(E),
+    #[error("internal error")]
+    Store(#[from] anyhow::Error),
+}
+
+/// The chat: calls metered against the accounts' quota.
+pub struct Chat<A, G> {
+    accounts: Arc<A>,
+    models: Arc<G>,
+    pricing: Pricing,
+    clock: Arc<dyn Clock>,
+    background: Arc<dyn Background>,
+}
+
+impl<A, G> Chat<A, G>
+where
+    A: ChatAccounts,
+    G: ModelGateway,
+{
+    /// A chat over `accounts` and `models`, priced by `pricing`.
+    pub fn new(
+        accounts: Arc<A>,
+        models: Arc<G>,
+        pricing: Pricing,
+        clock: Arc<dyn Clock>,
+        background: Arc<dyn Background>,
+    ) -> Self {
+        Self {
+            accounts,
+            models,
+            pricing,
+            clock,
+            background,
+        }
+    }
+
+    /// The model services.
+    pub fn models(&self) -> &Arc<G> {
+        &self.models
+    }
+
+    /// Spends the call's price, opens the model and waits for its first token.
+    pub async fn start(
+        &self,
+        user: &UserId,
+        request: ChatRequest,
+        options: &G::Options,
+    ) -> Result<MeteredAnswer<A, G::Answer>, ChatError<G::Error>> {
+        let model = request.model.clone();
+        if !self.models.serves(&model) {
+            return Err(ChatError::ModelNotServed(model.as_str().to_owned()));
+        }
+        let price = self.pricing.price_of(&model);
+        let started = self.clock.now();
+        let usage = match self.accounts.spend(user, &model, price, started).await? {
+            Spend::Spent(usage) => usage,
+            Spend::NoAccount => return Err(ChatError::NoAccount),
+            Spend::Frozen => return Err(ChatError::Frozen),
+            Spend::ModelNotGranted => {
+                return Err(ChatError::ModelNotGranted(model.as_str().to_owned()));
+            }
+            Spend::NoQuota => return Err(ChatError::NoQuota),
+        };
+        let mut usage = UsageGuard {
+            accounts: self.accounts.clone(),
+            clock: self.clock.clone(),
+            background: self.background.clone(),
+            usage,
+            started,
+            first_token_ms: None,
+            ended: false,
+        };
+        let opened = async {
+            let mut answer = self.models.open(&request, options).await?;
+            let first = answer.next_delta().await?;
+            Ok::<_, G::Error>((answer, first))
+        }
+        .await;
+        match opened {
+            Ok((answer, first)) => {
+                if first.is_some() {
+                    usage.first_token();
+                }
+                Ok(MeteredAnswer {
+                    answer,
+                    first,
+                    usage,
+                })
+            }
+            Err(error) => {
+                tracing::warn!(%user, model = model.as_str(), %error,
+                    "chat model failed before the first token; refunding");
+                usage.refund(&error.to_string()).await;
+                Err(ChatError::Model(error))
+            }
+        }
+    }
+}
+
+/// A call whose answer has started. Dropping it unended (the caller left) ends its usage
+/// as CANCELLED; the dropped model answer closes its connection.
+pub struct MeteredAnswer<A: ChatAccounts, R> {
+    answer: R,
+    first: Option<String>,
+    usage: UsageGuard<A>,
+}
+
+impl<A: ChatAccounts, R: ModelAnswer> MeteredAnswer<A, R>
+where
+    R::Error: std::fmt::Display,
+{
+    /// The next delta; `None` once the answer ended (the usage is then OK), or the error it
+    /// broke off with (the usage is then FAILED, and the call counts).
+    pub async fn next(&mut self) -> Option<Result<String, R::Error>> {
+        if self.usage.ended {
+            return None;
+        }
+        if let Some(first) = self.first.take() {
+            return Some(Ok(first));
+        }
+        match self.answer.next_delta().await {
+            Ok(Some(text)) => {
+                self.usage.first_token();
+                Some(Ok(text))
+            }
+            Ok(None) => {
+                self.usage.finish(UsageEnd::Ok).await;
+                None
+            }
+            Err(error) => {
+                tracing::warn!(usage = %self.usage.usage, %error,
+                    "chat model failed mid-answer; the call counts");
+                self.usage.finish(UsageEnd::Failed(error.to_string())).await;
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+/// The call's usage row, ended exactly once: explicitly, or as CANCELLED when dropped
+/// unended.
+struct UsageGuard<A: ChatAccounts> {
+    accounts: Arc<A>,
+    clock: Arc<dyn Clock>,
+    background: Arc<dyn Background>,
+    usage: UsageId,
+    started: DateTime<Utc>,
+    first_token_ms: Option<i64>,
+    ended: bool,
+}
+
+impl<A: ChatAccounts> UsageGuard<A> {
+    fn first_token(&mut self) {
+        if self.first_token_ms.is_none() {
+            let elapsed = self.clock.now() - self.started;
+            self.first_token_ms = Some(elapsed.num_milliseconds().max(0));
+        }
+    }
+
+    async fn refund(&mut self, error: &str) {
+        self.ended = true;
+        if let Err(e) = self
+            .accounts
+            .refund(self.usage, error, self.clock.now())
+            .await
+        {
+            tracing::error!(usage = %self.usage, error = ?e, "could not refund a failed chat call");
+        }
+    }
+
+    async fn finish(&mut self, end: UsageEnd) {
+        self.ended = true;
+        if let Err(e) = self
+            .accounts
+            .finish(self.usage, &end, self.first_token_ms, self.clock.now())
+            .await
+        {
+            tracing::error!(usage = %self.usage, error = ?e, "could not record the end of a chat call");
+        }
+    }
+}
+
+impl<A: ChatAccounts> Drop for UsageGuard<A> {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let (accounts, usage, first) = (self.accounts.clone(), self.usage, self.first_token_ms);
+        let now = self.clock.now();
+        tracing::info!(%usage, "chat caller went away; the call counts");
+        // Drop cannot wait: the write runs in the background (at shutdown the row may stay
+        // STARTED, and the interrupted-chats job ends it).
+        self.background.run(Box::pin(async move {
+            if let Err(e) = accounts
+                .finish(usage, &UsageEnd::Cancelled, first, now)
+                .await
+            {
+                tracing::error!(%usage, error = ?e, "could not record a cancelled chat call");
+            }
+        }));
+    }
+}

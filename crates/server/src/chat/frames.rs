@@ -1,0 +1,82 @@
+//! A metered answer as the chat route's SSE frames: one `data:` event per delta, then
+//! `data: [DONE]`, or an `event: error` if the model breaks off.
+
+use super::upstream::{UpstreamError, UpstreamReply};
+use axum::body::Bytes;
+use domain::ports::ChatAccounts;
+use domain::service::MeteredAnswer;
+use serde_json::json;
+
+/// The frames of `answer`. Dropping the stream (the client left) drops the answer, which
+/// ends its usage as CANCELLED and closes the upstream connection.
+pub fn sse<A: ChatAccounts>(
+    answer: MeteredAnswer<A, UpstreamReply>,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    futures::stream::unfold(Some(answer), |state| async move {
+        let mut answer = state?;
+        match answer.next().await {
+            Some(Ok(text)) => Some((Ok(delta_frame(&text)), Some(answer))),
+            Some(Err(error)) => Some((Ok(error_frame(&error)), None)),
+            None => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+        }
+    })
+}
+
+/// A content delta as one SSE event; each line of it is a `data:` line, so a client's
+/// SSE parser joins them back with `\n` (a CR in the text arrives as `\n`).
+pub fn delta_frame(text: &str) -> Bytes {
+    let mut frame = String::with_capacity(text.len() + 16);
+    for line in text.split("\r\n").flat_map(|l| l.split(['\r', '\n'])) {
+        frame.push_str("data: ");
+        frame.push_str(line);
+        frame.push('\n');
+    }
+    frame.push('\n');
+    Bytes::from(frame)
+}
+
+/// The stream's end when the upstream broke off after answering something.
+fn error_frame(error: &UpstreamError) -> Bytes {
+    let body = json!({
+        "code": crate::http::envelope::code::ERROR,
+        "info": format!("the answer broke off: {}", client_text(error)),
+    });
+    Bytes::from(format!("event: error\ndata: {body}\n\n"))
+}
+
+/// What a client is told of an upstream failure: the kind and HTTP status, not the
+/// upstream's own words (which may describe its configuration).
+pub fn client_text(error: &UpstreamError) -> String {
+    match error {
+        UpstreamError::Connect(_) => "the model service could not be reached".into(),
+        UpstreamError::Timeout(ms, stage) => {
+            format!("the model service sent nothing for {ms} ms ({stage})")
+        }
+        UpstreamError::Status { status, .. } => {
+            format!("the model service answered HTTP {status}")
+        }
+        UpstreamError::Model(_) => "the model service reported an error".into(),
+        UpstreamError::Protocol(_) => "the model service broke the stream".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_line_deltas_become_several_data_lines() {
+        assert_eq!(delta_frame("hi"), "data: hi\n\n");
+        assert_eq!(delta_frame("a\nb\r\nc"), "data: a\ndata: b\ndata: c\n\n");
+        assert_eq!(delta_frame(" x"), "data:  x\n\n");
+    }
+
+    #[test]
+    fn clients_never_see_upstream_words() {
+        let error = UpstreamError::Status {
+            status: 401,
+            message: "Incorrect API key provided: sk-abc***xyz".into(),
+        };
+        assert_eq!(client_text(&error), "the model service answered HTTP 401");
+    }
+}
