@@ -73,18 +73,8 @@ impl<S, C> Shop<S, C> {
         &self.store
     }
 
-    /// The payment channel.
-    pub fn channel(&self) -> &Arc<C> {
-        &self.channel
-    }
-
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &ShopSettings {
-        &self.settings
     }
 }
