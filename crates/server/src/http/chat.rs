@@ -8,11 +8,10 @@
 //! envelope, mapped here and only here.
 
 use super::auth::CurrentUser;
-use super::envelope::{ApiError, Envelope, code};
+use super::envelope::{ApiError, code, refusal};
 use crate::chat::error::ChatError;
 use crate::chat::frames::{self, client_text};
 use crate::state::AppState;
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -146,12 +145,7 @@ impl IntoResponse for ChatError {
             Self::Call(Call::Model(_)) => {}
             other => tracing::info!(status = status.as_u16(), error = %other, "chat call refused"),
         }
-        let body = Envelope::<()> {
-            code,
-            info: self.info(),
-            data: None,
-        };
-        (status, Json(body)).into_response()
+        refusal(status, code, self.info())
     }
 }
 

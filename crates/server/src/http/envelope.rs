@@ -74,11 +74,16 @@ impl IntoResponse for ApiError {
             Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
             other => tracing::info!(status = status.as_u16(), error = %other, "request refused"),
         }
-        let body = Envelope::<()> {
-            code,
-            info: self.to_string(),
-            data: None,
-        };
-        (status, Json(body)).into_response()
+        refusal(status, code, self.to_string())
     }
+}
+
+/// The one shape of every refusal on `/api/v1`: `status` with `{"code","info","data":null}`.
+pub fn refusal(status: StatusCode, code: &'static str, info: String) -> Response {
+    let body = Envelope::<()> {
+        code,
+        info,
+        data: None,
+    };
+    (status, Json(body)).into_response()
 }

@@ -5,7 +5,7 @@
 //! way codes are long and six-digit ones are refused unchecked. A wrong, used or expired
 //! code is one answer: 400 with `0002`.
 
-use super::envelope::{ApiError, Envelope, code, ok};
+use super::envelope::{ApiError, Envelope, code, ok, refusal};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -56,45 +56,46 @@ struct CodeForm {
     code: Option<String>,
 }
 
-/// A login refusal: the contract's errors, or the block's failure limit (429).
+/// Why a login was refused; mapped to HTTP here and only here.
 #[derive(Debug)]
 pub enum LoginError {
-    Api(ApiError),
-    Limited {
+    /// No `code` in the query or the form.
+    NoCode,
+    /// The login service refused (or failed).
+    Redeem {
+        error: RedeemError,
         client: ClientPrefix,
-        retry_after: chrono::Duration,
     },
-}
-
-impl From<ApiError> for LoginError {
-    fn from(e: ApiError) -> Self {
-        Self::Api(e)
-    }
 }
 
 impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
-        let (client, retry_after) = match self {
-            Self::Api(e) => return e.into_response(),
-            Self::Limited {
-                client,
-                retry_after,
-            } => (client, retry_after),
+        let (error, client) = match self {
+            Self::NoCode => {
+                return ApiError::BadParameter("code is required".into()).into_response();
+            }
+            Self::Redeem { error, client } => (error, client),
         };
-        let secs = retry_after.num_seconds().max(1);
-        tracing::info!(%client, retry_after_secs = secs, "login refused: too many failures from the block");
-        let body = Envelope::<()> {
-            code: code::ERROR,
-            info: format!(
-                "too many failed logins from your network; try again later (in {secs} s)"
-            ),
-            data: None,
-        };
-        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        response
+        let hint = "; send the official account a message for a new one";
+        match error {
+            RedeemError::Limited { retry_after } => {
+                let secs = retry_after.num_seconds().max(1);
+                tracing::info!(%client, retry_after_secs = secs, "login refused: too many failures from the block");
+                let info = format!(
+                    "too many failed logins from your network; try again later (in {secs} s)"
+                );
+                let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, code::ERROR, info);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+            RedeemError::Store(e) => ApiError::Internal(e).into_response(),
+            e @ RedeemError::ShortCodesOff => ApiError::BadParameter(e.to_string()).into_response(),
+            e @ (RedeemError::Malformed(_) | RedeemError::Wrong) => {
+                ApiError::BadParameter(format!("{e}{hint}")).into_response()
+            }
+        }
     }
 }
 
@@ -117,26 +118,14 @@ pub async fn login(
     uri: Uri,
     body: Bytes,
 ) -> Result<Json<Envelope<String>>, LoginError> {
-    let typed =
-        code_of(&uri, &body).ok_or_else(|| ApiError::BadParameter("code is required".into()))?;
+    let typed = code_of(&uri, &body).ok_or(LoginError::NoCode)?;
     let client = ClientPrefix::of(ip);
-    let user = match state.login.service.redeem(&typed, &client).await {
-        Ok(user) => user,
-        Err(RedeemError::Limited { retry_after }) => {
-            return Err(LoginError::Limited {
-                client,
-                retry_after,
-            });
-        }
-        Err(RedeemError::Store(e)) => return Err(ApiError::Internal(e).into()),
-        Err(e @ (RedeemError::Malformed(_) | RedeemError::Wrong | RedeemError::ShortCodesOff)) => {
-            let hint = match e {
-                RedeemError::ShortCodesOff => "",
-                _ => "; send the official account a message for a new one",
-            };
-            return Err(ApiError::BadParameter(format!("{e}{hint}")).into());
-        }
-    };
+    let user = state
+        .login
+        .service
+        .redeem(&typed, &client)
+        .await
+        .map_err(|error| LoginError::Redeem { error, client })?;
     tracing::info!(user = %user, client = %ip, "logged in");
     Ok(ok(state.sessions.issue(&user, state.clock.now())))
 }
