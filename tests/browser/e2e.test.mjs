@@ -114,7 +114,7 @@ test('buy, pay in the sandbox, chat, see the order (desktop)', async () => {
     await page.press('#prompt', 'Enter');
     const answer = page.locator('.msg-assistant[data-done="1"]').first();
     await answer.waitFor();
-    assert.match(await answer.innerText(), /sandbox/i);
+    assert.match(await answer.innerText(), /offline model/i);
     assert.equal(await answer.locator('.error').count(), 0, await answer.innerText());
     await page.locator('#quota').filter({ hasText: /^99$/ }).waitFor();
     await shot(page, 'desktop-chat');

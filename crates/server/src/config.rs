@@ -22,7 +22,17 @@ pub struct Settings {
     pub chat: ChatSettings,
     /// `[pages]`: what the web pages show.
     #[serde(default)]
-    pub pages: crate::pages::PagesSettings,
+    pub pages: PagesSettings,
+}
+
+/// `[pages]`: what the web pages show.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PagesSettings {
+    /// The official account's QR code on the login page: an `http(s)://` URL or an
+    /// absolute path served as it is (`/…`), or a local image file (PNG, JPEG, GIF, SVG)
+    /// served by this process; empty = a placeholder.
+    pub official_account_qr: String,
 }
 
 /// `[chat]`: the quota-metered chat and the models behind it.
@@ -31,9 +41,10 @@ pub struct ChatSettings {
     /// OpenAI-compatible upstreams (`[[chat.upstreams]]`), chosen by the longest matching
     /// model-name prefix.
     pub upstreams: Vec<ChatUpstreamSettings>,
-    /// Serve the built-in sandbox model for models no upstream matches; unset = on exactly
+    /// Serve the built-in offline model for models no upstream matches; unset = on exactly
     /// when no upstream is configured.
-    pub sandbox_model: Option<bool>,
+    #[serde(alias = "sandbox_model")]
+    pub offline_model: Option<bool>,
     /// Quota one call costs, by model name (`[chat.pricing] "gpt-4o" = 2`).
     pub pricing: std::collections::BTreeMap<String, u32>,
     /// Quota one call to an unlisted model costs (the original: 1).
@@ -62,7 +73,7 @@ impl Default for ChatSettings {
     fn default() -> Self {
         Self {
             upstreams: Vec::new(),
-            sandbox_model: None,
+            offline_model: None,
             pricing: std::collections::BTreeMap::new(),
             default_price: 1,
             connect_timeout_ms: 5_000,
@@ -341,7 +352,7 @@ impl Default for Settings {
             },
             admin: AdminSettings::default(),
             chat: ChatSettings::default(),
-            pages: crate::pages::PagesSettings::default(),
+            pages: PagesSettings::default(),
         }
     }
 }

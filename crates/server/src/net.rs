@@ -1,7 +1,7 @@
 //! Small facts about addresses that several parts of the wiring need.
 
 /// Whether `url` points at this host's loopback (`127.0.0.0/8`, `::1`, `localhost`): such a
-/// peer (the built-in sandbox, the sandbox model) is reached directly, never through an
+/// peer (the built-in sandbox, the offline model) is reached directly, never through an
 /// environment proxy.
 pub fn is_loopback(url: &str) -> bool {
     let Ok(url) = url::Url::parse(url) else {

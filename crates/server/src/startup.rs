@@ -2,9 +2,9 @@
 //! sandbox), shop, background jobs, HTTP. Binds first, so tests can use port 0.
 
 use crate::config::{Settings, WechatPayMode};
-use crate::jobs::delivery::DeliveryTrigger;
+use crate::jobs::relay::DeliveryTrigger;
 use crate::session::Sessions;
-use crate::state::AppState;
+use crate::state::{AppChat, AppShop, AppState};
 use anyhow::{Context, bail};
 use domain::clock::SystemClock;
 use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
@@ -76,11 +76,7 @@ impl Application {
 
         // Every secret and key is read (or made) before the database is opened, so one
         // that cannot be read is named as such.
-        let jwt_secret = if settings.auth.jwt_secret.is_empty() {
-            crate::secrets::load_or_create(&settings.server.data_dir.join("jwt_secret"))?
-        } else {
-            settings.auth.jwt_secret.expose().to_owned()
-        };
+        let jwt_secret = jwt_secret(&settings)?;
         let account = crate::officialaccount::OfficialAccount::from_settings(&settings)?;
         let payments = payments(&settings, &base_url)?;
 
@@ -89,40 +85,8 @@ impl Application {
             tracing::info!("empty catalog: inserted the demo products");
         }
 
-        let order_nos = OrderNoGenerator::new(settings.server.node_id);
-        if let Some(last) = store.latest_order_no(settings.server.node_id).await? {
-            order_nos.resume_after(&last);
-        }
-        if settings.wechatpay.uses_platform_certificates() {
-            let first = crate::jobs::certificates::round(&payments.client, clock.as_ref()).await;
-            match first {
-                Ok(_) => {}
-                // With no public key, nothing could be verified: refuse to start rather
-                // than answer every callback 401.
-                Err(e) if settings.wechatpay.public_key_id.is_empty() => {
-                    return Err(e.context("download the WeChat Pay platform certificates"));
-                }
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "no platform certificates yet; verifying with the public key meanwhile"
-                ),
-            }
-        }
-        let shop = Shop::new(
-            Arc::new(store.clone()),
-            Arc::new(WechatPayChannel::new(
-                payments.client.clone(),
-                payments.merchant.clone(),
-                payments.notify_url.clone(),
-            )),
-            clock.clone(),
-            order_nos,
-            ShopSettings {
-                order_ttl: OrderTtl::from_secs(settings.order.ttl_secs)
-                    .context("order.ttl_secs")?,
-                merchant: payments.merchant.clone(),
-            },
-        );
+        first_certificates(&settings, &payments.client, clock.as_ref()).await?;
+        let shop = shop(&settings, &store, &payments, &clock).await?;
         let login = Arc::new(crate::login::LoginDesk::new(
             &settings,
             store,
@@ -131,19 +95,7 @@ impl Application {
             clock.clone(),
         )?);
         let simulator = official_account_simulator(&settings, &login, &base_url, &clock)?;
-        let models = crate::chat::Models::from_settings(
-            &settings.chat,
-            &loopback_url(&settings, port),
-            settings.wechatpay.mode == WechatPayMode::Live,
-        )
-        .context("[chat]")?;
-        let chat = Arc::new(domain::service::Chat::new(
-            shop.store().clone(),
-            Arc::new(models),
-            settings.chat.prices()?,
-            clock.clone(),
-            Arc::new(crate::chat::OnRuntime),
-        ));
+        let chat = Arc::new(chat(&settings, &shop, port, &clock)?);
         let state = AppState {
             login,
             shop,
@@ -151,7 +103,7 @@ impl Application {
                 jwt_secret.as_bytes(),
                 chrono::Duration::days(settings.auth.token_ttl_days),
             )),
-            wechatpay: payments.client,
+            wechatpay: payments.client.clone(),
             delivery: DeliveryTrigger::default(),
             job_stats: Arc::default(),
             admin_token: Arc::new(settings.admin.token.clone()),
@@ -160,38 +112,7 @@ impl Application {
             node_id: settings.server.node_id,
             clock: clock.clone(),
         };
-        let mut router = crate::http::router(state.clone()).merge(crate::pages::router(
-            state.clone(),
-            crate::pages::PageOptions {
-                sandbox_pay: payments.sandbox.is_some(),
-                simulator: simulator.is_some(),
-                settings: settings.pages.clone(),
-            },
-        )?);
-        if let Some(sandbox) = &payments.sandbox {
-            router = router.merge(sandbox.router());
-        }
-        if let Some(simulator) = simulator {
-            router = router.merge(simulator.router());
-        }
-        if let Some(sandbox_model) = chat.models().sandbox_router() {
-            router = router.merge(sandbox_model);
-        }
-        if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
-            router = router.layer(cors);
-        }
-        let limits = settings
-            .server
-            .connection_limits(crate::process::open_file_limit())?;
-        let router = crate::http::security_headers(router)
-            // A body must arrive as promptly as headers (a slow body holds a socket too).
-            .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-                limits.header_timeout,
-            ))
-            .layer(
-                tower_http::trace::TraceLayer::new_for_http()
-                    .make_span_with(crate::telemetry::request_span),
-            );
+        let router = router(&settings, &state, &payments, simulator)?;
         Ok(Self {
             listener,
             port,
@@ -297,6 +218,136 @@ async fn open_store(
         .await
         .context("the database cannot be written")?;
     Ok(store)
+}
+
+/// In live mode on platform certificates, the first download, before anything is served.
+async fn first_certificates(
+    settings: &Settings,
+    client: &Client,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    if !settings.wechatpay.uses_platform_certificates() {
+        return Ok(());
+    }
+    match crate::jobs::certificates::round(client, clock).await {
+        Ok(_) => Ok(()),
+        // With no public key, nothing could be verified: refuse to start rather than
+        // answer every callback 401.
+        Err(e) if settings.wechatpay.public_key_id.is_empty() => {
+            Err(e.context("download the WeChat Pay platform certificates"))
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "no platform certificates yet; verifying with the public key meanwhile"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The session-signing secret: configured, or kept in the data directory.
+fn jwt_secret(settings: &Settings) -> anyhow::Result<String> {
+    if settings.auth.jwt_secret.is_empty() {
+        crate::secrets::load_or_create(&settings.server.data_dir.join("jwt_secret"))
+    } else {
+        Ok(settings.auth.jwt_secret.expose().to_owned())
+    }
+}
+
+/// The shop over the store and the payment channel, its order numbers resumed after the
+/// last this node issued.
+async fn shop(
+    settings: &Settings,
+    store: &SeaStore,
+    payments: &Payments,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<AppShop> {
+    let order_nos = OrderNoGenerator::new(settings.server.node_id);
+    if let Some(last) = store.latest_order_no(settings.server.node_id).await? {
+        order_nos.resume_after(&last);
+    }
+    let channel = WechatPayChannel::new(
+        payments.client.clone(),
+        payments.merchant.clone(),
+        payments.notify_url.clone(),
+    );
+    let settings = ShopSettings {
+        order_ttl: OrderTtl::from_secs(settings.order.ttl_secs).context("order.ttl_secs")?,
+        merchant: payments.merchant.clone(),
+    };
+    Ok(Shop::new(
+        Arc::new(store.clone()),
+        Arc::new(channel),
+        clock.clone(),
+        order_nos,
+        settings,
+    ))
+}
+
+/// The metered chat over the shop's store and the model services of `[chat]`.
+fn chat(
+    settings: &Settings,
+    shop: &AppShop,
+    port: u16,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<AppChat> {
+    let models = crate::chat::Models::from_settings(
+        &settings.chat,
+        &loopback_url(settings, port),
+        settings.wechatpay.mode == WechatPayMode::Live,
+    )
+    .context("[chat]")?;
+    Ok(domain::service::Chat::new(
+        shop.store().clone(),
+        Arc::new(models),
+        settings.chat.prices()?,
+        clock.clone(),
+        Arc::new(crate::chat::OnRuntime),
+    ))
+}
+
+/// Every route (the API, the pages, and the built-in sandbox, simulator and offline model
+/// when they are on) behind the security headers, the body timeout and the request log.
+fn router(
+    settings: &Settings,
+    state: &AppState,
+    payments: &Payments,
+    simulator: Option<crate::officialaccount::simulator::Simulator>,
+) -> anyhow::Result<axum::Router> {
+    let mut router = crate::http::router(state.clone()).merge(crate::pages::router(
+        state.clone(),
+        crate::pages::PageOptions {
+            sandbox_pay: payments.sandbox.is_some(),
+            simulator: simulator.is_some(),
+            settings: settings.pages.clone(),
+        },
+    )?);
+    if let Some(sandbox) = &payments.sandbox {
+        router = router.merge(sandbox.router());
+    }
+    if let Some(simulator) = simulator {
+        router = router.merge(simulator.router());
+    }
+    if let Some(offline_model) = state.chat.models().offline_router() {
+        router = router.merge(offline_model);
+    }
+    if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
+        router = router.layer(cors);
+    }
+    let limits = settings
+        .server
+        .connection_limits(crate::process::open_file_limit())?;
+    let router = crate::http::security_headers(router)
+        // A body must arrive as promptly as headers (a slow body holds a socket too).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.header_timeout,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span),
+        );
+    Ok(router)
 }
 
 /// Whether a file can be made in `dir` now.
@@ -421,7 +472,7 @@ pub fn sandbox_config(settings: &Settings, keys: KeySet) -> SandboxConfig {
     config
 }
 
-/// How this process reaches itself (the sandbox model): the bound address, with a
+/// How this process reaches itself (the offline model): the bound address, with a
 /// wildcard host replaced by loopback.
 fn loopback_url(settings: &Settings, port: u16) -> String {
     let host = match settings.server.host.as_str() {

@@ -1,6 +1,6 @@
 //! What every request handler shares.
 
-use crate::jobs::delivery::DeliveryTrigger;
+use crate::jobs::relay::DeliveryTrigger;
 use crate::jobs::stats::JobStats;
 use crate::session::Sessions;
 use domain::service::Shop;

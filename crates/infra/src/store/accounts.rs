@@ -1,13 +1,13 @@
 //! The account port.
 
-use super::entities::{account, ledger};
+use super::entities::account;
 use super::{SeaStore, from_millis};
 use anyhow::Context as _;
 use domain::account::{Account, AccountStatus};
 use domain::ports::AccountRepository;
 use domain::product::ModelType;
 use domain::user::UserId;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::EntityTrait;
 
 impl AccountRepository for SeaStore {
     async fn account(&self, user: &UserId) -> anyhow::Result<Option<Account>> {
@@ -36,15 +36,4 @@ pub(super) fn to_domain(row: account::Model) -> anyhow::Result<Account> {
         created_at: from_millis(row.created_at)?,
         updated_at: from_millis(row.updated_at)?,
     })
-}
-
-impl SeaStore {
-    /// How many ledger rows refer to `order_no` (one after a delivery, whatever repeats).
-    pub async fn quota_ledger_rows(&self, order_no: &str) -> anyhow::Result<u64> {
-        ledger::Entity::find()
-            .filter(ledger::Column::Reference.eq(order_no))
-            .count(&self.reads)
-            .await
-            .with_context(|| format!("count the ledger rows of {order_no}"))
-    }
 }

@@ -21,6 +21,8 @@ mod orders;
 mod outbox;
 mod products;
 mod quota;
+#[cfg(feature = "testing")]
+mod test_support;
 mod unmatched;
 
 use anyhow::Context as _;

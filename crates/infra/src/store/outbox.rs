@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::order::OrderNo;
 use domain::ports::{Outbox, OutboxEvent};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Stored errors are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 1000;
@@ -69,17 +69,6 @@ impl Outbox for SeaStore {
             .await
             .with_context(|| format!("reschedule outbox event {id}"))?;
         Ok(())
-    }
-}
-
-impl SeaStore {
-    /// How many outbox events wait to be relayed.
-    pub async fn outbox_pending(&self) -> anyhow::Result<u64> {
-        outbox::Entity::find()
-            .filter(outbox::Column::Status.eq(outbox::STATUS_PENDING))
-            .count(&self.reads)
-            .await
-            .context("count pending outbox events")
     }
 }
 

@@ -1,15 +1,14 @@
 //! Crediting quota directly (tests, operators), and freezing accounts: each credit leaves a
 //! ledger row unique by (reason, ref), so a repeated grant changes nothing.
 
-use super::entities::{account, ledger};
-use super::{SeaStore, credit, millis, rollback};
+use super::entities::ledger;
+use super::{SeaStore, credit, rollback};
 use anyhow::{Context as _, ensure};
 use chrono::{DateTime, Utc};
-use domain::account::{Account, AccountStatus};
+use domain::account::Account;
 use domain::product::ModelType;
 use domain::user::UserId;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::TransactionTrait;
 
 impl SeaStore {
     /// Credits `quota` and `models` to `user` with a ledger row (`reason`, `reference`);
@@ -58,23 +57,5 @@ impl SeaStore {
             .await
             .with_context(|| format!("grant quota to {user}: commit"))?;
         Ok(Some(after))
-    }
-
-    /// Sets an account's status (freeze or unfreeze); false if the user has no account.
-    pub async fn set_account_status(
-        &self,
-        user: &UserId,
-        status: AccountStatus,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        Ok(account::Entity::update_many()
-            .col_expr(account::Column::Status, Expr::value(status.as_str()))
-            .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
-            .filter(account::Column::UserId.eq(user.as_str()))
-            .exec(self.writer()?)
-            .await
-            .with_context(|| format!("set the status of account {user}"))?
-            .rows_affected
-            == 1)
     }
 }

@@ -1,13 +1,13 @@
 //! Chat's adapters: the model services behind the domain's metered [`domain::service::Chat`].
 //!
 //! [`sse`] parses upstream event streams, [`upstream`] talks to one OpenAI-compatible
-//! service, [`routing`] picks it by model prefix, [`sandbox`] is the offline model served by
+//! service, [`routing`] picks it by model prefix, [`offline`] is the offline model served by
 //! this process, and [`Models`] is the `ModelGateway` over all of them.
 
 pub mod error;
 pub mod frames;
+pub mod offline;
 pub mod routing;
-pub mod sandbox;
 pub mod sse;
 pub mod upstream;
 
@@ -27,14 +27,14 @@ use upstream::{Timeouts, Upstream, UpstreamError, UpstreamReply};
 #[derive(Clone)]
 pub struct Models {
     routes: Routes,
-    /// The key the sandbox model's route asks of its caller, when that model is on.
-    sandbox_key: Option<Secret>,
+    /// The key the offline model's route asks of its caller, when that model is on.
+    offline_key: Option<Secret>,
 }
 
 impl Models {
-    /// From `[chat]`; `local_url` reaches this server over loopback (for the sandbox model),
-    /// `live` says whether real payments are taken: then the sandbox model is off unless
-    /// `chat.sandbox_model = true` says otherwise, so paying users never get its fixed text.
+    /// From `[chat]`; `local_url` reaches this server over loopback (for the offline model),
+    /// `live` says whether real payments are taken: then the offline model is off unless
+    /// `chat.offline_model = true` says otherwise, so paying users never get its fixed text.
     pub fn from_settings(
         settings: &ChatSettings,
         local_url: &str,
@@ -55,29 +55,29 @@ impl Models {
                 Ok((u.prefix.clone(), upstream))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let sandbox_on = settings
-            .sandbox_model
+        let offline_on = settings
+            .offline_model
             .unwrap_or(settings.upstreams.is_empty() && !live);
         // Its route is on this server's port: only this process, which knows the key, may
         // call it (it would otherwise be a free model for anyone).
-        let sandbox_key = sandbox_on.then(|| Secret::from(sandbox::fresh_key()));
-        let sandbox_upstream = sandbox_key
+        let offline_key = offline_on.then(|| Secret::from(offline::fresh_key()));
+        let offline_upstream = offline_key
             .as_ref()
             .map(|key| {
-                let url = format!("{}{}", local_url.trim_end_matches('/'), sandbox::BASE_PATH);
+                let url = format!("{}{}", local_url.trim_end_matches('/'), offline::BASE_PATH);
                 Upstream::new(&url, key.clone(), timeouts)
             })
             .transpose()
-            .context("the sandbox model's upstream")?;
+            .context("the offline model's upstream")?;
         Ok(Self {
-            routes: Routes::new(by_prefix, sandbox_upstream),
-            sandbox_key,
+            routes: Routes::new(by_prefix, offline_upstream),
+            offline_key,
         })
     }
 
-    /// The sandbox model's routes, when it is on (they must be mounted).
-    pub fn sandbox_router(&self) -> Option<axum::Router> {
-        self.sandbox_key.clone().map(sandbox::router)
+    /// The offline model's routes, when it is on (they must be mounted).
+    pub fn offline_router(&self) -> Option<axum::Router> {
+        self.offline_key.clone().map(offline::router)
     }
 }
 

@@ -1,21 +1,21 @@
 //! Which upstream answers a model: the configured upstream with the longest matching
-//! model-name prefix, else the sandbox model when it is on.
+//! model-name prefix, else the offline model when it is on.
 
 use super::upstream::Upstream;
 use domain::product::ModelType;
 use std::sync::Arc;
 
-/// The upstreams by prefix, and the sandbox fallback.
+/// The upstreams by prefix, and the offline-model fallback.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     by_prefix: Vec<(String, Arc<Upstream>)>,
-    sandbox: Option<Arc<Upstream>>,
+    offline: Option<Arc<Upstream>>,
 }
 
 impl Routes {
     /// Routes over `(prefix, upstream)` pairs (an empty prefix matches every model), with
-    /// `sandbox` answering the models no prefix matches.
-    pub fn new(by_prefix: Vec<(String, Upstream)>, sandbox: Option<Upstream>) -> Self {
+    /// `offline` answering the models no prefix matches.
+    pub fn new(by_prefix: Vec<(String, Upstream)>, offline: Option<Upstream>) -> Self {
         let mut by_prefix: Vec<_> = by_prefix
             .into_iter()
             .map(|(prefix, upstream)| (prefix, Arc::new(upstream)))
@@ -24,7 +24,7 @@ impl Routes {
         by_prefix.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Self {
             by_prefix,
-            sandbox: sandbox.map(Arc::new),
+            offline: offline.map(Arc::new),
         }
     }
 
@@ -34,7 +34,7 @@ impl Routes {
             .iter()
             .find(|(prefix, _)| model.as_str().starts_with(prefix.as_str()))
             .map(|(_, upstream)| upstream)
-            .or(self.sandbox.as_ref())
+            .or(self.offline.as_ref())
     }
 }
 
@@ -56,19 +56,19 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_prefix_wins_and_the_sandbox_takes_the_rest() {
+    fn the_longest_prefix_wins_and_the_offline_model_takes_the_rest() {
         let model = |m| ModelType::parse(m).unwrap();
         let routes = Routes::new(
             vec![
                 ("gpt-".into(), up("http://a/v1")),
                 ("gpt-4o".into(), up("http://b/v1")),
             ],
-            Some(up("http://sandbox/v1")),
+            Some(up("http://offline/v1")),
         );
         let url = |m| routes.for_model(&model(m)).unwrap().base_url().to_owned();
         assert_eq!(url("gpt-4o-mini"), "http://b/v1");
         assert_eq!(url("gpt-3.5-turbo"), "http://a/v1");
-        assert_eq!(url("o3-mini"), "http://sandbox/v1");
+        assert_eq!(url("o3-mini"), "http://offline/v1");
         let strict = Routes::new(vec![("gpt-".into(), up("http://a/v1"))], None);
         assert!(strict.for_model(&model("o3-mini")).is_none());
     }

@@ -4,7 +4,7 @@
 
 use super::claims::{Checked, ClaimSettings, order_round};
 use super::runner::RoundReport;
-use crate::jobs::delivery::DeliveryTrigger;
+use crate::jobs::relay::DeliveryTrigger;
 use crate::state::AppShop;
 use domain::ports::OrderScan;
 use domain::service::{Confirmation, Expired};

@@ -6,11 +6,11 @@
 
 pub mod certificates;
 pub mod claims;
-pub mod delivery;
 pub mod expiry;
 pub mod interrupted_chats;
 pub mod missed_payment;
 pub mod redelivery;
+pub mod relay;
 pub mod runner;
 pub mod stats;
 
@@ -37,7 +37,7 @@ pub fn spawn_all(
     };
     let (stats, stop) = (&state.job_stats, stop);
     let (shop, trigger) = (state.shop.clone(), state.delivery.clone());
-    let relay = delivery::RelaySettings {
+    let relay = relay::RelaySettings {
         batch: settings.batch,
         lease: claims.lease,
     };
@@ -66,7 +66,7 @@ pub fn spawn_all(
             let shop = shop.clone();
             move || {
                 let (shop, relay) = (shop.clone(), relay.clone());
-                async move { delivery::round(&shop, &relay).await }
+                async move { relay::round(&shop, &relay).await }
             }
         }),
         runner::spawn(

@@ -20,19 +20,8 @@ use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
 
 pub use template::escape;
-
-/// `[pages]`: what the web pages show.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
-pub struct PagesSettings {
-    /// The official account's QR code on the login page: an `http(s)://` URL or an
-    /// absolute path served as it is (`/…`), or a local image file (PNG, JPEG, GIF, SVG)
-    /// served by this process; empty = a placeholder.
-    pub official_account_qr: String,
-}
 
 /// What the pages need to know about the rest of the wiring.
 #[derive(Debug, Clone)]
@@ -42,7 +31,7 @@ pub struct PageOptions {
     /// The official-account simulator is on: the login page links to it.
     pub simulator: bool,
     /// From `[pages]`.
-    pub settings: PagesSettings,
+    pub settings: crate::config::PagesSettings,
 }
 
 /// Page state shared by the handlers.

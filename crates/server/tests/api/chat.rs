@@ -489,7 +489,7 @@ async fn fifty_concurrent_chats_on_ten_quota_let_exactly_ten_through() {
 }
 
 #[tokio::test]
-async fn the_offline_default_answers_with_the_sandbox_model() {
+async fn the_offline_default_answers_with_the_offline_model() {
     let app = TestApp::spawn().await;
     grant(&app, "oChatSandbox", 1, "gpt-4o-mini").await;
     let response = chat(&app, "oChatSandbox", "gpt-4o-mini").await;
@@ -502,7 +502,7 @@ async fn the_offline_default_answers_with_the_sandbox_model() {
         .map(|(_, d)| d.as_str())
         .collect();
     assert!(
-        text.contains("sandbox model") && text.ends_with("You said: hello"),
+        text.contains("offline model") && text.ends_with("You said: hello"),
         "{text}"
     );
     assert_eq!(app.quota("oChatSandbox").await, (1, 0));
@@ -510,9 +510,9 @@ async fn the_offline_default_answers_with_the_sandbox_model() {
 }
 
 #[tokio::test]
-async fn the_sandbox_models_route_serves_this_process_only() {
+async fn the_offline_models_route_serves_this_process_only() {
     let app = TestApp::spawn().await;
-    let url = format!("{}/sandbox/v1/chat/completions", app.base_url);
+    let url = format!("{}/offline/v1/chat/completions", app.base_url);
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "free?"}]});
     let anonymous = app.http.post(&url).json(&body).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
@@ -528,15 +528,15 @@ async fn the_sandbox_models_route_serves_this_process_only() {
 }
 
 #[tokio::test]
-async fn live_mode_without_upstreams_serves_no_sandbox_model() {
+async fn live_mode_without_upstreams_serves_no_offline_model() {
     let app = TestApp::spawn_live(wechatpay_sandbox::SignatureMode::PublicKey, |_| {}).await;
-    let url = format!("{}/sandbox/v1/chat/completions", app.base_url);
+    let url = format!("{}/offline/v1/chat/completions", app.base_url);
     let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
     let direct = app.http.post(&url).json(&body).send().await.unwrap();
     assert_eq!(
         direct.status(),
         404,
-        "the sandbox model's route is not served"
+        "the offline model's route is not served"
     );
 
     grant(&app, "oLiveChat", 5, "gpt-4o-mini").await;

@@ -1,6 +1,6 @@
-//! The sandbox model: an OpenAI-compatible streaming endpoint served by this process at
-//! `/sandbox/v1/chat/completions`, so the chat works offline through the real upstream
-//! client. It answers deterministically, word by word, and says that it is a sandbox.
+//! The offline model: an OpenAI-compatible streaming endpoint served by this process at
+//! `/offline/v1/chat/completions`, so the chat works offline through the real upstream
+//! client. It answers deterministically, word by word, and says that it is an offline model, not a real one.
 
 use crate::config::Secret;
 use axum::Router;
@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The path prefix; the chat's default upstream points here over loopback.
-pub const BASE_PATH: &str = "/sandbox/v1";
+pub const BASE_PATH: &str = "/offline/v1";
 /// A pause between words, so the answer visibly streams.
 const WORD_PAUSE: Duration = Duration::from_millis(30);
 /// How much of the user's message the answer quotes.
 const QUOTE_CHARS: usize = 200;
 
-/// The sandbox model's routes, answering only callers that send `key` as their bearer
+/// The offline model's routes, answering only callers that send `key` as their bearer
 /// token (this process's own upstream client).
 pub fn router(key: Secret) -> Router {
     Router::new()
@@ -27,7 +27,7 @@ pub fn router(key: Secret) -> Router {
         .with_state(std::sync::Arc::new(key))
 }
 
-/// A fresh random key for the sandbox model's route.
+/// A fresh random key for the offline model's route.
 pub fn fresh_key() -> String {
     let mut bytes = [0u8; 24];
     aws_lc_rs::rand::fill(&mut bytes).expect("the system CSPRNG works");
@@ -50,7 +50,7 @@ fn authorized(key: &Secret, headers: &HeaderMap) -> bool {
 pub fn answer(model: &str, last_user_message: &str) -> String {
     let quoted: String = last_user_message.chars().take(QUOTE_CHARS).collect();
     format!(
-        "[sandbox model, not a real AI] This is chatmall's offline sandbox answering as \
+        "[offline model, not a real AI] This is chatmall's offline model answering as \
          {model}. You said: {quoted}"
     )
 }
