@@ -52,37 +52,34 @@ pub(super) async fn credit(
         Err(e) if is_unique_violation(&e) => return Ok(None),
         Err(e) => return Err(anyhow::Error::new(e).context("write the ledger")),
     }
-    add_to_account(txn, credit.user, credit.quota, credit.models, now).await?;
-    let after = account::Entity::find_by_id(credit.user)
-        .one(txn)
-        .await
-        .context("read the account")?
-        .context("the account is missing after the credit")?;
+    let after = add_to_account(txn, credit.user, credit.quota, credit.models, now).await?;
     accounts::to_domain(after).map(Some)
 }
 
-/// Adds quota and models to a user's account, creating the account if needed.
+/// Adds quota and models to a user's account, creating the account if needed; the
+/// account as it stands after (the row is ours until commit, so no read-back is needed).
 async fn add_to_account(
     txn: &DatabaseTransaction,
     user: &str,
     quota: i64,
     model_types: &[ModelType],
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    let fresh = account::ActiveModel {
-        user_id: Set(user.to_owned()),
-        total_quota: Set(quota),
-        surplus_quota: Set(quota),
-        model_types: Set(ModelType::join(model_types)),
-        status: Set(AccountStatus::Usable.as_str().to_owned()),
-        created_at: Set(millis(now)),
-        updated_at: Set(millis(now)),
+) -> anyhow::Result<account::Model> {
+    let fresh = account::Model {
+        user_id: user.to_owned(),
+        total_quota: quota,
+        surplus_quota: quota,
+        model_types: ModelType::join(model_types),
+        status: AccountStatus::Usable.as_str().to_owned(),
+        created_at: millis(now),
+        updated_at: millis(now),
     };
+    let sqlite = txn.get_database_backend() == DbBackend::Sqlite;
     // The model union is computed here, so the row must stay ours until commit. SQLite
     // already holds the database's write lock and has no FOR UPDATE.
     let locked = || {
         let select = account::Entity::find_by_id(user);
-        if txn.get_database_backend() == DbBackend::Sqlite {
+        if sqlite {
             select
         } else {
             select.lock_exclusive()
@@ -94,17 +91,27 @@ async fn add_to_account(
         .with_context(|| format!("credit account {user}: lock"))?
     {
         Some(current) => current,
+        // A first credit. SQLite's write lock, held since the ledger row, means no one
+        // else can create the account meanwhile: insert it directly.
+        None if sqlite => {
+            account::Entity::insert(account::ActiveModel::from(fresh.clone()))
+                .exec_without_returning(txn)
+                .await
+                .with_context(|| format!("credit account {user}: create"))?;
+            grant_models(txn, user, model_types).await?;
+            return Ok(fresh);
+        }
         None => {
-            // A first credit. A concurrent first credit to the same user may insert first:
-            // the insert runs in a savepoint, so its unique violation leaves this
-            // transaction usable (PostgreSQL aborts a transaction on any error), and it is
-            // the statement's success, not a row count, that says who created the account
-            // (MySQL counts a duplicate-key no-op as an affected row).
+            // A concurrent first credit to the same user may insert first: the insert
+            // runs in a savepoint, so its unique violation leaves this transaction usable
+            // (PostgreSQL aborts a transaction on any error), and it is the statement's
+            // success, not a row count, that says who created the account (MySQL counts
+            // a duplicate-key no-op as an affected row).
             let savepoint = txn
                 .begin()
                 .await
                 .with_context(|| format!("credit account {user}: savepoint"))?;
-            match account::Entity::insert(fresh)
+            match account::Entity::insert(account::ActiveModel::from(fresh.clone()))
                 .exec_without_returning(&savepoint)
                 .await
             {
@@ -113,7 +120,8 @@ async fn add_to_account(
                         .commit()
                         .await
                         .with_context(|| format!("credit account {user}: create"))?;
-                    return grant_models(txn, user, model_types).await;
+                    grant_models(txn, user, model_types).await?;
+                    return Ok(fresh);
                 }
                 Err(e) if is_unique_violation(&e) => rollback(savepoint).await,
                 Err(e) => {
@@ -129,7 +137,7 @@ async fn add_to_account(
                 .with_context(|| format!("credit account {user}: the account vanished"))?
         }
     };
-    let models = accounts::to_domain(current)?.models_with(model_types);
+    let models = ModelType::join(&accounts::to_domain(current.clone())?.models_with(model_types));
     account::Entity::update_many()
         .col_expr(
             account::Column::TotalQuota,
@@ -139,16 +147,20 @@ async fn add_to_account(
             account::Column::SurplusQuota,
             Expr::col(account::Column::SurplusQuota).add(quota),
         )
-        .col_expr(
-            account::Column::ModelTypes,
-            Expr::value(ModelType::join(&models)),
-        )
+        .col_expr(account::Column::ModelTypes, Expr::value(models.as_str()))
         .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
         .filter(account::Column::UserId.eq(user))
         .exec(txn)
         .await
         .with_context(|| format!("credit account {user}: add quota"))?;
-    grant_models(txn, user, model_types).await
+    grant_models(txn, user, model_types).await?;
+    Ok(account::Model {
+        total_quota: current.total_quota + quota,
+        surplus_quota: current.surplus_quota + quota,
+        model_types: models,
+        updated_at: millis(now),
+        ..current
+    })
 }
 
 /// The rows of `account_models` a spend checks its model against (the account's row holds
