@@ -375,6 +375,12 @@ impl Settings {
     /// Checks every value that can be checked without the outside world, naming the key of
     /// the first one out of range; the server does this before anything else at start.
     pub fn check(&self) -> anyhow::Result<()> {
+        self.parse(None).map(|_| ())
+    }
+
+    /// The settings that have a type of their own, parsed once: what the wiring hands to
+    /// each subsystem. `open_files` is the process's open-file limit, if known.
+    pub fn parse(&self, open_files: Option<u64>) -> anyhow::Result<Parsed> {
         use anyhow::Context as _;
         anyhow::ensure!(
             self.server.node_id <= domain::order::MAX_NODE,
@@ -382,16 +388,18 @@ impl Settings {
             domain::order::MAX_NODE,
             self.server.node_id
         );
-        domain::order::OrderTtl::from_secs(self.order.ttl_secs).context("order.ttl_secs")?;
-        self.login.policy()?;
-        self.server.connection_limits(None)?;
-        self.chat.prices()?;
         anyhow::ensure!(
             self.auth.token_ttl_days > 0 && self.auth.token_ttl_days <= 3650,
             "auth.token_ttl_days must be 1 to 3650, got {}",
             self.auth.token_ttl_days
         );
-        Ok(())
+        Ok(Parsed {
+            order_ttl: domain::order::OrderTtl::from_secs(self.order.ttl_secs)
+                .context("order.ttl_secs")?,
+            login: self.login.policy()?,
+            limits: self.server.connection_limits(open_files)?,
+            prices: self.chat.prices()?,
+        })
     }
 
     /// The database URL, defaulting to a SQLite file in the data dir.
@@ -415,6 +423,15 @@ impl Settings {
             self.sandbox.keys_dir.clone()
         }
     }
+}
+
+/// The settings parsed into the types the flows take ([`Settings::parse`]).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub order_ttl: domain::order::OrderTtl,
+    pub login: domain::service::LoginPolicy,
+    pub limits: crate::serve::ConnectionLimits,
+    pub prices: domain::chat::Pricing,
 }
 
 /// The environment prefix of every setting (`CHATMALL__SECTION__KEY`).

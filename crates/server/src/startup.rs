@@ -1,13 +1,13 @@
 //! Builds the application from settings: store, payment channel (live or the built-in
 //! sandbox), shop, background jobs, HTTP. Binds first, so tests can use port 0.
 
-use crate::config::{Settings, WechatPayMode};
+use crate::config::{Parsed, Settings, WechatPayMode};
 use crate::jobs::relay::DeliveryTrigger;
 use crate::session::Sessions;
 use crate::state::{AppChat, AppShop, AppState};
 use anyhow::{Context, bail};
 use domain::clock::SystemClock;
-use domain::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
+use domain::order::{MerchantIdentity, OrderNoGenerator};
 use domain::ports::Clock;
 use domain::service::{Shop, ShopSettings};
 use infra::store::{IfMissing, PoolSize, SeaStore};
@@ -35,6 +35,7 @@ pub struct Application {
     state: AppState,
     sandbox: Option<Sandbox>,
     settings: Settings,
+    limits: crate::serve::ConnectionLimits,
 }
 
 /// The WeChat Pay side of the wiring.
@@ -57,7 +58,7 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        settings.check()?;
+        let parsed = settings.parse(crate::process::open_file_limit())?;
         crate::process::restrict_file_modes();
         crate::datadir::prepare(&settings.server.data_dir)?;
         // Seen before anything below creates its secrets: a later missing database means
@@ -86,16 +87,17 @@ impl Application {
         }
 
         first_certificates(&settings, &payments.client, clock.as_ref()).await?;
-        let shop = shop(&settings, &store, &payments, &clock).await?;
+        let shop = shop(&settings, &parsed, &store, &payments, &clock).await?;
         let login = Arc::new(crate::login::LoginDesk::new(
             &settings,
+            parsed.login,
             store,
             account,
             jwt_secret.as_bytes(),
             clock.clone(),
         )?);
         let simulator = official_account_simulator(&settings, &login, &base_url, &clock)?;
-        let chat = Arc::new(chat(&settings, &shop, port, &clock)?);
+        let chat = Arc::new(chat(&settings, &parsed, &shop, port, &clock)?);
         let state = AppState {
             login,
             shop,
@@ -112,7 +114,7 @@ impl Application {
             node_id: settings.server.node_id,
             clock: clock.clone(),
         };
-        let router = router(&settings, &state, &payments, simulator)?;
+        let router = router(&settings, &parsed, &state, &payments, simulator)?;
         Ok(Self {
             listener,
             port,
@@ -121,6 +123,7 @@ impl Application {
             state,
             sandbox: payments.sandbox,
             settings,
+            limits: parsed.limits,
         })
     }
 
@@ -150,10 +153,7 @@ impl Application {
         if self.settings.wechatpay.uses_platform_certificates() {
             jobs.push(crate::jobs::certificates::spawn(&self.state, &stop));
         }
-        let limits = self
-            .settings
-            .server
-            .connection_limits(crate::process::open_file_limit())?;
+        let limits = self.limits;
         tracing::info!(
             url = %self.base_url,
             max_connections = limits.max_connections,
@@ -259,6 +259,7 @@ fn jwt_secret(settings: &Settings) -> anyhow::Result<String> {
 /// last this node issued.
 async fn shop(
     settings: &Settings,
+    parsed: &Parsed,
     store: &SeaStore,
     payments: &Payments,
     clock: &Arc<dyn Clock>,
@@ -273,7 +274,7 @@ async fn shop(
         payments.notify_url.clone(),
     );
     let settings = ShopSettings {
-        order_ttl: OrderTtl::from_secs(settings.order.ttl_secs).context("order.ttl_secs")?,
+        order_ttl: parsed.order_ttl,
         merchant: payments.merchant.clone(),
     };
     Ok(Shop::new(
@@ -288,6 +289,7 @@ async fn shop(
 /// The metered chat over the shop's store and the model services of `[chat]`.
 fn chat(
     settings: &Settings,
+    parsed: &Parsed,
     shop: &AppShop,
     port: u16,
     clock: &Arc<dyn Clock>,
@@ -301,7 +303,7 @@ fn chat(
     Ok(domain::service::Chat::new(
         shop.store().clone(),
         Arc::new(models),
-        settings.chat.prices()?,
+        parsed.prices.clone(),
         clock.clone(),
         Arc::new(crate::chat::OnRuntime),
     ))
@@ -311,6 +313,7 @@ fn chat(
 /// when they are on) behind the security headers, the body timeout and the request log.
 fn router(
     settings: &Settings,
+    parsed: &Parsed,
     state: &AppState,
     payments: &Payments,
     simulator: Option<crate::officialaccount::simulator::Simulator>,
@@ -335,19 +338,15 @@ fn router(
     if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
         router = router.layer(cors);
     }
-    let limits = settings
-        .server
-        .connection_limits(crate::process::open_file_limit())?;
-    let router = crate::http::security_headers(router)
+    Ok(crate::http::security_headers(router)
         // A body must arrive as promptly as headers (a slow body holds a socket too).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            limits.header_timeout,
+            parsed.limits.header_timeout,
         ))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(crate::telemetry::request_span),
-        );
-    Ok(router)
+        ))
 }
 
 /// Whether a file can be made in `dir` now.

@@ -127,6 +127,7 @@ impl LoginDesk {
     /// `session_secret`.
     pub fn new(
         settings: &Settings,
+        policy: domain::service::LoginPolicy,
         store: SeaStore,
         account: OfficialAccount,
         session_secret: &[u8],
@@ -137,7 +138,7 @@ impl LoginDesk {
             Arc::new(CodeKeys::new(session_secret)),
             Arc::new(OsCodes),
             clock,
-            settings.login.policy()?,
+            policy,
         );
         Ok(Self {
             service,
