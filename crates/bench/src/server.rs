@@ -3,7 +3,7 @@
 
 use crate::fixtures::World;
 use anyhow::{Context as _, bail};
-use chatmall::config::{ENV_PREFIX, live_sandbox_env};
+use chatmall::config::{ENV_PREFIX, env_key};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,11 +66,14 @@ impl ServerProcess {
         ]
         .into_iter()
         .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v))
-        .chain(live_sandbox_env(
-            &world.keys,
-            &world.keys_dir,
-            wechatpay_url,
-        ))
+        .chain([(env_key("wechatpay", "mode"), "live".to_owned())])
+        .chain(
+            world
+                .keys
+                .merchant_settings(&world.keys_dir, wechatpay_url)
+                .into_iter()
+                .map(|(key, value)| (env_key("wechatpay", key), value)),
+        )
         .chain(extra_env.iter().cloned())
         .collect();
         let log = dir.join(format!("server-{port}.log"));

@@ -437,32 +437,14 @@ pub struct Parsed {
 /// The environment prefix of every setting (`CHATMALL__SECTION__KEY`).
 pub const ENV_PREFIX: &str = "CHATMALL__";
 
-/// The settings that point a `chatmall serve` process, in live mode, at a WeChat Pay
-/// look-alike at `base_url` holding `keys` (written to `keys_dir` by `KeySet::write_to`):
-/// for harnesses that run the real binary against a sandbox (chaos test, benchmarks).
-pub fn live_sandbox_env(
-    keys: &wechatpay_sandbox::KeySet,
-    keys_dir: &Path,
-    base_url: &str,
-) -> Vec<(String, String)> {
-    let key = |file: &str| keys_dir.join(file).display().to_string();
-    [
-        ("WECHATPAY__MODE", "live".to_owned()),
-        ("WECHATPAY__BASE_URL", base_url.to_owned()),
-        ("WECHATPAY__APPID", keys.appid.clone()),
-        ("WECHATPAY__MCHID", keys.mchid.clone()),
-        (
-            "WECHATPAY__MERCHANT_SERIAL_NO",
-            keys.merchant_serial_no.clone(),
-        ),
-        ("WECHATPAY__PRIVATE_KEY_PATH", key("apiclient_key.pem")),
-        ("WECHATPAY__APIV3_KEY", keys.apiv3_key.clone()),
-        ("WECHATPAY__PUBLIC_KEY_ID", keys.public_key_id.clone()),
-        ("WECHATPAY__PUBLIC_KEY_PATH", key("pub_key.pem")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v))
-    .collect()
+/// The environment variable of one setting: `env_key("wechatpay", "mchid")` is
+/// `CHATMALL__WECHATPAY__MCHID`.
+pub fn env_key(section: &str, key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}__{}",
+        section.to_ascii_uppercase(),
+        key.to_ascii_uppercase()
+    )
 }
 
 /// Reads a text setting that may look like a number: environment values are parsed, so

@@ -158,6 +158,24 @@ impl KeySet {
         Ok(cert)
     }
 
+    /// What a merchant configures to reach a sandbox at `base_url` with this key set,
+    /// written to `dir` by [`KeySet::write_to`]: (setting, value) pairs named as WeChat
+    /// Pay's SDKs name them (`appid`, `mchid`, `merchant_serial_no`, `private_key_path`,
+    /// `apiv3_key`, `public_key_id`, `public_key_path`, `base_url`).
+    pub fn merchant_settings(&self, dir: &Path, base_url: &str) -> Vec<(&'static str, String)> {
+        let file = |name: &str| dir.join(name).display().to_string();
+        vec![
+            ("base_url", base_url.to_owned()),
+            ("appid", self.appid.clone()),
+            ("mchid", self.mchid.clone()),
+            ("merchant_serial_no", self.merchant_serial_no.clone()),
+            ("private_key_path", file(MERCHANT_KEY_FILE)),
+            ("apiv3_key", self.apiv3_key.clone()),
+            ("public_key_id", self.public_key_id.clone()),
+            ("public_key_path", file(PUBLIC_KEY_FILE)),
+        ]
+    }
+
     /// Writes the key files and `sandbox.toml` into `dir` (created if missing); private
     /// material is written with mode 0600 on unix.
     pub fn write_to(&self, dir: impl AsRef<Path>) -> Result<()> {

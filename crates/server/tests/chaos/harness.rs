@@ -1,6 +1,6 @@
 //! Starting, killing and restarting server processes, and the simulated users.
 
-use chatmall::config::{ENV_PREFIX, live_sandbox_env};
+use chatmall::config::{ENV_PREFIX, env_key};
 use chatmall::session::Sessions;
 use domain::user::UserId;
 use rand::rngs::StdRng;
@@ -216,7 +216,12 @@ impl Run {
             ]
             .into_iter()
             .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v))
-            .chain(live_sandbox_env(&keys, &keys_dir, &handle.base_url()))
+            .chain([(env_key("wechatpay", "mode"), "live".to_owned())])
+            .chain(
+                keys.merchant_settings(&keys_dir, &handle.base_url())
+                    .into_iter()
+                    .map(|(key, value)| (env_key("wechatpay", key), value)),
+            )
             .collect();
             let mut server = Server {
                 node,
