@@ -358,10 +358,13 @@ pub trait OrderJobs: Send + Sync + 'static {
         limit: u64,
     ) -> impl Future<Output = anyhow::Result<Vec<ClaimedOrder>>> + Send;
     /// Releases a claimed order, to be looked at again not before `next_check_at`. A
-    /// `failure` is counted and kept; `None` resets the count.
+    /// `failure` is counted and kept; `None` resets the count. Only an order still in
+    /// `claimed_in` is touched: one that moved on meanwhile keeps the fresh schedule its
+    /// transition gave it.
     fn reschedule(
         &self,
         no: &OrderNo,
+        claimed_in: OrderStatus,
         next_check_at: DateTime<Utc>,
         failure: Option<&str>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;

@@ -11,8 +11,8 @@ use domain::account::AccountStatus;
 use domain::money::Fen;
 use domain::order::{NewOrder, Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId};
 use domain::ports::{
-    AccountRepository, Delivery, InsertOrderError, MarkPaid, OrderRepository, Outbox,
-    ProductCatalog,
+    AccountRepository, Delivery, InsertOrderError, MarkPaid, OrderJobs, OrderRepository, OrderScan,
+    Outbox, ProductCatalog,
 };
 use domain::product::{ModelType, Product, ProductId};
 use domain::user::UserId;
@@ -665,6 +665,81 @@ async fn concurrent_claimers_never_share_an_event() -> anyhow::Result<()> {
             .await?;
         assert_eq!(reclaimed.len(), 30, "an expired lease frees the event");
         ensure!(reclaimed.iter().all(|e| e.attempts == 2));
+        Ok(())
+    })
+    .await
+}
+
+/// The race CI once lost: the missed-payment job claims an unpaid order, the payment is
+/// applied meanwhile (its outbox event then lost), and the job releases the order with its
+/// own far-off recheck. The PAID order must still be due for the redelivery sweep at once.
+#[tokio::test]
+async fn an_order_that_moves_on_while_a_job_holds_it_is_due_for_its_new_state() -> anyhow::Result<()>
+{
+    on_every_backend(|store| async move {
+        let order = open(1, &user("u1"), &product(1001, 10, "gpt-4o"), t0());
+        store.insert(&order).await?;
+        let no = order.order_no.clone();
+        let now = t0() + Duration::seconds(10);
+        ensure!(store.note_prepay_attempt(&no, now).await?);
+        ensure!(store.record_prepay(&no, "weixin://x", now).await?);
+
+        let unpaid = OrderScan::Unpaid {
+            created_before: now,
+        };
+        let lease = now + Duration::minutes(5);
+        let claimed = store.claim_orders(unpaid, now, lease, 10).await?;
+        assert_eq!(
+            claimed
+                .iter()
+                .map(|c| (&c.order.order_no, c.order.status))
+                .collect::<Vec<_>>(),
+            [(&no, OrderStatus::PayWait)]
+        );
+        let paid_at = now + Duration::seconds(1);
+        ensure!(
+            store
+                .mark_paid(&payment(&no, "4200000000000000001"), paid_at)
+                .await?
+                == MarkPaid::Paid
+        );
+        // The job, still believing the order unpaid, asks to look again in an hour.
+        store
+            .reschedule(
+                &no,
+                OrderStatus::PayWait,
+                now + Duration::hours(1),
+                Some("stale"),
+            )
+            .await?;
+
+        let undelivered = OrderScan::Undelivered {
+            paid_before: now + Duration::seconds(5),
+        };
+        let sweep_at = paid_at + Duration::milliseconds(1);
+        let swept = store
+            .claim_orders(undelivered, sweep_at, sweep_at + Duration::minutes(5), 10)
+            .await?;
+        assert_eq!(
+            swept
+                .iter()
+                .map(|c| (&c.order.order_no, c.order.status, c.check_attempts))
+                .collect::<Vec<_>>(),
+            [(&no, OrderStatus::Paid, 0)],
+            "due at once, unleased, with no failure of the old state counted"
+        );
+        // The sweep's own release still applies: it claimed the order as PAID.
+        store
+            .reschedule(&no, OrderStatus::Paid, sweep_at + Duration::hours(1), None)
+            .await?;
+        let later = sweep_at + Duration::minutes(10);
+        ensure!(
+            store
+                .claim_orders(undelivered, later, later + Duration::minutes(5), 10)
+                .await?
+                .is_empty(),
+            "released by its claimer until the time it asked"
+        );
         Ok(())
     })
     .await

@@ -86,6 +86,7 @@ impl OrderJobs for SeaStore {
     async fn reschedule(
         &self,
         no: &OrderNo,
+        claimed_in: OrderStatus,
         next_check_at: DateTime<Utc>,
         failure: Option<&str>,
     ) -> anyhow::Result<()> {
@@ -109,6 +110,7 @@ impl OrderJobs for SeaStore {
         };
         update
             .filter(order::Column::OrderNo.eq(no.as_str()))
+            .filter(order::Column::Status.eq(claimed_in.as_str()))
             .exec(self.writer()?)
             .await
             .with_context(|| format!("reschedule order {no}"))?;

@@ -120,7 +120,6 @@ impl OrderRepository for SeaStore {
                 order::Column::TransactionId,
                 Expr::value(payment.transaction_id.as_str()),
             )
-            .col_expr(order::Column::NextCheckAt, Expr::value(millis(now)))
             .exec(&txn)
             .await;
         let result = match result {
@@ -218,10 +217,18 @@ impl SeaStore {
 
 /// The conditional UPDATE of a transition: `SET status = to, updated_at = now WHERE
 /// order_no = ? AND status IN (from)`. Callers add their columns; rows affected says who won.
+///
+/// The jobs' schedule belongs to the state it was made for, so a transition starts the new
+/// state's afresh: due now, unleased, no failures counted. A job still holding the order
+/// in its old state then has nothing left to release (`reschedule` matches the status),
+/// and the jobs of the new state need not wait for that job's lease or its next check.
 pub(super) fn transition(t: Transition, no: &str, now: DateTime<Utc>) -> UpdateMany<order::Entity> {
     order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(t.to.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(millis(now)))
+        .col_expr(order::Column::NextCheckAt, Expr::value(millis(now)))
+        .col_expr(order::Column::LeaseUntil, Expr::value(Option::<i64>::None))
+        .col_expr(order::Column::CheckAttempts, Expr::value(0))
         .filter(order::Column::OrderNo.eq(no))
         .filter(order::Column::Status.is_in(t.from.iter().map(|s| s.as_str())))
 }

@@ -52,16 +52,17 @@ where
     };
     for item in &claimed {
         let no = &item.order.order_no;
+        let status = item.order.status;
         // One failing order never stops the round: it is retried later with backoff.
         match check(item.clone()).await {
             Ok(Checked::Fixed) => {
                 report.fixed += 1;
                 shop.store()
-                    .reschedule(no, shop.clock().now(), None)
+                    .reschedule(no, status, shop.clock().now(), None)
                     .await?;
             }
             Ok(Checked::Unchanged { again_at }) => {
-                shop.store().reschedule(no, again_at, None).await?;
+                shop.store().reschedule(no, status, again_at, None).await?;
             }
             Err(error) => {
                 report.failed += 1;
@@ -69,7 +70,9 @@ where
                 tracing::warn!(job, order_no = %no, attempts, %error, "check failed; will retry");
                 let at =
                     shop.clock().now() + chrono::Duration::from_std(retry_after(retry, attempts))?;
-                shop.store().reschedule(no, at, Some(&error)).await?;
+                shop.store()
+                    .reschedule(no, status, at, Some(&error))
+                    .await?;
                 if attempts >= settings.troubled_after {
                     tracing::error!(job, order_no = %no, attempts, "troubled order: its check keeps failing");
                 }
