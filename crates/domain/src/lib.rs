@@ -8,7 +8,7 @@
 pub mod account;
 pub mod chat;
 pub mod clock;
-pub mod login;
+pub mod login_code;
 pub mod money;
 pub mod order;
 pub mod ports;

@@ -5,7 +5,7 @@
 
 use crate::account::Account;
 use crate::chat::{ChatUsage, Price, Spend, UsageEnd, UsageId};
-use crate::login::{
+use crate::login_code::{
     AttemptCounts, AttemptId, ClientPrefix, CodeDigest, CodeStrength, LoginCode, SealedCode,
     StoreCode, StoredCode,
 };

@@ -5,7 +5,7 @@ use anyhow::ensure;
 use chatmall_infra::store::SeaStore;
 use chatmall_infra::testing::{backends, on_every_backend, t0};
 use chrono::Duration;
-use domain::login::{ClientPrefix, CodeDigest, SealedCode, StoreCode};
+use domain::login_code::{ClientPrefix, CodeDigest, SealedCode, StoreCode};
 use domain::ports::{LoginAttempts, LoginCodes};
 use domain::user::UserId;
 

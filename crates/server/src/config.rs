@@ -528,8 +528,8 @@ impl LoginSettings {
     pub fn policy(&self) -> anyhow::Result<domain::service::LoginPolicy> {
         use anyhow::Context as _;
         use domain::service::LongCodes;
-        let ttl =
-            domain::login::CodeTtl::from_secs(self.code_ttl_secs).context("login.code_ttl_secs")?;
+        let ttl = domain::login_code::CodeTtl::from_secs(self.code_ttl_secs)
+            .context("login.code_ttl_secs")?;
         let seconds = |name: &str, secs: u64| {
             anyhow::ensure!(
                 (1..=30 * 86_400).contains(&secs),

@@ -6,7 +6,7 @@ pub mod config;
 pub mod datadir;
 pub mod http;
 pub mod jobs;
-pub mod login;
+pub mod login_desk;
 pub mod net;
 pub mod officialaccount;
 pub mod pages;

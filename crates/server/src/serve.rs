@@ -345,7 +345,7 @@ async fn serve_connection(
     let tracked = conn.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         let in_flight = InFlight::begin(&tracked);
-        // The peer address feeds the login limits (`http::login::ClientAddr`).
+        // The peer address feeds the login limits (`http::auth::ClientAddr`).
         request.extensions_mut().insert(ConnectInfo(peer));
         let router = router.clone();
         async move {

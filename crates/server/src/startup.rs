@@ -88,7 +88,7 @@ impl Application {
 
         first_certificates(&settings, &payments.client, clock.as_ref()).await?;
         let shop = shop(&settings, &parsed, &store, &payments, &clock).await?;
-        let login = Arc::new(crate::login::LoginDesk::new(
+        let login = Arc::new(crate::login_desk::LoginDesk::new(
             &settings,
             parsed.login,
             store,
@@ -507,7 +507,7 @@ fn client(
 /// live mode, since whoever reaches it can log in as any openid.
 fn official_account_simulator(
     settings: &Settings,
-    login: &crate::login::LoginDesk,
+    login: &crate::login_desk::LoginDesk,
     base_url: &str,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<Option<crate::officialaccount::simulator::Simulator>> {

@@ -18,7 +18,7 @@ pub type AppChat = domain::service::Chat<SeaStore, crate::chat::Models>;
 #[derive(Clone)]
 pub struct AppState {
     /// Login through the official account (codes, limits, the account itself).
-    pub login: Arc<crate::login::LoginDesk>,
+    pub login: Arc<crate::login_desk::LoginDesk>,
     pub shop: AppShop,
     pub sessions: Arc<Sessions>,
     /// Verifies and decrypts notifications.

@@ -9,7 +9,7 @@
 //!   with any number of addresses gets at most `after_failures` six-digit guesses per
 //!   window, and an honest user who asks for a code meanwhile gets one nobody can guess.
 
-use crate::login::{
+use crate::login_code::{
     AttemptCounts, ClientPrefix, CodeStrength, CodeTtl, IssueError, IssuedCode, LoginCode,
     LoginCodeError, MAX_ISSUE_ATTEMPTS, StoreCode,
 };
@@ -234,7 +234,7 @@ impl<S: LoginCodes + LoginAttempts> Login<S> {
         }
     }
 
-    async fn forget(&self, attempt: crate::login::AttemptId) -> Result<(), RedeemError> {
+    async fn forget(&self, attempt: crate::login_code::AttemptId) -> Result<(), RedeemError> {
         self.store
             .forget_attempt(attempt)
             .await
@@ -256,7 +256,7 @@ mod tests {
     //! a clock that moves only when told.
     use super::*;
     use crate::clock::ManualClock;
-    use crate::login::{AttemptId, CodeDigest, SealedCode, StoredCode};
+    use crate::login_code::{AttemptId, CodeDigest, SealedCode, StoredCode};
     use std::collections::HashMap;
     use std::net::IpAddr;
     use std::sync::Mutex;

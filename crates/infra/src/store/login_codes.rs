@@ -5,7 +5,7 @@ use super::entities::{login_attempt, login_code};
 use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use domain::login::{
+use domain::login_code::{
     AttemptCounts, AttemptId, ClientPrefix, CodeDigest, SealedCode, StoreCode, StoredCode,
 };
 use domain::ports::{LoginAttempts, LoginCodes};

@@ -1,31 +1,131 @@
-//! The logged-in user, taken from the `Authorization` header (raw JWT or `Bearer …`).
+//! `POST /api/v1/auth/login` (form or query `code`): a login code for a session token.
+//!
+//! The rules are the login service's (`domain::service::Login`): failures are limited per
+//! address block (429 with `Retry-After` for that block only), and while guessing is under
+//! way codes are long and six-digit ones are refused unchecked. A wrong, used or expired
+//! code is one answer: 400 with `0002`.
 
-use super::envelope::ApiError;
+use super::envelope::{ApiError, Envelope, code, ok, refusal};
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use domain::user::UserId;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use domain::login_code::ClientPrefix;
+use domain::service::RedeemError;
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// The user a request's session token speaks for.
-#[derive(Debug, Clone)]
-pub struct CurrentUser(pub UserId);
+/// The address failed logins are counted against: the TCP peer, or with
+/// `login.trust_forwarded_for` the last `X-Forwarded-For` entry (the one the proxy added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
 
-impl FromRequestParts<AppState> for CurrentUser {
-    type Rejection = ApiError;
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        state
-            .sessions
-            .verify(header, state.clock.now())
-            .map(CurrentUser)
-            .map_err(|e| ApiError::NotLoggedIn(e.to_string()))
+        if state.login.trust_forwarded_for
+            && let Some(ip) = forwarded_for(parts)
+        {
+            return Ok(Self(ip));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        // Served without connect info (a router in a test harness): one shared bucket,
+        // which errs on the side of limiting.
+        Ok(Self(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))))
     }
+}
+
+fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
+    let values = parts.headers.get_all("x-forwarded-for");
+    let last = values.iter().next_back()?.to_str().ok()?;
+    last.rsplit(',').next()?.trim().parse().ok()
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeForm {
+    code: Option<String>,
+}
+
+/// Why a login was refused; mapped to HTTP here and only here.
+#[derive(Debug)]
+pub enum LoginError {
+    /// No `code` in the query or the form.
+    NoCode,
+    /// The login service refused (or failed).
+    Redeem {
+        error: RedeemError,
+        client: ClientPrefix,
+    },
+}
+
+impl IntoResponse for LoginError {
+    fn into_response(self) -> Response {
+        let (error, client) = match self {
+            Self::NoCode => {
+                return ApiError::BadParameter("code is required".into()).into_response();
+            }
+            Self::Redeem { error, client } => (error, client),
+        };
+        let hint = "; send the official account a message for a new one";
+        match error {
+            RedeemError::Limited { retry_after } => {
+                let secs = retry_after.num_seconds().max(1);
+                tracing::info!(%client, retry_after_secs = secs, "login refused: too many failures from the block");
+                let info = format!(
+                    "too many failed logins from your network; try again later (in {secs} s)"
+                );
+                let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, code::ERROR, info);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                response
+            }
+            RedeemError::Store(e) => ApiError::Internal(e).into_response(),
+            e @ RedeemError::ShortCodesOff => ApiError::BadParameter(e.to_string()).into_response(),
+            e @ (RedeemError::Malformed(_) | RedeemError::Wrong) => {
+                ApiError::BadParameter(format!("{e}{hint}")).into_response()
+            }
+        }
+    }
+}
+
+/// `code` from the query string or the form body, as the original's `@RequestParam`.
+fn code_of(uri: &Uri, body: &[u8]) -> Option<String> {
+    let from_query = uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str::<CodeForm>(q).ok())
+        .and_then(|f| f.code);
+    let from_body = serde_urlencoded::from_bytes::<CodeForm>(body)
+        .ok()
+        .and_then(|f| f.code);
+    from_query.or(from_body)
+}
+
+/// POST `auth/login` (form `code`): the session token (JWT) for the code's openid.
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Json<Envelope<String>>, LoginError> {
+    let typed = code_of(&uri, &body).ok_or(LoginError::NoCode)?;
+    let client = ClientPrefix::of(ip);
+    let user = state
+        .login
+        .service
+        .redeem(&typed, &client)
+        .await
+        .map_err(|error| LoginError::Redeem { error, client })?;
+    tracing::info!(user = %user, client = %ip, "logged in");
+    Ok(ok(state.sessions.issue(&user, state.clock.now())))
 }

@@ -7,7 +7,7 @@
 //! mid-answer, `event: error` with `{"code","info"}`. Refusals before the stream use the
 //! envelope, mapped here and only here.
 
-use super::auth::CurrentUser;
+use super::current_user::CurrentUser;
 use super::envelope::{ApiError, code, refusal};
 use crate::chat::error::ChatError;
 use crate::chat::frames::{self, client_text};

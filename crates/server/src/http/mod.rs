@@ -4,9 +4,9 @@ mod admin;
 pub mod auth;
 mod chat;
 pub mod cors;
+pub mod current_user;
 pub mod envelope;
 mod health;
-pub mod login;
 mod notify;
 pub mod portal;
 mod sale;
@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 /// The API routes.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/auth/login", post(login::login))
+        .route("/auth/login", post(auth::login))
         .route(
             "/wx/portal/{appid}",
             get(portal::check)

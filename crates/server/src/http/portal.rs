@@ -7,7 +7,7 @@
 //! the unsigned `openid` query parameter is never read.
 
 use crate::config::OfficialAccountMode;
-use crate::login::LoginDesk;
+use crate::login_desk::LoginDesk;
 use crate::officialaccount::xml::{self, Inbound};
 use crate::officialaccount::{crypto, signature};
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::login::{IssueError, IssuedCode};
+use domain::login_code::{IssueError, IssuedCode};
 use domain::user::UserId;
 use serde::Deserialize;
 
@@ -277,7 +277,7 @@ fn code_text(issued: &IssuedCode, now: chrono::DateTime<chrono::Utc>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::login::LoginCode;
+    use domain::login_code::LoginCode;
 
     #[test]
     fn the_reply_names_the_code_and_the_time_left() {

@@ -1,6 +1,6 @@
 //! `/api/v1/sale/*`: the catalog, checkout, and the buyer's orders.
 
-use super::auth::CurrentUser;
+use super::current_user::CurrentUser;
 use super::envelope::{ApiError, Envelope, ok};
 use super::views::{AccountView, OrderView, PayOrderView, ProductView, yuan};
 use crate::state::AppState;

@@ -226,7 +226,7 @@ impl Simulator {
 pub fn code_in(text: &str) -> Option<String> {
     let (_, rest) = text.split_once("验证码：")?;
     let shown = rest.split('，').next()?.trim();
-    domain::login::LoginCode::parse(shown)
+    domain::login_code::LoginCode::parse(shown)
         .ok()
         .map(|_| shown.to_owned())
 }

@@ -4,11 +4,11 @@
 
 use crate::helpers::{JWT_SECRET, TestApp};
 use chatmall::config::OfficialAccountMode;
-use chatmall::login::CodeKeys;
+use chatmall::login_desk::CodeKeys;
 use chatmall::officialaccount::simulator::code_in as code_in_text;
 use chatmall::officialaccount::xml::{self, Inbound};
 use chatmall::officialaccount::{OfficialAccount, crypto, signature};
-use domain::login::LoginCode;
+use domain::login_code::LoginCode;
 use domain::ports::CodeVault;
 use domain::user::UserId;
 use serde_json::Value;

@@ -8,7 +8,7 @@ use crate::officialaccount::replay::ReplayGuard;
 use aws_lc_rs::{aead, hmac};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use domain::login::{CodeDigest, CodeStrength, LoginCode, SealedCode};
+use domain::login_code::{CodeDigest, CodeStrength, LoginCode, SealedCode};
 use domain::ports::Clock;
 use domain::ports::{CodeSource, CodeVault};
 use domain::user::UserId;
