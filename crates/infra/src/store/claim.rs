@@ -2,20 +2,20 @@
 //! setting `lease_until`, so several processes on one database never work on the same row
 //! at once, and a crashed worker's lease simply runs out.
 //!
-//! In one transaction: the due, unleased rows are read — locked with `FOR UPDATE SKIP
-//! LOCKED` on PostgreSQL and MySQL, so concurrent claimers take different rows instead of
-//! waiting for each other — then leased by one UPDATE that still requires them unleased.
-//! SQLite has no row locks: there its one writer serialises claims within a process, and
-//! if another process leased some of the rows in between, only the rows carrying this
-//! claim's lease are kept.
-
+//! Where `UPDATE … RETURNING` exists (SQLite, PostgreSQL) a claim is one statement:
+//! `UPDATE … SET lease_until = ? WHERE id IN (due, unleased rows LIMIT n) AND unleased
+//! RETURNING *`. SQLite runs it under its one write lock, so it is atomic across processes;
+//! PostgreSQL picks the rows with `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
+//! different rows instead of waiting for each other, and re-checks the lease on the row
+//! it updates. MySQL and MariaDB have no `UPDATE … RETURNING`: there the due rows are read
+//! `FOR UPDATE SKIP LOCKED` in a transaction, leased by one UPDATE, and read back.
 use super::{SeaStore, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    Select, TransactionTrait, UpdateMany,
+    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Select,
+    TransactionTrait, UpdateMany,
 };
 
 /// The lease columns of a claimable table.
@@ -35,7 +35,7 @@ pub(super) fn lease_free<C: ColumnTrait>(lease_until: C, now: DateTime<Utc>) -> 
 
 impl SeaStore {
     /// Leases up to `limit` of the `due` rows until `lease_until` (with `also` setting more
-    /// columns in the same UPDATE); the rows won, as they were read.
+    /// columns in the same UPDATE); the rows won, as leased, in id order.
     pub(super) async fn claim<E>(
         &self,
         lease: &Lease<E>,
@@ -49,44 +49,55 @@ impl SeaStore {
         E: EntityTrait,
         E::Model: Sync,
     {
-        let txn = self.writer()?.begin().await.context("claim: begin")?;
-        let sqlite = txn.get_database_backend() == DbBackend::Sqlite;
-        let mut candidates = due.filter(lease_free(lease.lease_until, now)).limit(limit);
-        if !sqlite {
-            candidates = candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let rows = candidates.all(&txn).await.context("claim: find due rows")?;
-        if rows.is_empty() {
-            rollback(txn).await;
-            return Ok(rows);
-        }
-        let ids: Vec<i64> = rows.iter().map(|row| (lease.id_of)(row)).collect();
-        let leased = also(E::update_many())
-            .col_expr(lease.lease_until, Expr::value(millis(lease_until)))
-            .filter(lease.id.is_in(ids.clone()))
-            .filter(lease_free(lease.lease_until, now))
-            .exec(&txn)
-            .await
-            .context("claim: lease")?
-            .rows_affected;
-        let rows = if usize::try_from(leased).ok() == Some(rows.len()) {
-            rows
-        } else {
-            // Only SQLite shared by processes gets here: keep what carries our lease.
-            let ours: Vec<i64> = E::find()
-                .filter(lease.id.is_in(ids))
-                .filter(lease.lease_until.eq(millis(lease_until)))
-                .all(&txn)
-                .await
-                .context("claim: read the leases back")?
-                .iter()
-                .map(|row| (lease.id_of)(row))
-                .collect();
-            rows.into_iter()
-                .filter(|row| ours.contains(&(lease.id_of)(row)))
-                .collect()
+        let writer = self.writer()?;
+        let candidates = due.filter(lease_free(lease.lease_until, now)).limit(limit);
+        let lease_them = |update: UpdateMany<E>| {
+            also(update)
+                .col_expr(lease.lease_until, Expr::value(millis(lease_until)))
+                .filter(lease_free(lease.lease_until, now))
         };
-        txn.commit().await.context("claim: commit")?;
+        let mut rows = match writer.get_database_backend() {
+            DbBackend::Sqlite | DbBackend::Postgres => {
+                let mut ids = candidates.select_only().column(lease.id);
+                if writer.get_database_backend() == DbBackend::Postgres {
+                    ids = ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+                }
+                lease_them(E::update_many())
+                    .filter(lease.id.in_subquery(ids.into_query()))
+                    .exec_with_returning(writer)
+                    .await
+                    .context("claim: lease the due rows")?
+            }
+            _ => {
+                let txn = writer.begin().await.context("claim: begin")?;
+                let ids: Vec<i64> = candidates
+                    .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                    .all(&txn)
+                    .await
+                    .context("claim: find due rows")?
+                    .iter()
+                    .map(|row| (lease.id_of)(row))
+                    .collect();
+                if ids.is_empty() {
+                    rollback(txn).await;
+                    return Ok(Vec::new());
+                }
+                // The rows are locked by this transaction, so the lease takes them all.
+                lease_them(E::update_many())
+                    .filter(lease.id.is_in(ids.clone()))
+                    .exec(&txn)
+                    .await
+                    .context("claim: lease")?;
+                let rows = E::find()
+                    .filter(lease.id.is_in(ids))
+                    .all(&txn)
+                    .await
+                    .context("claim: read the leased rows")?;
+                txn.commit().await.context("claim: commit")?;
+                rows
+            }
+        };
+        rows.sort_by_key(|row| (lease.id_of)(row));
         Ok(rows)
     }
 }

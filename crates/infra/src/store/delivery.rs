@@ -2,7 +2,7 @@
 
 use super::credit;
 use super::entities::{ledger, order};
-use super::orders::{find_order, transition};
+use super::orders::{find_order, transition, transition_and_read};
 use super::{SeaStore, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -26,24 +26,19 @@ impl SeaStore {
         // (1) The transition first: on SQLite the first write takes the database's write
         // lock while busy_timeout still applies; a read-then-write transaction could fail
         // with SQLITE_BUSY instead of waiting.
-        let won = transition(Transition::DELIVER, no.as_str(), now)
-            .col_expr(order::Column::DeliveredAt, Expr::value(millis(now)))
-            .exec(&txn)
+        let delivered = transition(Transition::DELIVER, no.as_str(), now)
+            .col_expr(order::Column::DeliveredAt, Expr::value(millis(now)));
+        let Some(order) = transition_and_read(delivered, &txn, no)
             .await
             .with_context(|| format!("deliver order {no}"))?
-            .rows_affected
-            == 1;
-        if !won {
+        else {
             rollback(txn).await;
             return Ok(match find_order(&self.reads, no).await? {
                 Some(order) if order.status == OrderStatus::Delivered => Delivery::AlreadyDelivered,
                 Some(order) => Delivery::NotPaid(order.status),
                 None => Delivery::NotFound,
             });
-        }
-        let order = find_order(&txn, no)
-            .await?
-            .with_context(|| format!("order {no} vanished while delivering"))?;
+        };
 
         // (2) The one credit path: its ledger row is unique by (reason, order), so a
         // second credit of this order cannot commit.

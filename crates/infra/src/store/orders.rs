@@ -12,7 +12,7 @@ use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait, UpdateMany,
 };
 
@@ -231,6 +231,28 @@ pub(super) fn transition(t: Transition, no: &str, now: DateTime<Utc>) -> UpdateM
         .col_expr(order::Column::CheckAttempts, Expr::value(0))
         .filter(order::Column::OrderNo.eq(no))
         .filter(order::Column::Status.is_in(t.from.iter().map(|s| s.as_str())))
+}
+
+/// Applies a transition and reads the order as it left it, or `None` when the transition
+/// lost (the order was not in a state it starts from). One statement where `UPDATE …
+/// RETURNING` exists (SQLite, PostgreSQL); MySQL reads the row back after its UPDATE.
+pub(super) async fn transition_and_read(
+    update: UpdateMany<order::Entity>,
+    db: &impl ConnectionTrait,
+    no: &OrderNo,
+) -> anyhow::Result<Option<Order>> {
+    if db.get_database_backend() == DbBackend::MySql {
+        if update.exec(db).await?.rows_affected != 1 {
+            return Ok(None);
+        }
+        return find_order(db, no).await;
+    }
+    update
+        .exec_with_returning(db)
+        .await?
+        .pop()
+        .map(to_domain)
+        .transpose()
 }
 
 /// One order, read through `db` (the pool or a transaction).

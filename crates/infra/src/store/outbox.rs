@@ -79,12 +79,12 @@ const LEASE: Lease<outbox::Entity> = Lease {
     id_of: |row| row.id,
 };
 
-/// A claimed row as the event handed to the relay (its attempt now counted).
+/// A claimed row as the event handed to the relay (the claim counted its attempt).
 fn to_event(row: outbox::Model) -> anyhow::Result<OutboxEvent> {
     Ok(OutboxEvent {
         order_no: OrderNo::parse(&row.order_no)
             .with_context(|| format!("outbox event {}", row.id))?,
-        attempts: u32::try_from(row.attempts).unwrap_or_default() + 1,
+        attempts: u32::try_from(row.attempts).unwrap_or_default(),
         created_at: from_millis(row.created_at)?,
         id: row.id,
         kind: row.kind,
