@@ -4,16 +4,15 @@
 //! (reason, reference) credits once.
 
 use super::entities::{account, account_model, ledger};
-use super::{accounts, is_unique_violation, millis, rollback};
+use super::{accounts, is_unique_violation, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountStatus};
 use domain::product::ModelType;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
 };
 
 /// What one credit adds, to whom, and why.
@@ -57,7 +56,14 @@ pub(super) async fn credit(
 }
 
 /// Adds quota and models to a user's account, creating the account if needed; the
-/// account as it stands after (the row is ours until commit, so no read-back is needed).
+/// account as it stands after.
+///
+/// One upsert (`INSERT … ON CONFLICT (user_id) DO UPDATE SET quota = quota + n`) both creates
+/// and credits, so a concurrent first credit to the same user cannot collide with this one
+/// on any backend, and no savepoint or prior read is needed. The upsert leaves the row ours
+/// until commit (the write lock on SQLite, the row lock elsewhere), so the model list is
+/// completed from the row it returns; that second write happens only when a credit brings a
+/// model the account did not have.
 async fn add_to_account(
     txn: &DatabaseTransaction,
     user: &str,
@@ -65,102 +71,63 @@ async fn add_to_account(
     model_types: &[ModelType],
     now: DateTime<Utc>,
 ) -> anyhow::Result<account::Model> {
-    let fresh = account::Model {
-        user_id: user.to_owned(),
-        total_quota: quota,
-        surplus_quota: quota,
-        model_types: ModelType::join(model_types),
-        status: AccountStatus::Usable.as_str().to_owned(),
-        created_at: millis(now),
-        updated_at: millis(now),
+    let fresh = account::ActiveModel {
+        user_id: Set(user.to_owned()),
+        total_quota: Set(quota),
+        surplus_quota: Set(quota),
+        model_types: Set(ModelType::join(model_types)),
+        status: Set(AccountStatus::Usable.as_str().to_owned()),
+        created_at: Set(millis(now)),
+        updated_at: Set(millis(now)),
     };
-    let sqlite = txn.get_database_backend() == DbBackend::Sqlite;
-    // The model union is computed here, so the row must stay ours until commit. SQLite
-    // already holds the database's write lock and has no FOR UPDATE.
-    let locked = || {
-        let select = account::Entity::find_by_id(user);
-        if sqlite {
-            select
-        } else {
-            select.lock_exclusive()
-        }
-    };
-    let current = match locked()
-        .one(txn)
-        .await
-        .with_context(|| format!("credit account {user}: lock"))?
-    {
-        Some(current) => current,
-        // A first credit. SQLite's write lock, held since the ledger row, means no one
-        // else can create the account meanwhile: insert it directly.
-        None if sqlite => {
-            account::Entity::insert(account::ActiveModel::from(fresh.clone()))
-                .exec_without_returning(txn)
-                .await
-                .with_context(|| format!("credit account {user}: create"))?;
-            grant_models(txn, user, model_types).await?;
-            return Ok(fresh);
-        }
-        None => {
-            // A concurrent first credit to the same user may insert first: the insert
-            // runs in a savepoint, so its unique violation leaves this transaction usable
-            // (PostgreSQL aborts a transaction on any error), and it is the statement's
-            // success, not a row count, that says who created the account (MySQL counts
-            // a duplicate-key no-op as an affected row).
-            let savepoint = txn
-                .begin()
-                .await
-                .with_context(|| format!("credit account {user}: savepoint"))?;
-            match account::Entity::insert(account::ActiveModel::from(fresh.clone()))
-                .exec_without_returning(&savepoint)
-                .await
-            {
-                Ok(_) => {
-                    savepoint
-                        .commit()
-                        .await
-                        .with_context(|| format!("credit account {user}: create"))?;
-                    grant_models(txn, user, model_types).await?;
-                    return Ok(fresh);
-                }
-                Err(e) if is_unique_violation(&e) => rollback(savepoint).await,
-                Err(e) => {
-                    return Err(
-                        anyhow::Error::new(e).context(format!("credit account {user}: create"))
-                    );
-                }
-            }
-            locked()
-                .one(txn)
-                .await
-                .with_context(|| format!("credit account {user}: lock"))?
-                .with_context(|| format!("credit account {user}: the account vanished"))?
-        }
-    };
-    let models = ModelType::join(&accounts::to_domain(current.clone())?.models_with(model_types));
-    account::Entity::update_many()
-        .col_expr(
+    let plus = |column: account::Column| Expr::col((account::Entity, column)).add(quota);
+    let upsert = OnConflict::column(account::Column::UserId)
+        .value(
             account::Column::TotalQuota,
-            Expr::col(account::Column::TotalQuota).add(quota),
+            plus(account::Column::TotalQuota),
         )
-        .col_expr(
+        .value(
             account::Column::SurplusQuota,
-            Expr::col(account::Column::SurplusQuota).add(quota),
+            plus(account::Column::SurplusQuota),
         )
-        .col_expr(account::Column::ModelTypes, Expr::value(models.as_str()))
-        .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
-        .filter(account::Column::UserId.eq(user))
-        .exec(txn)
-        .await
-        .with_context(|| format!("credit account {user}: add quota"))?;
+        .value(account::Column::UpdatedAt, millis(now))
+        .to_owned();
+    let insert = account::Entity::insert(fresh).on_conflict(upsert);
+    let after = if txn.get_database_backend() == DbBackend::MySql {
+        // No RETURNING on MySQL: read the row this transaction now holds.
+        insert
+            .exec_without_returning(txn)
+            .await
+            .with_context(|| format!("credit account {user}: add quota"))?;
+        account::Entity::find_by_id(user)
+            .one(txn)
+            .await
+            .with_context(|| format!("credit account {user}: read it back"))?
+            .with_context(|| format!("credit account {user}: the account vanished"))?
+    } else {
+        insert
+            .exec_with_returning(txn)
+            .await
+            .with_context(|| format!("credit account {user}: add quota"))?
+    };
+    let credited = accounts::to_domain(after.clone())?;
+    let after = if model_types.iter().all(|m| credited.model_types.contains(m)) {
+        after
+    } else {
+        let joined = ModelType::join(&credited.models_with(model_types));
+        account::Entity::update_many()
+            .col_expr(account::Column::ModelTypes, Expr::value(joined.as_str()))
+            .filter(account::Column::UserId.eq(user))
+            .exec(txn)
+            .await
+            .with_context(|| format!("credit account {user}: add its models"))?;
+        account::Model {
+            model_types: joined,
+            ..after
+        }
+    };
     grant_models(txn, user, model_types).await?;
-    Ok(account::Model {
-        total_quota: current.total_quota + quota,
-        surplus_quota: current.surplus_quota + quota,
-        model_types: models,
-        updated_at: millis(now),
-        ..current
-    })
+    Ok(after)
 }
 
 /// The rows of `account_models` a spend checks its model against (the account's row holds
