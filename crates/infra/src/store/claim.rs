@@ -2,6 +2,7 @@
 //! setting `lease_until`, so several processes on one database never work on the same row
 //! at once, and a crashed worker's lease simply runs out.
 //!
+//! A plain read first tells whether anything is due at all (most rounds find nothing).
 //! Where `UPDATE … RETURNING` exists (SQLite, PostgreSQL) a claim is one statement:
 //! `UPDATE … SET lease_until = ? WHERE id IN (due, unleased rows LIMIT n) AND unleased
 //! RETURNING *`. SQLite runs it under its one write lock, so it is atomic across processes;
@@ -51,6 +52,20 @@ impl SeaStore {
     {
         let writer = self.writer()?;
         let candidates = due.filter(lease_free(lease.lease_until, now)).limit(limit);
+        // Most rounds find nothing due: a plain read says so without a write statement
+        // (which takes SQLite's write lock, and costs PostgreSQL a locking plan).
+        let any_due = candidates
+            .clone()
+            .select_only()
+            .column(lease.id)
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.reads)
+            .await
+            .context("claim: look for due rows")?;
+        if any_due.is_none() {
+            return Ok(Vec::new());
+        }
         let lease_them = |update: UpdateMany<E>| {
             also(update)
                 .col_expr(lease.lease_until, Expr::value(millis(lease_until)))
