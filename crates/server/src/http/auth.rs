@@ -6,6 +6,7 @@
 //! code is one answer: 400 with `0002`.
 
 use super::envelope::{ApiError, Envelope, code, ok, refusal};
+use super::request_param::request_param;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -99,18 +100,6 @@ impl IntoResponse for LoginError {
     }
 }
 
-/// `code` from the query string or the form body, as the original's `@RequestParam`.
-fn code_of(uri: &Uri, body: &[u8]) -> Option<String> {
-    let from_query = uri
-        .query()
-        .and_then(|q| serde_urlencoded::from_str::<CodeForm>(q).ok())
-        .and_then(|f| f.code);
-    let from_body = serde_urlencoded::from_bytes::<CodeForm>(body)
-        .ok()
-        .and_then(|f| f.code);
-    from_query.or(from_body)
-}
-
 /// POST `auth/login` (form `code`): the session token (JWT) for the code's openid.
 pub async fn login(
     State(state): State<AppState>,
@@ -118,7 +107,7 @@ pub async fn login(
     uri: Uri,
     body: Bytes,
 ) -> Result<Json<Envelope<String>>, LoginError> {
-    let typed = code_of(&uri, &body).ok_or(LoginError::NoCode)?;
+    let typed = request_param(&uri, &body, |f: CodeForm| f.code).ok_or(LoginError::NoCode)?;
     let client = ClientPrefix::of(ip);
     let user = state
         .login

@@ -9,6 +9,7 @@ pub mod envelope;
 mod health;
 mod notify;
 pub mod portal;
+mod request_param;
 mod sale;
 pub mod views;
 

@@ -2,6 +2,7 @@
 
 use super::current_user::CurrentUser;
 use super::envelope::{ApiError, Envelope, ok};
+use super::request_param::request_param;
 use super::views::{AccountView, OrderView, PayOrderView, ProductView, yuan};
 use crate::state::AppState;
 use axum::Json;
@@ -30,15 +31,7 @@ struct ProductForm {
 
 /// `productId` from the query string or the form body, as the original's `@RequestParam`.
 fn product_id_of(uri: &Uri, body: &[u8]) -> Result<ProductId, ApiError> {
-    let from_query = uri
-        .query()
-        .and_then(|q| serde_urlencoded::from_str::<ProductForm>(q).ok())
-        .and_then(|f| f.product_id);
-    let from_body = serde_urlencoded::from_bytes::<ProductForm>(body)
-        .ok()
-        .and_then(|f| f.product_id);
-    let text = from_query
-        .or(from_body)
+    let text = request_param(uri, body, |f: ProductForm| f.product_id)
         .ok_or_else(|| ApiError::BadParameter("productId is required".into()))?;
     ProductId::parse(&text).map_err(|e| ApiError::BadParameter(e.to_string()))
 }
