@@ -51,8 +51,9 @@ pub(super) async fn credit(
         Err(e) if is_unique_violation(&e) => return Ok(None),
         Err(e) => return Err(anyhow::Error::new(e).context("write the ledger")),
     }
-    let after = add_to_account(txn, credit.user, credit.quota, credit.models, now).await?;
-    accounts::to_domain(after).map(Some)
+    add_to_account(txn, credit.user, credit.quota, credit.models, now)
+        .await
+        .map(Some)
 }
 
 /// Adds quota and models to a user's account, creating the account if needed; the
@@ -70,7 +71,7 @@ async fn add_to_account(
     quota: i64,
     model_types: &[ModelType],
     now: DateTime<Utc>,
-) -> anyhow::Result<account::Model> {
+) -> anyhow::Result<Account> {
     let fresh = account::ActiveModel {
         user_id: Set(user.to_owned()),
         total_quota: Set(quota),
@@ -110,24 +111,21 @@ async fn add_to_account(
             .await
             .with_context(|| format!("credit account {user}: add quota"))?
     };
-    let credited = accounts::to_domain(after.clone())?;
-    let after = if model_types.iter().all(|m| credited.model_types.contains(m)) {
-        after
-    } else {
-        let joined = ModelType::join(&credited.models_with(model_types));
+    let mut credited = accounts::to_domain(after)?;
+    if !model_types.iter().all(|m| credited.model_types.contains(m)) {
+        credited.model_types = credited.models_with(model_types);
         account::Entity::update_many()
-            .col_expr(account::Column::ModelTypes, Expr::value(joined.as_str()))
+            .col_expr(
+                account::Column::ModelTypes,
+                Expr::value(ModelType::join(&credited.model_types)),
+            )
             .filter(account::Column::UserId.eq(user))
             .exec(txn)
             .await
             .with_context(|| format!("credit account {user}: add its models"))?;
-        account::Model {
-            model_types: joined,
-            ..after
-        }
-    };
+    }
     grant_models(txn, user, model_types).await?;
-    Ok(after)
+    Ok(credited)
 }
 
 /// The rows of `account_models` a spend checks its model against (the account's row holds
