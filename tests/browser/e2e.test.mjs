@@ -109,7 +109,7 @@ test('buy, pay in the sandbox, chat, see the order (desktop)', async () => {
     await page.waitForURL(base + '/chat');
     await page.locator('#quota').filter({ hasText: /^100$/ }).waitFor();
     const models = await page.locator('#model option').allInnerTexts();
-    assert.deepEqual(models, ['gpt-4o-mini']);
+    assert.deepEqual(models, ['chatglm_std', 'chatglm_turbo', 'gpt-3.5-turbo', 'gpt-3.5-turbo-16k', 'gpt-4o-mini']);
     await page.fill('#prompt', '你好，请介绍一下自己');
     await page.press('#prompt', 'Enter');
     const answer = page.locator('.msg-assistant[data-done="1"]').first();

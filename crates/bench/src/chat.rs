@@ -164,6 +164,7 @@ pub async fn run(
         prefix: String::new(),
         base_url: upstream.clone(),
         api_key: Secret::from("sk-bench".to_owned()),
+        ..ChatUpstreamSettings::default()
     }];
     let app = Application::build(settings).await?;
     let base_url = app.base_url().to_owned();
@@ -191,7 +192,8 @@ pub async fn run(
     }
     let direct_tokens = vec![None; 64];
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let via = format!("{base_url}/api/v1/chatgpt/chat/completions");
+    // Our pages' route: SSE like the direct path, so both are read the same way.
+    let via = format!("{base_url}/api/v1/chat/completions");
     let direct = format!("{upstream}/chat/completions");
     // Warm both paths at the widest concurrency measured, as a running service is: the
     // client's and the proxy's HTTP connections, the database pool and its statement caches.

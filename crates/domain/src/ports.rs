@@ -479,7 +479,18 @@ pub trait ChatAccounts: Send + Sync + 'static {
         price: Price,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Spend>> + Send;
-    /// STARTED → REFUNDED and the price back to the account, at most once.
+    /// Counts a free trial call of `user` in the trial window starting at `window` (ms) and
+    /// opens its usage record (STARTED, nothing spent), unless `limit` calls were already
+    /// counted there: then `None`. Concurrent calls never count past `limit`.
+    fn spend_trial(
+        &self,
+        user: &UserId,
+        model: &ModelType,
+        window: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<UsageId>>> + Send;
+    /// STARTED → REFUNDED and the price (or the trial call) back, at most once.
     fn refund(
         &self,
         usage: UsageId,

@@ -3,12 +3,13 @@
 //! off later or the caller leaves, and every usage ends exactly once.
 
 use chatmall_domain::chat::{
-    ChatRequest, ChatUsage, Price, Pricing, Spend, UsageEnd, UsageId, UsageStatus,
+    ChatRequest, ChatUsage, Price, Pricing, Spend, Trial, UsageEnd, UsageId, UsageStatus,
+    WordAction, WordFilter,
 };
 use chatmall_domain::clock::ManualClock;
 use chatmall_domain::ports::{Background, ChatAccounts, ModelAnswer, ModelGateway};
 use chatmall_domain::product::ModelType;
-use chatmall_domain::service::{Chat, ChatError};
+use chatmall_domain::service::{Chat, ChatError, ChatRules};
 use chatmall_domain::user::UserId;
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
@@ -17,10 +18,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 /// One account's quota and the usage rows, in memory.
+/// A negative surplus stands for "no account"; trial calls are counted per window.
 struct Accounts {
     surplus: Mutex<i64>,
     granted: Vec<ModelType>,
     usages: Mutex<Vec<(UsageStatus, i64)>>,
+    trial_calls: Mutex<std::collections::HashMap<i64, u32>>,
 }
 
 impl Accounts {
@@ -29,6 +32,7 @@ impl Accounts {
             surplus: Mutex::new(surplus),
             granted: vec![model("gpt-4o")],
             usages: Mutex::new(Vec::new()),
+            trial_calls: Mutex::default(),
         }
     }
 
@@ -60,18 +64,40 @@ impl ChatAccounts for Accounts {
         price: Price,
         _: DateTime<Utc>,
     ) -> anyhow::Result<Spend> {
+        if *self.surplus.lock().unwrap() < 0 {
+            return Ok(Spend::NoAccount);
+        }
         if !self.granted.contains(model) {
             return Ok(Spend::ModelNotGranted);
         }
         let mut surplus = self.surplus.lock().unwrap();
         let price = i64::from(price.get());
         if *surplus < price {
-            return Ok(Spend::NoQuota);
+            return Ok(Spend::NoQuota { total: 5 });
         }
         *surplus -= price;
         let mut usages = self.usages.lock().unwrap();
         usages.push((UsageStatus::Started, price));
         Ok(Spend::Spent(UsageId(usages.len() as i64 - 1)))
+    }
+
+    async fn spend_trial(
+        &self,
+        _: &UserId,
+        _: &ModelType,
+        window: i64,
+        limit: u32,
+        _: DateTime<Utc>,
+    ) -> anyhow::Result<Option<UsageId>> {
+        let mut counts = self.trial_calls.lock().unwrap();
+        let count = counts.entry(window).or_default();
+        if *count >= limit {
+            return Ok(None);
+        }
+        *count += 1;
+        let mut usages = self.usages.lock().unwrap();
+        usages.push((UsageStatus::Started, 0));
+        Ok(Some(UsageId(usages.len() as i64 - 1)))
     }
 
     async fn refund(&self, usage: UsageId, _: &str, _: DateTime<Utc>) -> anyhow::Result<bool> {
@@ -112,6 +138,8 @@ enum Step {
 struct Models {
     open_fails: Option<&'static str>,
     script: Vec<Step>,
+    /// The messages of the last request the model was sent.
+    seen: Mutex<Vec<String>>,
 }
 
 struct Answer(VecDeque<Step>);
@@ -125,7 +153,8 @@ impl ModelGateway for Models {
         model.as_str().starts_with("gpt-")
     }
 
-    async fn open(&self, _: &ChatRequest, _: &()) -> Result<Answer, String> {
+    async fn open(&self, request: &ChatRequest, _: &()) -> Result<Answer, String> {
+        *self.seen.lock().unwrap() = request.messages.iter().map(|m| m.content.clone()).collect();
         match self.open_fails {
             Some(why) => Err(why.to_owned()),
             None => Ok(Answer(self.script.iter().cloned().collect())),
@@ -180,13 +209,21 @@ struct Fixture {
 
 /// A chat at 2 quota a call over an account holding `surplus`.
 fn fixture(surplus: i64, models: Models) -> Fixture {
+    fixture_with(surplus, models, ChatRules::default())
+}
+
+/// As [`fixture`], with a trial and word lists.
+fn fixture_with(surplus: i64, models: Models, rules: ChatRules) -> Fixture {
     let accounts = Arc::new(Accounts::with(surplus));
     let background = Arc::new(Deferred::default());
     let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let chat = Chat::new(
         accounts.clone(),
         Arc::new(models),
-        Pricing::new(2, std::iter::empty()).unwrap(),
+        ChatRules {
+            pricing: Pricing::new(2, std::iter::empty()).unwrap(),
+            ..rules
+        },
         Arc::new(ManualClock::at(at)),
         background.clone(),
     );
@@ -201,6 +238,7 @@ fn answering(script: Vec<Step>) -> Models {
     Models {
         open_fails: None,
         script,
+        seen: Mutex::default(),
     }
 }
 
@@ -230,6 +268,7 @@ async fn a_model_that_fails_before_its_first_token_costs_nothing() {
         Models {
             open_fails: Some("HTTP 503"),
             script: vec![],
+            seen: Mutex::default(),
         },
         answering(vec![Step::Fail("broke at once")]),
     ] {
@@ -279,11 +318,76 @@ async fn refusals_spend_nothing_and_ask_no_model() {
         let right = match (&refused, why) {
             (Err(ChatError::ModelNotServed(m)), "not served") => m == name,
             (Err(ChatError::ModelNotGranted(m)), "not granted") => m == name,
-            (Err(ChatError::NoQuota), "no quota") => true,
+            (Err(ChatError::NoQuota { total: 5 }), "no quota") => true,
             _ => false,
         };
         assert!(right, "{name}: {:?}", refused.err());
     }
     assert!(f.accounts.statuses().is_empty());
     assert_eq!(f.accounts.surplus(), 1);
+}
+
+fn trial_of(calls: u32, models: &str) -> Option<Trial> {
+    Trial::new(calls, 24, ModelType::parse_list(models).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_user_without_an_account_gets_the_trial_calls_and_then_a_refusal() {
+    let rules = ChatRules {
+        trial: trial_of(2, "gpt-4o"),
+        ..ChatRules::default()
+    };
+    let f = fixture_with(-1, answering(vec![Step::Delta("hi")]), rules);
+    for _ in 0..2 {
+        let mut answer = f.chat.start(&user(), request("gpt-4o"), &()).await.unwrap();
+        while answer.next().await.is_some() {}
+    }
+    let refused = f.chat.start(&user(), request("gpt-4o"), &()).await;
+    assert!(
+        matches!(refused, Err(ChatError::TrialUsedUp { calls: 2 })),
+        "{:?}",
+        refused.err()
+    );
+    // A model outside the trial is not granted, and counts no trial call.
+    let other = f.chat.start(&user(), request("gpt-4"), &()).await;
+    assert!(matches!(other, Err(ChatError::ModelNotGranted(m)) if m == "gpt-4"));
+    assert_eq!(f.accounts.statuses(), [UsageStatus::Ok, UsageStatus::Ok]);
+    assert_eq!(f.accounts.surplus(), -1, "a trial call spends no quota");
+
+    // Without a trial, the same user is told to buy.
+    let f = fixture(-1, answering(vec![Step::Delta("hi")]));
+    let refused = f.chat.start(&user(), request("gpt-4o"), &()).await;
+    assert!(matches!(refused, Err(ChatError::NoAccount)));
+}
+
+#[tokio::test]
+async fn listed_words_are_masked_before_the_model_sees_them_or_refuse_the_call() {
+    let words = WordFilter::new([
+        (WordAction::Mask, vec!["赌博"]),
+        (WordAction::Refuse, vec!["毒品"]),
+    ])
+    .unwrap();
+    let rules = ChatRules {
+        words,
+        ..ChatRules::default()
+    };
+    let f = fixture_with(5, answering(vec![Step::Delta("ok")]), rules);
+    let masked = ChatRequest::parse(
+        "gpt-4o",
+        vec![
+            ("assistant".into(), "赌 博".into()),
+            ("user".into(), "哪里能赌博".into()),
+        ],
+    )
+    .unwrap();
+    let mut answer = f.chat.start(&user(), masked, &()).await.unwrap();
+    while answer.next().await.is_some() {}
+    assert_eq!(*f.chat.models().seen.lock().unwrap(), ["***", "哪里能**"]);
+    assert_eq!(f.accounts.surplus(), 3);
+
+    let refused = ChatRequest::parse("gpt-4o", vec![("user".into(), "买毒-品".into())]).unwrap();
+    let refused = f.chat.start(&user(), refused, &()).await;
+    assert!(matches!(refused, Err(ChatError::SensitiveWords)));
+    assert_eq!(f.accounts.surplus(), 3, "a refused prompt spends nothing");
+    assert_eq!(f.accounts.statuses().len(), 1);
 }

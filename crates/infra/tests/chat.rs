@@ -1,5 +1,5 @@
-//! The chat quota port against real databases: SQLite always, PostgreSQL when
-//! `CHATMALL_TEST_POSTGRES_URL` is set.
+//! The chat quota port against real databases: SQLite always, PostgreSQL and MySQL when
+//! their `CHATMALL_TEST_*_URL` is set.
 
 use anyhow::{Context as _, ensure};
 use chatmall_infra::store::SeaStore;
@@ -82,7 +82,7 @@ async fn spend_refuses_each_case_and_changes_nothing() -> anyhow::Result<()> {
             ensure!(refused == Spend::ModelNotGranted, "{near}: {refused:?}");
         }
         let mini = model("gpt-4o-mini");
-        ensure!(store.spend(&who, &mini, price(3), t0()).await? == Spend::NoQuota);
+        ensure!(store.spend(&who, &mini, price(3), t0()).await? == Spend::NoQuota { total: 2 });
         store
             .set_account_status(&who, AccountStatus::Frozen, t0())
             .await?;
@@ -162,7 +162,7 @@ async fn concurrent_spends_never_go_below_zero() -> anyhow::Result<()> {
         for task in tasks {
             match task.await?? {
                 Spend::Spent(_) => won += 1,
-                Spend::NoQuota => {}
+                Spend::NoQuota { total: 10 } => {}
                 other => anyhow::bail!("unexpected {other:?}"),
             }
         }
@@ -252,6 +252,55 @@ async fn calls_older_than_the_cutoff_still_started_end_as_interrupted() -> anyho
         // The price stays spent, and the call cannot be ended or refunded again.
         ensure!(surplus(&store, &who).await? == 2);
         ensure!(!store.refund(stale, "late", hours(3)).await?);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn fifty_concurrent_trial_calls_on_a_trial_of_ten_count_exactly_ten() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("oTrialCrowd");
+        let window = 1_800_000_000_000;
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (store, who) = (store.clone(), who.clone());
+                tokio::spawn(async move {
+                    store
+                        .spend_trial(&who, &model("chatglm_turbo"), window, 10, t0())
+                        .await
+                })
+            })
+            .collect();
+        let mut counted = Vec::new();
+        for task in tasks {
+            counted.extend(task.await??);
+        }
+        ensure!(counted.len() == 10, "{} trial calls counted", counted.len());
+        let rows = store.usage_of(&who, 100).await?;
+        ensure!(rows.len() == 10);
+        ensure!(
+            rows.iter()
+                .all(|r| r.quota_spent == 0 && r.trial_window == Some(window))
+        );
+        ensure!(store.account(&who).await?.is_none(), "no account is made");
+
+        // A refunded trial call is given back once, and can be made again; another window
+        // counts afresh.
+        ensure!(store.refund(counted[0], "upstream down", t0()).await?);
+        ensure!(!store.refund(counted[0], "again", t0()).await?);
+        let again = store
+            .spend_trial(&who, &model("chatglm_turbo"), window, 10, t0())
+            .await?;
+        ensure!(again.is_some(), "the refunded call is free again");
+        let full = store
+            .spend_trial(&who, &model("chatglm_turbo"), window, 10, t0())
+            .await?;
+        ensure!(full.is_none(), "the window is full again");
+        let next = store
+            .spend_trial(&who, &model("chatglm_turbo"), window + 86_400_000, 10, t0())
+            .await?;
+        ensure!(next.is_some(), "the next window counts afresh");
         Ok(())
     })
     .await

@@ -141,7 +141,8 @@ async fn seed_inserts_four_products_once() -> anyhow::Result<()> {
             .context("product 1004")?;
         assert_eq!(
             ModelType::join(&pro.model_types),
-            "gpt-4o,gpt-4o-mini,o3-mini"
+            "chatglm_pro,chatglm_std,chatglm_turbo,dall-e-2,dall-e-3,gpt-3.5-turbo,\
+             gpt-3.5-turbo-16k,gpt-4,gpt-4-32k,gpt-4o,gpt-4o-mini,o3-mini"
         );
         assert_eq!(pro.quota, 2000);
         ensure!(store.product(ProductId::new(42)?).await?.is_none());

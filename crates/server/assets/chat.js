@@ -158,7 +158,7 @@
       answerDiv.scrollIntoView({ block: 'end' });
     };
     try {
-      const response = await fetch('/api/v1/chatgpt/chat/completions', {
+      const response = await fetch('/api/v1/chat/completions', {
         method: 'POST',
         headers: Object.assign({ 'Content-Type': 'application/json' }, cm.authHeaders()),
         body: JSON.stringify({ model, messages: turn }),

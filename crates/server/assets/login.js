@@ -27,7 +27,8 @@
         ? '尝试次数过多，请稍后再试 · Too many attempts, try again later.'
         : e.status === 400 && /longer/.test(e.message)
           ? '验证码已升级为 12 位，请向公众号重新获取 · Codes are longer now: ask the official account for a new one.'
-          : e.status === 400
+          // A code the server does not know is 0003, as the original answered it.
+          : e.code === '0003' || e.status === 400
             ? '验证码错误或已过期 · Wrong or expired code.'
             : '登录失败 · Login failed: ' + e.message;
       cm.say('login-error', text);

@@ -6,6 +6,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod chat;
+pub use chat::{
+    BUILTIN_WORDS, ChatModelSettings, ChatSettings, ChatUpstreamSettings, ModelKind, TrialSettings,
+    WordListSettings,
+};
+
 /// All settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
@@ -20,6 +26,9 @@ pub struct Settings {
     pub login: LoginSettings,
     pub admin: AdminSettings,
     pub chat: ChatSettings,
+    /// `[trial]`: free calls for users who never bought.
+    #[serde(default)]
+    pub trial: TrialSettings,
     /// `[pages]`: what the web pages show.
     #[serde(default)]
     pub pages: PagesSettings,
@@ -33,67 +42,6 @@ pub struct PagesSettings {
     /// absolute path served as it is (`/…`), or a local image file (PNG, JPEG, GIF, SVG)
     /// served by this process; empty = a placeholder.
     pub official_account_qr: String,
-}
-
-/// `[chat]`: the quota-metered chat and the models behind it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ChatSettings {
-    /// OpenAI-compatible upstreams (`[[chat.upstreams]]`), chosen by the longest matching
-    /// model-name prefix.
-    pub upstreams: Vec<ChatUpstreamSettings>,
-    /// Serve the built-in offline model for models no upstream matches; unset = on exactly
-    /// when no upstream is configured.
-    #[serde(alias = "sandbox_model")]
-    pub offline_model: Option<bool>,
-    /// Quota one call costs, by model name (`[chat.pricing] "gpt-4o" = 2`).
-    pub pricing: std::collections::BTreeMap<String, u32>,
-    /// Quota one call to an unlisted model costs (the original: 1).
-    pub default_price: u32,
-    /// Milliseconds to open a connection to an upstream.
-    pub connect_timeout_ms: u64,
-    /// Milliseconds from sending a request to the first byte of the answer.
-    pub first_byte_timeout_ms: u64,
-    /// Milliseconds an answer may pause between two chunks.
-    pub idle_timeout_ms: u64,
-}
-
-impl ChatSettings {
-    /// `default_price` and `[chat.pricing]` as the domain's prices.
-    pub fn prices(&self) -> anyhow::Result<domain::chat::Pricing> {
-        use anyhow::Context as _;
-        domain::chat::Pricing::new(
-            self.default_price,
-            self.pricing.iter().map(|(m, p)| (m.as_str(), *p)),
-        )
-        .context("chat.pricing / chat.default_price")
-    }
-}
-
-impl Default for ChatSettings {
-    fn default() -> Self {
-        Self {
-            upstreams: Vec::new(),
-            offline_model: None,
-            pricing: std::collections::BTreeMap::new(),
-            default_price: 1,
-            connect_timeout_ms: 5_000,
-            first_byte_timeout_ms: 60_000,
-            idle_timeout_ms: 60_000,
-        }
-    }
-}
-
-/// One `[[chat.upstreams]]` entry.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ChatUpstreamSettings {
-    /// Models whose name starts with this go here; empty matches every model.
-    #[serde(default)]
-    pub prefix: String,
-    /// The API root including its version, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    /// Sent as `Authorization: Bearer …`; empty sends none.
-    #[serde(default)]
-    pub api_key: Secret,
 }
 
 /// `[admin]`: the operators' API.
@@ -352,6 +300,7 @@ impl Default for Settings {
             },
             admin: AdminSettings::default(),
             chat: ChatSettings::default(),
+            trial: TrialSettings::default(),
             pages: PagesSettings::default(),
         }
     }
@@ -398,7 +347,7 @@ impl Settings {
                 .context("order.ttl_secs")?,
             login: self.login.policy()?,
             limits: self.server.connection_limits(open_files)?,
-            prices: self.chat.prices()?,
+            chat: self.chat.rules(&self.trial)?,
         })
     }
 
@@ -431,7 +380,7 @@ pub struct Parsed {
     pub order_ttl: domain::order::OrderTtl,
     pub login: domain::service::LoginPolicy,
     pub limits: crate::serve::ConnectionLimits,
-    pub prices: domain::chat::Pricing,
+    pub chat: domain::service::ChatRules,
 }
 
 /// The environment prefix of every setting (`CHATMALL__SECTION__KEY`).

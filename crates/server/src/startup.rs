@@ -97,7 +97,7 @@ impl Application {
             clock.clone(),
         )?);
         let simulator = official_account_simulator(&settings, &login, &base_url, &clock)?;
-        let chat = Arc::new(chat(&settings, &parsed, &shop, port, &clock)?);
+        let chat = Arc::new(chat(&settings, &parsed, &shop, port, &base_url, &clock)?);
         let state = AppState {
             login,
             shop,
@@ -292,18 +292,20 @@ fn chat(
     parsed: &Parsed,
     shop: &AppShop,
     port: u16,
+    public_url: &str,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<AppChat> {
     let models = crate::chat::Models::from_settings(
         &settings.chat,
         &loopback_url(settings, port),
+        public_url,
         settings.wechatpay.mode == WechatPayMode::Live,
     )
     .context("[chat]")?;
     Ok(domain::service::Chat::new(
         shop.store().clone(),
         Arc::new(models),
-        parsed.prices.clone(),
+        parsed.chat.clone(),
         clock.clone(),
         Arc::new(crate::chat::OnRuntime),
     ))

@@ -69,8 +69,10 @@ pub struct ChatUsage {
     pub id: UsageId,
     pub user_id: UserId,
     pub model: ModelType,
-    /// The price spent (still counted unless `status` is REFUNDED).
+    /// The price spent (still counted unless `status` is REFUNDED); 0 on a trial call.
     pub quota_spent: i64,
+    /// The trial window the call was counted in, if it was a free trial call.
+    pub trial_window: Option<i64>,
     pub status: UsageStatus,
     pub started_at: DateTime<Utc>,
     /// Milliseconds from the start to the model's first token, if one came.
@@ -90,8 +92,10 @@ pub enum Spend {
     Frozen,
     /// The account's packages do not grant this model.
     ModelNotGranted,
-    /// Not enough quota left for this call.
-    NoQuota,
+    /// Not enough quota left for this call; all the account was ever credited.
+    NoQuota { total: i64 },
+    /// The free trial's calls of this period are used up.
+    TrialUsedUp,
 }
 
 impl Spend {
@@ -109,7 +113,9 @@ impl Spend {
             return Some(Spend::ModelNotGranted);
         }
         if account.surplus_quota < i64::from(price.get()) {
-            return Some(Spend::NoQuota);
+            return Some(Spend::NoQuota {
+                total: account.total_quota,
+            });
         }
         None
     }
@@ -169,7 +175,10 @@ mod tests {
             Some(Spend::ModelNotGranted)
         );
         let poor = account(AccountStatus::Usable, 1, "gpt-4o");
-        assert_eq!(Spend::refusal(Some(&poor), &gpt, two), Some(Spend::NoQuota));
+        assert_eq!(
+            Spend::refusal(Some(&poor), &gpt, two),
+            Some(Spend::NoQuota { total: 10 })
+        );
     }
 
     #[test]

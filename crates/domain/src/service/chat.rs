@@ -1,8 +1,9 @@
-//! One metered chat call: spend the price, open the model, wait for the first token (a
+//! One metered chat call: screen the prompt's words, spend the price (or, for a user who
+//! never bought, one of the free trial's calls), open the model, wait for the first token (a
 //! failure until then gives the price back), then stream. The usage row ends exactly once,
 //! also when the caller goes away mid-answer (then it is CANCELLED, and the call counts).
 
-use crate::chat::{ChatRequest, Pricing, Spend, UsageEnd, UsageId};
+use crate::chat::{ChatRequest, Pricing, Screened, Spend, Trial, UsageEnd, UsageId, WordFilter};
 use crate::ports::{Background, ChatAccounts, Clock, ModelAnswer, ModelGateway};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
@@ -15,8 +16,12 @@ pub enum ChatError<E> {
     ModelNotServed(String),
     #[error("no chat quota yet: buy a package first")]
     NoAccount,
-    #[error("chat quota used up: buy another package")]
-    NoQuota,
+    #[error("chat quota used up ({total} in all): buy another package")]
+    NoQuota { total: i64 },
+    #[error("the {calls} free calls of this period are used up: buy a package")]
+    TrialUsedUp { calls: u32 },
+    #[error("the prompt holds a word this service does not accept")]
+    SensitiveWords,
     #[error("your packages do not include model {0}")]
     ModelNotGranted(String),
     #[error("your account is frozen")]
@@ -33,8 +38,19 @@ pub struct Chat<A, G> {
     accounts: Arc<A>,
     models: Arc<G>,
     pricing: Pricing,
+    trial: Option<Trial>,
+    words: WordFilter,
     clock: Arc<dyn Clock>,
     background: Arc<dyn Background>,
+}
+
+/// The chat's rules besides the prices: the free trial and the sensitive words.
+#[derive(Debug, Clone, Default)]
+pub struct ChatRules {
+    pub pricing: Pricing,
+    /// `None`: no free calls.
+    pub trial: Option<Trial>,
+    pub words: WordFilter,
 }
 
 impl<A, G> Chat<A, G>
@@ -42,18 +58,20 @@ where
     A: ChatAccounts,
     G: ModelGateway,
 {
-    /// A chat over `accounts` and `models`, priced by `pricing`.
+    /// A chat over `accounts` and `models`, under `rules`.
     pub fn new(
         accounts: Arc<A>,
         models: Arc<G>,
-        pricing: Pricing,
+        rules: ChatRules,
         clock: Arc<dyn Clock>,
         background: Arc<dyn Background>,
     ) -> Self {
         Self {
             accounts,
             models,
-            pricing,
+            pricing: rules.pricing,
+            trial: rules.trial,
+            words: rules.words,
             clock,
             background,
         }
@@ -68,23 +86,27 @@ where
     pub async fn start(
         &self,
         user: &UserId,
-        request: ChatRequest,
+        mut request: ChatRequest,
         options: &G::Options,
     ) -> Result<MeteredAnswer<A, G::Answer>, ChatError<G::Error>> {
         let model = request.model.clone();
         if !self.models.serves(&model) {
             return Err(ChatError::ModelNotServed(model.as_str().to_owned()));
         }
-        let price = self.pricing.price_of(&model);
+        self.screen(&mut request)?;
         let started = self.clock.now();
-        let usage = match self.accounts.spend(user, &model, price, started).await? {
+        let usage = match self.spend(user, &request, started).await? {
             Spend::Spent(usage) => usage,
             Spend::NoAccount => return Err(ChatError::NoAccount),
             Spend::Frozen => return Err(ChatError::Frozen),
             Spend::ModelNotGranted => {
                 return Err(ChatError::ModelNotGranted(model.as_str().to_owned()));
             }
-            Spend::NoQuota => return Err(ChatError::NoQuota),
+            Spend::NoQuota { total } => return Err(ChatError::NoQuota { total }),
+            Spend::TrialUsedUp => {
+                let calls = self.trial.as_ref().map_or(0, Trial::calls);
+                return Err(ChatError::TrialUsedUp { calls });
+            }
         };
         let mut usage = UsageGuard {
             accounts: self.accounts.clone(),
@@ -119,6 +141,61 @@ where
                 Err(ChatError::Model(error))
             }
         }
+    }
+}
+
+impl<A, G> Chat<A, G>
+where
+    A: ChatAccounts,
+    G: ModelGateway,
+{
+    /// Masks listed words in every message (a client can write the assistant's turns too),
+    /// or refuses the call.
+    fn screen<E>(&self, request: &mut ChatRequest) -> Result<(), ChatError<E>> {
+        for message in &mut request.messages {
+            match self.words.screen(&message.content) {
+                Screened::Clean => {}
+                Screened::Masked(text) => message.content = text,
+                Screened::Refused => {
+                    tracing::info!(
+                        model = request.model.as_str(),
+                        "prompt refused for its words"
+                    );
+                    return Err(ChatError::SensitiveWords);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The account pays the price; a user without one gets a trial call, if the trial
+    /// is on and covers the model.
+    async fn spend(
+        &self,
+        user: &UserId,
+        request: &ChatRequest,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Spend> {
+        let model = &request.model;
+        let price = self.pricing.price_of(model);
+        let spent = self.accounts.spend(user, model, price, now).await?;
+        let (Spend::NoAccount, Some(trial)) = (spent, &self.trial) else {
+            return Ok(spent);
+        };
+        if !trial.covers(model) {
+            return Ok(Spend::ModelNotGranted);
+        }
+        let window = trial.window_of(now);
+        Ok(
+            match self
+                .accounts
+                .spend_trial(user, model, window, trial.calls(), now)
+                .await?
+            {
+                Some(usage) => Spend::Spent(usage),
+                None => Spend::TrialUsedUp,
+            },
+        )
     }
 }
 

@@ -10,7 +10,7 @@ mod login;
 mod reconcile;
 
 pub use callback::{CallbackError, CallbackOutcome};
-pub use chat::{Chat, ChatError, MeteredAnswer};
+pub use chat::{Chat, ChatError, ChatRules, MeteredAnswer};
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
 pub use login::{Login, LoginPolicy, LongCodes, RedeemError};

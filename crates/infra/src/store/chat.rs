@@ -1,7 +1,7 @@
 //! The chat quota port: spend with one conditional UPDATE (never below zero, whatever runs
 //! concurrently), and end each call's usage row exactly once (a refund gives the price back).
 
-use super::entities::{account, account_model, chat_usage};
+use super::entities::{account, account_model, chat_usage, trial_call};
 use super::{SeaStore, from_millis, from_millis_opt, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,7 @@ impl ChatAccounts for SeaStore {
         price: Price,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Spend> {
+        let mut total = 0;
         for _ in 0..SPEND_ATTEMPTS {
             // Write first: a spend that goes through (the common case) never reads the account.
             if let Some(usage) = self.try_spend(user, model, price, now).await? {
@@ -47,9 +48,65 @@ impl ChatAccounts for SeaStore {
             if let Some(refusal) = Spend::refusal(current.as_ref(), model, price) {
                 return Ok(refusal);
             }
+            total = current.map_or(0, |a| a.total_quota);
         }
         // Still losing after several looks: the balance is being spent by others.
-        Ok(Spend::NoQuota)
+        Ok(Spend::NoQuota { total })
+    }
+
+    async fn spend_trial(
+        &self,
+        user: &UserId,
+        model: &ModelType,
+        window: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<UsageId>> {
+        let context = || format!("count a trial call of {user}");
+        let txn = self.writer()?.begin().await.with_context(context)?;
+        // The window's counter, once: of concurrent first calls one inserts it, the others
+        // find it there (and wait for that insert's commit on PostgreSQL and MySQL).
+        let counter = trial_call::ActiveModel {
+            user_id: Set(user.as_str().to_owned()),
+            window_start: Set(window),
+            calls: Set(0),
+        };
+        trial_call::Entity::insert(counter)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&txn)
+            .await
+            .with_context(context)?;
+        // The guard: a count below the limit goes up by one, or nothing changes. The row is
+        // locked until commit, so a concurrent call sees the count this one left.
+        let counted = trial_call::Entity::update_many()
+            .col_expr(
+                trial_call::Column::Calls,
+                Expr::col(trial_call::Column::Calls).add(1),
+            )
+            .filter(trial_call::Column::UserId.eq(user.as_str()))
+            .filter(trial_call::Column::WindowStart.eq(window))
+            .filter(trial_call::Column::Calls.lt(i64::from(limit)))
+            .exec(&txn)
+            .await
+            .with_context(context)?
+            .rows_affected
+            == 1;
+        if !counted {
+            rollback(txn).await;
+            return Ok(None);
+        }
+        let row = chat_usage::ActiveModel {
+            quota_spent: Set(0),
+            trial_window: Set(Some(window)),
+            ..started_usage(user, model, now)
+        };
+        let id = chat_usage::Entity::insert(row)
+            .exec(&txn)
+            .await
+            .with_context(context)?
+            .last_insert_id;
+        txn.commit().await.with_context(context)?;
+        Ok(Some(UsageId(id)))
     }
 
     async fn refund(
@@ -75,16 +132,30 @@ impl ChatAccounts for SeaStore {
             .await
             .with_context(|| format!("refund chat call {usage}: read it"))?
             .with_context(|| format!("chat call {usage} vanished while refunding"))?;
-        account::Entity::update_many()
-            .col_expr(
-                account::Column::SurplusQuota,
-                Expr::col(account::Column::SurplusQuota).add(row.quota_spent),
-            )
-            .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
-            .filter(account::Column::UserId.eq(row.user_id.as_str()))
-            .exec(&txn)
-            .await
-            .with_context(|| format!("refund chat call {usage}: give the quota back"))?;
+        if let Some(window) = row.trial_window {
+            trial_call::Entity::update_many()
+                .col_expr(
+                    trial_call::Column::Calls,
+                    Expr::col(trial_call::Column::Calls).sub(1),
+                )
+                .filter(trial_call::Column::UserId.eq(row.user_id.as_str()))
+                .filter(trial_call::Column::WindowStart.eq(window))
+                .filter(trial_call::Column::Calls.gt(0))
+                .exec(&txn)
+                .await
+                .with_context(|| format!("refund chat call {usage}: give the trial call back"))?;
+        } else {
+            account::Entity::update_many()
+                .col_expr(
+                    account::Column::SurplusQuota,
+                    Expr::col(account::Column::SurplusQuota).add(row.quota_spent),
+                )
+                .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
+                .filter(account::Column::UserId.eq(row.user_id.as_str()))
+                .exec(&txn)
+                .await
+                .with_context(|| format!("refund chat call {usage}: give the quota back"))?;
+        }
         txn.commit()
             .await
             .with_context(|| format!("refund chat call {usage}: commit"))?;
@@ -220,15 +291,8 @@ impl SeaStore {
             return Ok(None);
         }
         let row = chat_usage::ActiveModel {
-            id: NotSet,
-            user_id: Set(user.as_str().to_owned()),
-            model: Set(model.as_str().to_owned()),
             quota_spent: Set(quota),
-            status: Set(UsageStatus::Started.as_str().to_owned()),
-            started_at: Set(millis(now)),
-            first_token_ms: Set(None),
-            finished_at: Set(None),
-            error: Set(None),
+            ..started_usage(user, model, now)
         };
         let id = chat_usage::Entity::insert(row)
             .exec(&txn)
@@ -237,6 +301,22 @@ impl SeaStore {
             .last_insert_id;
         txn.commit().await.with_context(context)?;
         Ok(Some(UsageId(id)))
+    }
+}
+
+/// A new call's usage row (STARTED), its price and trial window still to set.
+fn started_usage(user: &UserId, model: &ModelType, now: DateTime<Utc>) -> chat_usage::ActiveModel {
+    chat_usage::ActiveModel {
+        id: NotSet,
+        user_id: Set(user.as_str().to_owned()),
+        model: Set(model.as_str().to_owned()),
+        quota_spent: NotSet,
+        status: Set(UsageStatus::Started.as_str().to_owned()),
+        started_at: Set(millis(now)),
+        first_token_ms: Set(None),
+        finished_at: Set(None),
+        error: Set(None),
+        trial_window: Set(None),
     }
 }
 
@@ -292,6 +372,7 @@ fn to_domain(row: chat_usage::Model) -> anyhow::Result<ChatUsage> {
         user_id: UserId::parse(&row.user_id).with_context(context)?,
         model: ModelType::parse(&row.model).with_context(context)?,
         quota_spent: row.quota_spent,
+        trial_window: row.trial_window,
         status: UsageStatus::parse(&row.status).with_context(|| {
             format!(
                 "stored chat call {}: unknown status {:?}",

@@ -190,13 +190,19 @@ impl SeaStore {
             return Ok(false);
         }
         let now = millis(Utc::now());
+        // The original's model names (its front-end's default is chatglm_turbo) beside
+        // today's, so the original front-end works on a fresh start; `[chat.models]` maps
+        // the old names to current models.
+        let base = "chatglm_turbo,gpt-3.5-turbo,gpt-3.5-turbo-16k,gpt-4o-mini";
+        let plus = format!("{base},chatglm_pro,chatglm_std,dall-e-3,gpt-4,gpt-4o");
+        let pro = format!("{plus},dall-e-2,gpt-4-32k,o3-mini");
         let demo = [
             (
                 1001,
                 "体验包 Trial",
                 "10 次对话，先试试看",
                 10,
-                "gpt-4o-mini",
+                base.to_owned(),
                 99,
             ),
             (
@@ -204,23 +210,23 @@ impl SeaStore {
                 "标准包 Standard",
                 "100 次对话，日常够用",
                 100,
-                "gpt-4o-mini",
+                format!("{base},chatglm_std"),
                 990,
             ),
             (
                 1003,
                 "进阶包 Plus",
-                "500 次对话，含 gpt-4o",
+                "500 次对话，含 gpt-4 / gpt-4o 与绘图 dall-e-3",
                 500,
-                "gpt-4o,gpt-4o-mini",
+                plus,
                 3900,
             ),
             (
                 1004,
                 "专业包 Pro",
-                "2000 次对话，含 gpt-4o 与 o3-mini",
+                "2000 次对话，含 gpt-4o、o3-mini 与绘图",
                 2000,
-                "gpt-4o,gpt-4o-mini,o3-mini",
+                pro,
                 12900,
             ),
         ];

@@ -1,7 +1,9 @@
-//! A metered answer as the chat route's SSE frames: one `data:` event per delta, then
-//! `data: [DONE]`, or an `event: error` if the model breaks off.
+//! A metered answer as a response body: our pages' SSE frames (one `data:` event per delta,
+//! then `data: [DONE]`, or an `event: error` if the model breaks off), or the original's
+//! bare text (the deltas as they are, then its error text if the model breaks off).
 
-use super::upstream::{UpstreamError, UpstreamReply};
+use super::ModelReply;
+use super::upstream::UpstreamError;
 use axum::body::Bytes;
 use domain::ports::ChatAccounts;
 use domain::service::MeteredAnswer;
@@ -10,7 +12,7 @@ use serde_json::json;
 /// The frames of `answer`. Dropping the stream (the client left) drops the answer, which
 /// ends its usage as CANCELLED and closes the upstream connection.
 pub fn sse<A: ChatAccounts>(
-    answer: MeteredAnswer<A, UpstreamReply>,
+    answer: MeteredAnswer<A, ModelReply>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     futures::stream::unfold(Some(answer), |state| async move {
         let mut answer = state?;
@@ -18,6 +20,23 @@ pub fn sse<A: ChatAccounts>(
             Some(Ok(text)) => Some((Ok(delta_frame(&text)), Some(answer))),
             Some(Err(error)) => Some((Ok(error_frame(&error)), None)),
             None => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), None)),
+        }
+    })
+}
+
+/// The deltas of `answer` as they come, with no framing; if the model breaks off,
+/// `broke_off` on a line of its own ends the body. Dropping the stream ends the call as
+/// [`sse`]'s does.
+pub fn bare<A: ChatAccounts>(
+    answer: MeteredAnswer<A, ModelReply>,
+    broke_off: &'static str,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    futures::stream::unfold(Some(answer), move |state| async move {
+        let mut answer = state?;
+        match answer.next().await {
+            Some(Ok(text)) => Some((Ok(Bytes::from(text)), Some(answer))),
+            Some(Err(_)) => Some((Ok(Bytes::from(format!("\r\n{broke_off}"))), None)),
+            None => None,
         }
     })
 }

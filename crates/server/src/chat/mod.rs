@@ -1,8 +1,10 @@
 //! Chat's adapters: the model services behind the domain's metered [`domain::service::Chat`].
 //!
 //! [`sse`] parses upstream event streams, [`upstream`] talks to one OpenAI-compatible
-//! service, [`routing`] picks it by model prefix, [`offline`] is the offline model served by
-//! this process, and [`Models`] is the `ModelGateway` over all of them.
+//! service (chat and images), [`routing`] picks it by the model map and model prefix,
+//! [`offline`] is the offline model served by this process, [`frames`] writes a metered
+//! answer as our pages' SSE frames or as the original's bare text, and [`Models`] is the
+//! `ModelGateway` over all of them.
 
 pub mod error;
 pub mod frames;
@@ -11,13 +13,14 @@ pub mod routing;
 pub mod sse;
 pub mod upstream;
 
-use crate::config::{ChatSettings, Secret};
+use crate::config::{ChatSettings, ModelKind, Secret};
 use anyhow::Context as _;
-use domain::chat::ChatRequest;
+use domain::chat::{ChatRequest, Role};
 use domain::ports::{Background, ModelAnswer, ModelGateway};
 use domain::product::ModelType;
 use routing::Routes;
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -27,17 +30,19 @@ use upstream::{Timeouts, Upstream, UpstreamError, UpstreamReply};
 #[derive(Clone)]
 pub struct Models {
     routes: Routes,
-    /// The key the offline model's route asks of its caller, when that model is on.
-    offline_key: Option<Secret>,
+    /// The offline model's key and address, when it is on.
+    offline: Option<offline::Offline>,
 }
 
 impl Models {
     /// From `[chat]`; `local_url` reaches this server over loopback (for the offline model),
-    /// `live` says whether real payments are taken: then the offline model is off unless
+    /// `public_url` is where browsers reach it (for the offline model's pictures), `live`
+    /// says whether real payments are taken: then the offline model is off unless
     /// `chat.offline_model = true` says otherwise, so paying users never get its fixed text.
     pub fn from_settings(
         settings: &ChatSettings,
         local_url: &str,
+        public_url: &str,
         live: bool,
     ) -> anyhow::Result<Self> {
         let timeouts = Timeouts {
@@ -45,14 +50,14 @@ impl Models {
             first_byte: Duration::from_millis(settings.first_byte_timeout_ms),
             idle: Duration::from_millis(settings.idle_timeout_ms),
         };
-        let by_prefix = settings
+        let upstreams = settings
             .upstreams
             .iter()
             .enumerate()
             .map(|(i, u)| {
                 let upstream = Upstream::new(&u.base_url, u.api_key.clone(), timeouts)
                     .with_context(|| format!("chat.upstreams[{i}]"))?;
-                Ok((u.prefix.clone(), upstream))
+                Ok((u.name.clone(), u.prefix.clone(), upstream))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let offline_on = settings
@@ -60,31 +65,34 @@ impl Models {
             .unwrap_or(settings.upstreams.is_empty() && !live);
         // Its route is on this server's port: only this process, which knows the key, may
         // call it (it would otherwise be a free model for anyone).
-        let offline_key = offline_on.then(|| Secret::from(offline::fresh_key()));
-        let offline_upstream = offline_key
+        let offline = offline_on.then(|| offline::Offline {
+            key: Secret::from(offline::fresh_key()),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        });
+        let offline_upstream = offline
             .as_ref()
-            .map(|key| {
+            .map(|offline| {
                 let url = format!("{}{}", local_url.trim_end_matches('/'), offline::BASE_PATH);
-                Upstream::new(&url, key.clone(), timeouts)
+                Upstream::new(&url, offline.key.clone(), timeouts)
             })
             .transpose()
             .context("the offline model's upstream")?;
         Ok(Self {
-            routes: Routes::new(by_prefix, offline_upstream),
-            offline_key,
+            routes: Routes::new(upstreams, settings.models.clone(), offline_upstream)?,
+            offline,
         })
     }
 
     /// The offline model's routes, when it is on (they must be mounted).
     pub fn offline_router(&self) -> Option<axum::Router> {
-        self.offline_key.clone().map(offline::router)
+        self.offline.clone().map(offline::router)
     }
 }
 
 impl ModelGateway for Models {
     /// Request fields passed on to the upstream as they are.
     type Options = Map<String, Value>;
-    type Answer = UpstreamReply;
+    type Answer = ModelReply;
     type Error = UpstreamError;
 
     fn serves(&self, model: &ModelType) -> bool {
@@ -95,21 +103,54 @@ impl ModelGateway for Models {
         &self,
         request: &ChatRequest,
         options: &Self::Options,
-    ) -> Result<UpstreamReply, UpstreamError> {
-        let upstream = self.routes.for_model(&request.model).ok_or_else(|| {
+    ) -> Result<ModelReply, UpstreamError> {
+        let route = self.routes.for_model(&request.model).ok_or_else(|| {
             UpstreamError::Connect(format!("no model service for {}", request.model.as_str()))
         })?;
-        upstream.open(request, options).await.inspect_err(|error| {
-            tracing::warn!(upstream = upstream.base_url(), %error, "chat upstream failed");
+        let upstream = &route.upstream;
+        let opened = match route.kind {
+            ModelKind::Chat => upstream
+                .open(&route.model, request, options)
+                .await
+                .map(|reply| ModelReply::Stream(Box::new(reply))),
+            ModelKind::Image => upstream
+                .images(&route.model, &image_prompt(request))
+                .await
+                .map(|urls| ModelReply::Images(urls.into())),
+        };
+        opened.inspect_err(|error| {
+            tracing::warn!(upstream = upstream.base_url(), model = route.model, %error,
+                "chat upstream failed");
         })
     }
 }
 
-impl ModelAnswer for UpstreamReply {
+/// An image model's prompt, as the original made it: the user's messages joined by CRLF.
+fn image_prompt(request: &ChatRequest) -> String {
+    request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// A model's answer: streamed text, or the pictures an image model made, each one delta
+/// (a markdown image, as the original sent it).
+pub enum ModelReply {
+    Stream(Box<UpstreamReply>),
+    Images(VecDeque<String>),
+}
+
+impl ModelAnswer for ModelReply {
     type Error = UpstreamError;
 
     async fn next_delta(&mut self) -> Result<Option<String>, UpstreamError> {
-        UpstreamReply::next_delta(self).await
+        match self {
+            Self::Stream(reply) => reply.next_delta().await,
+            Self::Images(urls) => Ok(urls.pop_front().map(|url| format!("![]({url})"))),
+        }
     }
 }
 

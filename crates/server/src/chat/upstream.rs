@@ -91,14 +91,16 @@ impl Upstream {
         &self.base_url
     }
 
-    /// Sends the request and waits for the answer's headers (within the first-byte limit).
+    /// Sends the request, under the upstream's name for its model, and waits for the
+    /// answer's headers (within the first-byte limit).
     pub async fn open(
         &self,
+        model: &str,
         request: &ChatRequest,
         options: &Map<String, Value>,
     ) -> Result<UpstreamReply, UpstreamError> {
         let mut body = options.clone();
-        body.insert("model".into(), json!(request.model.as_str()));
+        body.insert("model".into(), json!(model));
         let messages: Vec<Value> = request
             .messages
             .iter()
@@ -137,6 +139,42 @@ impl Upstream {
             });
         }
         Ok(reply)
+    }
+
+    /// Asks `/images/generations` for one picture of `prompt`; the URLs of what it made.
+    /// The whole answer is due within the first-byte limit (a picture takes a while).
+    pub async fn images(&self, model: &str, prompt: &str) -> Result<Vec<String>, UpstreamError> {
+        let body = json!({"model": model, "prompt": prompt, "n": 1});
+        let mut call = self
+            .client
+            .post(format!("{}/images/generations", self.base_url))
+            .json(&body);
+        if !self.api_key.is_empty() {
+            call = call.bearer_auth(self.api_key.expose());
+        }
+        let limit = self.timeouts.first_byte;
+        let answer =
+            async {
+                let response = call.send().await.map_err(|e| {
+                    UpstreamError::Connect(self.redact(&e.without_url().to_string()))
+                })?;
+                let status = response.status();
+                let bytes = response.bytes().await.map_err(|e| {
+                    UpstreamError::Protocol(self.redact(&e.without_url().to_string()))
+                })?;
+                Ok::<_, UpstreamError>((status, bytes))
+            };
+        let (status, bytes) = tokio::time::timeout(limit, answer)
+            .await
+            .map_err(|_| self.timed_out(limit, "image"))??;
+        let text = String::from_utf8_lossy(&bytes);
+        if !status.is_success() {
+            return Err(UpstreamError::Status {
+                status: status.as_u16(),
+                message: self.redact(&error_message(&text)),
+            });
+        }
+        image_urls(&text).map_err(|e| UpstreamError::Protocol(self.redact(&e)))
     }
 
     fn timed_out(&self, after: Duration, stage: &'static str) -> UpstreamError {
@@ -302,6 +340,29 @@ pub fn read_event(data: &str) -> Result<StreamEvent, UpstreamError> {
     })
 }
 
+/// The picture URLs of an `/images/generations` answer (`{"data":[{"url":…}]}`).
+fn image_urls(body: &str) -> Result<Vec<String>, String> {
+    let answer: Value =
+        serde_json::from_str(body).map_err(|e| format!("an image answer is not JSON: {e}"))?;
+    if let Some(error) = answer.get("error") {
+        return Err(describe_error(error));
+    }
+    let urls: Vec<String> = answer["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|image| image["url"].as_str())
+        // They go into markdown as `![](url)`: nothing that could end or leave it.
+        .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+        .filter(|url| !url.contains(|c: char| c.is_whitespace() || "()<>\"'\\`".contains(c)))
+        .map(str::to_owned)
+        .collect();
+    if urls.is_empty() {
+        return Err("an image answer without an http(s) picture URL".into());
+    }
+    Ok(urls)
+}
+
 fn error_message(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
         Ok(value) if value.get("error").is_some() => describe_error(&value["error"]),
@@ -352,6 +413,20 @@ mod tests {
             "Rate limit reached"
         );
         assert_eq!(error_message(" busy \n"), "busy");
+    }
+
+    #[test]
+    fn image_answers_yield_their_urls_and_nothing_else() {
+        let urls =
+            image_urls(r#"{"created":1,"data":[{"url":"https://x/a.png","revised_prompt":"p"}]}"#);
+        assert_eq!(urls.unwrap(), ["https://x/a.png"]);
+        assert!(image_urls(r#"{"data":[{"b64_json":"AAAA"}]}"#).is_err());
+        assert!(image_urls(r#"{"data":[{"url":"javascript:alert(1)"}]}"#).is_err());
+        assert!(image_urls(r#"{"data":[{"url":"https://x/a.png)<script>"}]}"#).is_err());
+        assert_eq!(
+            image_urls(r#"{"error":{"message":"bad prompt"}}"#).unwrap_err(),
+            "bad prompt"
+        );
     }
 
     #[test]

@@ -93,8 +93,10 @@ impl IntoResponse for LoginError {
             }
             RedeemError::Store(e) => ApiError::Internal(e).into_response(),
             e @ RedeemError::ShortCodesOff => ApiError::BadParameter(e.to_string()).into_response(),
+            // The original answered a code it did not know with 0003, and its front-end
+            // words exactly that case ("验证码不存在").
             e @ (RedeemError::Malformed(_) | RedeemError::Wrong) => {
-                ApiError::BadParameter(format!("{e}{hint}")).into_response()
+                ApiError::NotLoggedIn(format!("{e}{hint}")).into_response()
             }
         }
     }
@@ -107,7 +109,9 @@ pub async fn login(
     uri: Uri,
     body: Bytes,
 ) -> Result<Json<Envelope<String>>, LoginError> {
-    let typed = request_param(&uri, &body, |f: CodeForm| f.code).ok_or(LoginError::NoCode)?;
+    let typed = request_param(&uri, &body, |f: CodeForm| f.code)
+        .filter(|code| !code.trim().is_empty())
+        .ok_or(LoginError::NoCode)?;
     let client = ClientPrefix::of(ip);
     let user = state
         .login

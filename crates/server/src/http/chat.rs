@@ -1,4 +1,5 @@
-//! `POST /api/v1/chatgpt/chat/completions`: a quota-metered, streamed chat answer.
+//! `POST /api/v1/chat/completions`: our pages' quota-metered, streamed chat answer (the
+//! original's route, `chatgpt/chat/completions`, is [`super::chatgpt`]'s).
 //!
 //! In: `{model, messages:[{role, content}], …}` (OpenAI's shape; `temperature`, `top_p`,
 //! `max_tokens`, `max_completion_tokens`, `presence_penalty`, `frequency_penalty`, `stop`
@@ -35,7 +36,7 @@ const PASSED_ON: [&str; 8] = [
     "seed",
 ];
 
-/// POST `chatgpt/chat/completions`.
+/// POST `chat/completions`.
 #[tracing::instrument(skip_all)]
 pub async fn completions(
     State(state): State<AppState>,
@@ -70,7 +71,7 @@ async fn run(
 }
 
 /// The body as a validated request and the options passed on; or what is wrong with it.
-fn parse(body: &[u8]) -> Result<(ChatRequest, Map<String, Value>), String> {
+pub(super) fn parse(body: &[u8]) -> Result<(ChatRequest, Map<String, Value>), String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
     let Value::Object(mut object) = value else {
@@ -110,10 +111,10 @@ impl ChatError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::NotLoggedIn(_) => (StatusCode::UNAUTHORIZED, code::TOKEN_ERROR),
-            Self::BadRequest(_) | Self::Call(Call::ModelNotServed(_)) => {
+            Self::BadRequest(_) | Self::Call(Call::ModelNotServed(_) | Call::SensitiveWords) => {
                 (StatusCode::BAD_REQUEST, code::BAD_PARAMETER)
             }
-            Self::Call(Call::NoAccount | Call::NoQuota) => {
+            Self::Call(Call::NoAccount | Call::NoQuota { .. } | Call::TrialUsedUp { .. }) => {
                 (StatusCode::PAYMENT_REQUIRED, code::ERROR)
             }
             Self::Call(Call::ModelNotGranted(_) | Call::Frozen) => {

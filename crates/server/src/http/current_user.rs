@@ -29,3 +29,29 @@ impl FromRequestParts<AppState> for CurrentUser {
             .map_err(|e| ApiError::NotLoggedIn(e.to_string()))
     }
 }
+
+/// The user a request's session token speaks for, if it sends one: no `Authorization`
+/// (or an empty one) is `None`, a bad token is refused (`0003`), as the original's public
+/// routes did.
+#[derive(Debug, Clone)]
+pub struct OptionalUser(pub Option<UserId>);
+
+impl FromRequestParts<AppState> for OptionalUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let sent = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty());
+        if !sent {
+            return Ok(Self(None));
+        }
+        CurrentUser::from_request_parts(parts, state)
+            .await
+            .map(|CurrentUser(user)| Self(Some(user)))
+    }
+}

@@ -3,6 +3,7 @@
 mod admin;
 pub mod auth;
 mod chat;
+pub mod chatgpt;
 pub mod cors;
 pub mod current_user;
 pub mod envelope;
@@ -37,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account/query", get(sale::query_account))
         .route(
             "/chatgpt/chat/completions",
+            post(chatgpt::completions).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),
+        )
+        .route(
+            "/chat/completions",
             post(chat::completions).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),
         )
         .route("/admin/jobs", get(admin::jobs))

@@ -1,6 +1,6 @@
 //! `/api/v1/sale/*`: the catalog, checkout, and the buyer's orders.
 
-use super::current_user::CurrentUser;
+use super::current_user::{CurrentUser, OptionalUser};
 use super::envelope::{ApiError, Envelope, ok};
 use super::request_param::request_param;
 use super::views::{AccountView, OrderView, PayOrderView, ProductView, yuan};
@@ -17,8 +17,11 @@ use serde::Deserialize;
 
 type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 
-/// GET `query_product_list`.
-pub async fn query_product_list(State(state): State<AppState>) -> ApiResult<Vec<ProductView>> {
+/// GET `query_product_list`: public, but a token that is sent must be good (`0003`).
+pub async fn query_product_list(
+    State(state): State<AppState>,
+    _: OptionalUser,
+) -> ApiResult<Vec<ProductView>> {
     let products = state.shop.store().on_sale().await?;
     Ok(ok(products.iter().map(ProductView::from).collect()))
 }

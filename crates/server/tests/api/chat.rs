@@ -1,167 +1,50 @@
-//! The chat over real HTTP: quota checks, spending, refunds, streaming and cancellation,
-//! against a fake OpenAI-compatible upstream that can stream, fail, hang and error.
+//! Our pages' chat route (`/api/v1/chat/completions`) over real HTTP: quota checks,
+//! spending, refunds, SSE streaming and cancellation, against a fake OpenAI-compatible
+//! upstream that can stream, fail, hang and error.
 
+use crate::fake_models::{API_KEY, FakeUpstream, Mode};
 use crate::helpers::{DEADLINE, TestApp};
-use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use chatmall::config::{ChatUpstreamSettings, Secret, Settings};
+use chatmall::config::{ChatModelSettings, ChatUpstreamSettings, Secret, Settings};
 use domain::account::AccountStatus;
 use domain::chat::{ChatUsage, UsageStatus};
 use domain::ports::ChatAccounts;
 use domain::product::ModelType;
 use domain::user::UserId;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-const API_KEY: &str = "sk-test-upstream-key-0123456789";
-
-/// What the fake upstream does with every request.
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    /// Streams `n` words (`w0 `, `w1 `, …), then `[DONE]`.
-    Answer(usize),
-    /// Answers this HTTP status with an OpenAI-style error body.
-    Status(u16),
-    /// Streams `n` words, then an error object.
-    BreakAfter(usize),
-    /// Never answers.
-    Hang,
-    /// Streams a word every 20 ms, forever.
-    Endless,
-}
-
-/// A fake OpenAI-compatible upstream on 127.0.0.1:0.
-struct FakeUpstream {
-    base_url: String,
-    requests: Arc<AtomicUsize>,
-    /// Answer bodies dropped before they ended: the connection closed on us.
-    closed_early: Arc<AtomicUsize>,
-    last: Arc<Mutex<Option<(HeaderMap, Value)>>>,
-}
-
-#[derive(Clone)]
-struct Fake {
-    mode: Mode,
-    requests: Arc<AtomicUsize>,
-    closed_early: Arc<AtomicUsize>,
-    last: Arc<Mutex<Option<(HeaderMap, Value)>>>,
-}
-
-/// Counts a body dropped before its end.
-struct ClosedGuard(Arc<AtomicUsize>, bool);
-
-impl Drop for ClosedGuard {
-    fn drop(&mut self) {
-        if !self.1 {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-impl FakeUpstream {
-    async fn spawn(mode: Mode) -> Self {
-        let fake = Fake {
-            mode,
-            requests: Arc::default(),
-            closed_early: Arc::default(),
-            last: Arc::default(),
-        };
-        let router = axum::Router::new()
-            .route("/v1/chat/completions", axum::routing::post(answer))
-            .with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
-            base_url: format!("http://127.0.0.1:{port}/v1"),
-            requests: fake.requests,
-            closed_early: fake.closed_early,
-            last: fake.last,
-        }
-    }
-
-    fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-fn chunk(content: &str) -> String {
-    let chunk =
-        json!({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
-    format!("data: {chunk}\n\n")
-}
-
-async fn answer(
-    axum::extract::State(fake): axum::extract::State<Fake>,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    fake.requests.fetch_add(1, Ordering::SeqCst);
-    *fake.last.lock().unwrap() = Some((headers, body));
-    let (words, tail) = match fake.mode {
-        Mode::Status(status) => {
-            let body = json!({"error": {"message": format!("fake says {status}; key {API_KEY}")}});
-            return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
-        }
-        Mode::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            unreachable!()
-        }
-        Mode::Answer(n) => (Some(n), "data: [DONE]\n\n"),
-        Mode::BreakAfter(n) => (
-            Some(n),
-            "data: {\"error\":{\"message\":\"overloaded\"}}\n\n",
-        ),
-        Mode::Endless => (None, ""),
-    };
-    let guard = ClosedGuard(fake.closed_early.clone(), false);
-    // A keep-alive comment first, as real services send.
-    let start = vec![Ok::<_, std::convert::Infallible>(
-        ": keep-alive\n\n".to_owned(),
-    )];
-    let frames = futures::stream::unfold((0usize, guard), move |(i, mut guard)| async move {
-        if guard.1 {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(if words.is_none() { 20 } else { 2 })).await;
-        let frame = match words {
-            Some(n) if i >= n => {
-                guard.1 = true;
-                tail.to_owned()
-            }
-            _ => chunk(&format!("w{i} ")),
-        };
-        Some((Ok(frame), (i + 1, guard)))
-    });
-    (
-        [(header::CONTENT_TYPE, "text/event-stream")],
-        Body::from_stream(futures::StreamExt::chain(
-            futures::stream::iter(start),
-            frames,
-        )),
-    )
-        .into_response()
-}
+/// Our pages' route.
+const ROUTE: &str = "/api/v1/chat/completions";
 
 /// A server whose chat goes to `fake` (short time limits for the hanging cases).
-async fn app_with(fake: &FakeUpstream) -> TestApp {
+pub async fn app_with(fake: &FakeUpstream) -> TestApp {
+    app_adjusted(fake, |_| {}).await
+}
+
+/// As [`app_with`], with `adjust` changing the settings last.
+pub async fn app_adjusted(fake: &FakeUpstream, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let base_url = fake.base_url.clone();
     TestApp::spawn_with(move |settings: &mut Settings| {
-        settings.chat.upstreams = vec![ChatUpstreamSettings {
-            prefix: String::new(),
-            base_url,
-            api_key: Secret::from(API_KEY.to_owned()),
-        }];
+        settings.chat.upstreams = vec![upstream(&base_url)];
         settings.chat.first_byte_timeout_ms = 500;
         settings.chat.idle_timeout_ms = 2_000;
+        adjust(settings);
     })
     .await
 }
 
-async fn grant(app: &TestApp, user: &str, quota: u32, models: &str) {
+/// An upstream for every model at `base_url`, with the fakes' key.
+pub fn upstream(base_url: &str) -> ChatUpstreamSettings {
+    ChatUpstreamSettings {
+        base_url: base_url.to_owned(),
+        api_key: Secret::from(API_KEY.to_owned()),
+        ..ChatUpstreamSettings::default()
+    }
+}
+
+pub async fn grant(app: &TestApp, user: &str, quota: u32, models: &str) {
     let models = ModelType::parse_list(models).unwrap();
     app.state
         .shop
@@ -179,7 +62,7 @@ async fn grant(app: &TestApp, user: &str, quota: u32, models: &str) {
         .expect("a fresh grant");
 }
 
-async fn usage(app: &TestApp, user: &str) -> Vec<ChatUsage> {
+pub async fn usage(app: &TestApp, user: &str) -> Vec<ChatUsage> {
     app.state
         .shop
         .store()
@@ -189,7 +72,7 @@ async fn usage(app: &TestApp, user: &str) -> Vec<ChatUsage> {
 }
 
 /// Waits (with a deadline) until the user's newest call has `status`.
-async fn wait_for_usage(app: &TestApp, user: &str, status: UsageStatus) -> ChatUsage {
+pub async fn wait_for_usage(app: &TestApp, user: &str, status: UsageStatus) -> ChatUsage {
     let started = tokio::time::Instant::now();
     loop {
         let rows = usage(app, user).await;
@@ -206,7 +89,7 @@ async fn wait_for_usage(app: &TestApp, user: &str, status: UsageStatus) -> ChatU
 
 async fn chat(app: &TestApp, user: &str, model: &str) -> reqwest::Response {
     app.http
-        .post(format!("{}/api/v1/chatgpt/chat/completions", app.base_url))
+        .post(format!("{}{ROUTE}", app.base_url))
         .bearer_auth(app.token_for(user))
         .json(&json!({"model": model, "messages": [{"role": "user", "content": "hello"}]}))
         .send()
@@ -269,10 +152,13 @@ async fn the_configured_price_is_spent() {
     let app = TestApp::spawn_with(move |settings| {
         settings.chat.upstreams = vec![ChatUpstreamSettings {
             prefix: "gpt-".into(),
-            base_url,
-            api_key: Secret::default(),
+            ..upstream(&base_url)
         }];
-        settings.chat.pricing.insert("gpt-4o".into(), 3);
+        let priced = ChatModelSettings {
+            price: Some(3),
+            ..ChatModelSettings::default()
+        };
+        settings.chat.models.insert("gpt-4o".into(), priced);
     })
     .await;
     grant(&app, "oChatPrice", 5, "gpt-4o").await;
@@ -296,7 +182,7 @@ async fn the_configured_price_is_spent() {
 #[tokio::test]
 async fn refusals_are_specific_and_spend_nothing() {
     let fake = FakeUpstream::spawn(Mode::Answer(1)).await;
-    let app = app_with(&fake).await;
+    let app = app_adjusted(&fake, |s| s.trial.calls = 0).await;
 
     let (status, body) = refused(chat(&app, "oChatNobody", "gpt-4o").await).await;
     assert_eq!(status, 402, "{body}");
@@ -338,7 +224,7 @@ async fn refusals_are_specific_and_spend_nothing() {
 
     let bad = app
         .http
-        .post(format!("{}/api/v1/chatgpt/chat/completions", app.base_url))
+        .post(format!("{}{ROUTE}", app.base_url))
         .bearer_auth(app.token_for("oChatMini"))
         .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "robot", "content": "x"}]}))
         .send()
@@ -366,7 +252,7 @@ async fn without_a_token_the_answer_is_0003() {
     let app = app_with(&fake).await;
     let response = app
         .http
-        .post(format!("{}/api/v1/chatgpt/chat/completions", app.base_url))
+        .post(format!("{}{ROUTE}", app.base_url))
         .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}))
         .send()
         .await

@@ -473,8 +473,8 @@ async fn a_code_is_single_use_and_expires() {
     let code = code_in(&reply);
     login_ok(&app, &code).await;
     let (status, body) = login_with(&app, &code, None).await;
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["code"], "0002");
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["code"], "0003", "the original's answer to a used code");
     assert!(
         body["info"]
             .as_str()
@@ -495,19 +495,25 @@ async fn a_code_is_single_use_and_expires() {
     let (status, body) = login_with(&app, &code, None).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (400, Some("0002")),
+        (401, Some("0003")),
         "{body}"
     );
 
-    // Malformed codes are bad parameters too.
-    for bad in ["12345", "abcdef", ""] {
+    // A malformed code is no code of ours either; a missing one is a bad parameter.
+    for bad in ["12345", "abcdef"] {
         let (status, body) = login_with(&app, bad, None).await;
         assert_eq!(
             (status, body["code"].as_str()),
-            (400, Some("0002")),
+            (401, Some("0003")),
             "{bad:?}: {body}"
         );
     }
+    let (status, body) = login_with(&app, "", None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("0002")),
+        "{body}"
+    );
     // The code may also travel in the query string.
     let (_, reply) = wechat
         .post(&wechat.plain("oQuery", "login", now_secs()))
@@ -562,7 +568,7 @@ async fn guessing_is_stopped_per_address_block_even_for_the_right_code() {
     let neighbour = client_from([127, 0, 0, 77]);
     for _ in 0..3 {
         let (status, body) = login_with(&app, wrong, None).await;
-        assert_eq!(status, 400, "{body}");
+        assert_eq!(status, 401, "{body}");
     }
     let (status, body) = login_with(&app, &code, None).await;
     assert_eq!(status, 429, "{body}");
@@ -595,7 +601,7 @@ async fn forwarded_for_names_the_block_when_trusted() {
     let code = ask_for_code(&app, "oForwarded").await;
     let wrong = if code == "000000" { "000001" } else { "000000" };
     for _ in 0..2 {
-        assert_eq!(login_with(&app, wrong, Some("198.51.100.1")).await.0, 400);
+        assert_eq!(login_with(&app, wrong, Some("198.51.100.1")).await.0, 401);
     }
     assert_eq!(login_with(&app, wrong, Some("198.51.100.1")).await.0, 429);
     // Its whole /24 is limited with it; the proxy appends the real peer last, so a
@@ -605,7 +611,7 @@ async fn forwarded_for_names_the_block_when_trusted() {
         login_with(&app, wrong, Some("198.51.100.1, 198.51.101.2"))
             .await
             .0,
-        400
+        401
     );
     let (status, body) = login_with(&app, &code, Some("198.51.102.9")).await;
     assert_eq!(status, 200, "{body}");
@@ -638,8 +644,9 @@ async fn a_distributed_guessing_attack_cannot_pause_login_nor_find_a_code() {
         .flatten()
         .collect();
     assert_eq!(statuses.len(), 2_000);
+    // 401: a code we do not know; 400: six digits while codes are long; 429: limited.
     assert!(
-        statuses.iter().all(|s| *s == 400 || *s == 429),
+        statuses.iter().all(|s| matches!(s, 400 | 401 | 429)),
         "no guess got in: {statuses:?}"
     );
     // Each block got its 10 tries, then only refusals.
@@ -686,7 +693,7 @@ async fn instances_sharing_a_database_share_the_limits() {
     .await;
     let attacker = client_from([127, 0, 5, 5]);
     for _ in 0..3 {
-        assert_eq!(login_from(&first, &attacker, "000000").await.0, 400);
+        assert_eq!(login_from(&first, &attacker, "000000").await.0, 401);
     }
     // The same block, on the other instance, is limited by what the first one counted.
     assert_eq!(login_from(&second, &attacker, "000000").await.0, 429);

@@ -3,8 +3,10 @@
 
 mod chat;
 mod checkout;
+mod fake_models;
 mod helpers;
 mod jobs;
 mod live;
 mod login;
 mod notify;
+mod original_chat;

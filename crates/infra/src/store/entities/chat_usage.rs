@@ -18,6 +18,8 @@ pub struct Model {
     pub first_token_ms: Option<i64>,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    /// The trial window (ms) a free call was counted in; NULL for a paid call.
+    pub trial_window: Option<i64>,
 }
 
 /// No relations: the schema keeps tables independent.

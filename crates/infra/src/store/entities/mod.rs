@@ -11,4 +11,5 @@ pub mod login_code;
 pub mod order;
 pub mod outbox;
 pub mod product;
+pub mod trial_call;
 pub mod unmatched_payment;
