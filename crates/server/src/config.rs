@@ -567,6 +567,33 @@ mod tests {
     }
 
     #[test]
+    fn a_model_map_entry_changes_single_fields_of_the_built_in_one() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "chatmall.toml",
+                "[chat.models.\"dall-e-3\"]\nupstream = \"openai\"\nprice = 5\n\
+                 [chat.models.\"my-model\"]\nmodel = \"their-name\"\n\
+                 [trial]\ncalls = 3\n",
+            )?;
+            jail.set_env("CHATMALL__TRIAL__MODELS", "chatglm_turbo");
+            let settings = Settings::load(Path::new("chatmall.toml")).expect("loads");
+            let dalle = &settings.chat.models["dall-e-3"];
+            assert_eq!(dalle.upstream, "openai");
+            assert_eq!(dalle.price, Some(5));
+            assert_eq!(dalle.kind, ModelKind::Image, "kept from the built-in entry");
+            assert_eq!(dalle.model, "dall-e-3");
+            assert_eq!(settings.chat.models["my-model"].model, "their-name");
+            assert_eq!(
+                settings.chat.models["gpt-4"].model, "gpt-4o",
+                "the rest stay"
+            );
+            assert_eq!((settings.trial.calls, settings.trial.period_hours), (3, 24));
+            assert_eq!(settings.trial.models, "chatglm_turbo");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn numeric_looking_ids_and_secrets_from_the_environment_stay_text() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CHATMALL__WECHATPAY__MCHID", "1900007291");
