@@ -544,6 +544,10 @@ pub trait ModelAnswer: Send + 'static {
     type Error;
     /// The next piece of text, or `None` at the answer's end.
     fn next_delta(&mut self) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    /// The tokens the model reported so far (services report them with the last chunk).
+    fn usage(&self) -> Option<crate::chat::TokenUsage> {
+        None
+    }
 }
 
 /// Runs work that must finish although its caller is gone (a client that left mid-answer).

@@ -14,5 +14,5 @@ pub mod words;
 pub use pricing::{Price, Pricing, PricingError};
 pub use request::{ChatMessage, ChatRequest, ChatRequestError, Role};
 pub use trial::{Trial, TrialError};
-pub use usage::{ChatUsage, Spend, UsageEnd, UsageId, UsageStatus};
+pub use usage::{ChatUsage, Spend, TokenUsage, UsageEnd, UsageId, UsageStatus};
 pub use words::{Screened, WordAction, WordFilter, WordsError};

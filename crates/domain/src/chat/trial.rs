@@ -54,6 +54,11 @@ impl Trial {
         self.calls
     }
 
+    /// The models the trial may use.
+    pub fn models(&self) -> &[ModelType] {
+        &self.models
+    }
+
     /// Whether the trial may use `model`.
     pub fn covers(&self, model: &ModelType) -> bool {
         self.models.contains(model)

@@ -121,6 +121,20 @@ impl Spend {
     }
 }
 
+/// The tokens a model reports for one call (prompt and completion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenUsage {
+    pub prompt: u64,
+    pub completion: u64,
+}
+
+impl TokenUsage {
+    /// Both together.
+    pub fn total(self) -> u64 {
+        self.prompt + self.completion
+    }
+}
+
 /// How a call that was not refunded ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsageEnd {

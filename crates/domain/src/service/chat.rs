@@ -82,6 +82,11 @@ where
         &self.models
     }
 
+    /// The free trial, if there is one.
+    pub fn trial(&self) -> Option<&Trial> {
+        self.trial.as_ref()
+    }
+
     /// Spends the call's price, opens the model and waits for its first token.
     pub async fn start(
         &self,
@@ -211,6 +216,16 @@ impl<A: ChatAccounts, R: ModelAnswer> MeteredAnswer<A, R>
 where
     R::Error: std::fmt::Display,
 {
+    /// The call's usage record.
+    pub fn id(&self) -> UsageId {
+        self.usage.usage
+    }
+
+    /// The tokens the model reported, once it did (with its last chunk).
+    pub fn usage(&self) -> Option<crate::chat::TokenUsage> {
+        self.answer.usage()
+    }
+
     /// The next delta; `None` once the answer ended (the usage is then OK), or the error it
     /// broke off with (the usage is then FAILED, and the call counts).
     pub async fn next(&mut self) -> Option<Result<String, R::Error>> {

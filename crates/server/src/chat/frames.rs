@@ -7,7 +7,7 @@ use super::upstream::UpstreamError;
 use axum::body::Bytes;
 use domain::ports::ChatAccounts;
 use domain::service::MeteredAnswer;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The frames of `answer`. Dropping the stream (the client left) drops the answer, which
 /// ends its usage as CANCELLED and closes the upstream connection.
@@ -39,6 +39,87 @@ pub fn bare<A: ChatAccounts>(
             None => None,
         }
     })
+}
+
+/// What an OpenAI chunk says besides its delta.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// `chatcmpl-…`
+    pub id: String,
+    /// The model as the client named it.
+    pub model: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// `stream_options.include_usage`: a last chunk with the tokens, when the model said.
+    pub include_usage: bool,
+}
+
+impl Completion {
+    /// One `chat.completion.chunk` event with `choices` and, if given, `usage`.
+    fn chunk(&self, choices: Value, usage: Option<Value>) -> Bytes {
+        let mut chunk = json!({
+            "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "system_fingerprint": null, "choices": choices,
+        });
+        if let Some(usage) = usage {
+            chunk["usage"] = usage;
+        }
+        Bytes::from(format!("data: {chunk}\n\n"))
+    }
+
+    fn delta(&self, delta: Value, finish_reason: Value) -> Bytes {
+        self.chunk(
+            json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}]),
+            None,
+        )
+    }
+}
+
+/// OpenAI's `usage` object.
+pub fn usage_json(usage: domain::chat::TokenUsage) -> Value {
+    json!({"prompt_tokens": usage.prompt, "completion_tokens": usage.completion,
+        "total_tokens": usage.total()})
+}
+
+/// The answer as OpenAI's stream: a first chunk with the role, a chunk per delta, one
+/// with `finish_reason: "stop"`, the usage chunk when asked, then `data: [DONE]`; if the
+/// model breaks off, an `{"error":…}` event ends it (the `openai` clients raise on it).
+pub fn openai<A: ChatAccounts>(
+    answer: MeteredAnswer<A, ModelReply>,
+    completion: Completion,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+    let first = completion.delta(json!({"role": "assistant", "content": ""}), Value::Null);
+    let rest = futures::stream::unfold(Some(answer), move |state| {
+        let completion = completion.clone();
+        async move {
+            let mut answer = state?;
+            let frame = match answer.next().await {
+                Some(Ok(text)) => {
+                    return Some((
+                        Ok(completion.delta(json!({"content": text}), Value::Null)),
+                        Some(answer),
+                    ));
+                }
+                Some(Err(error)) => {
+                    let body = json!({"error": {"message": format!("the answer broke off: {}", client_text(&error)),
+                        "type": "server_error", "param": null, "code": "upstream_error"}});
+                    Bytes::from(format!("data: {body}\n\n"))
+                }
+                None => {
+                    let mut end = completion.delta(json!({}), json!("stop")).to_vec();
+                    if let Some(usage) = answer.usage().filter(|_| completion.include_usage) {
+                        end.extend_from_slice(
+                            &completion.chunk(json!([]), Some(usage_json(usage))),
+                        );
+                    }
+                    end.extend_from_slice(b"data: [DONE]\n\n");
+                    Bytes::from(end)
+                }
+            };
+            Some((Ok(frame), None))
+        }
+    });
+    futures::StreamExt::chain(futures::stream::iter([Ok(first)]), rest)
 }
 
 /// A content delta as one SSE event; each line of it is a `data:` line, so a client's

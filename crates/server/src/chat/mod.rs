@@ -152,6 +152,13 @@ impl ModelAnswer for ModelReply {
             Self::Images(urls) => Ok(urls.pop_front().map(|url| format!("![]({url})"))),
         }
     }
+
+    fn usage(&self) -> Option<domain::chat::TokenUsage> {
+        match self {
+            Self::Stream(reply) => reply.usage(),
+            Self::Images(_) => None,
+        }
+    }
 }
 
 /// Background work on the tokio runtime (absent only at shutdown, when it is skipped).

@@ -102,34 +102,55 @@ async fn completions(
     // Words keep their following space, so the deltas concatenate to the exact text.
     let mut pieces: Vec<String> = text.split_inclusive(' ').map(str::to_owned).collect();
     pieces.reverse();
-    let frames = futures::stream::unfold(
-        (pieces, model, false),
-        |(mut rest, model, ended)| async move {
-            if ended {
-                return None;
-            }
-            let frame = match rest.pop() {
-                Some(word) => {
-                    tokio::time::sleep(WORD_PAUSE).await;
-                    chunk(&model, json!({"content": word}), Value::Null)
+    let usage = json!({
+        "prompt_tokens": prompt_tokens(&request),
+        "completion_tokens": pieces.len(),
+        "total_tokens": prompt_tokens(&request) + pieces.len(),
+    });
+    let frames =
+        futures::stream::unfold((pieces, model, false), move |(mut rest, model, ended)| {
+            let usage = usage.clone();
+            async move {
+                if ended {
+                    return None;
                 }
-                None => format!(
-                    "{}data: [DONE]\n\n",
-                    chunk(&model, json!({}), json!("stop"))
-                ),
-            };
-            let ended = frame.ends_with("[DONE]\n\n");
-            Some((
-                Ok::<_, std::convert::Infallible>(frame),
-                (rest, model, ended),
-            ))
-        },
-    );
+                let frame = match rest.pop() {
+                    Some(word) => {
+                        tokio::time::sleep(WORD_PAUSE).await;
+                        chunk(&model, json!({"content": word}), Value::Null)
+                    }
+                    None => format!(
+                        "{}data: {}\n\ndata: [DONE]\n\n",
+                        chunk(&model, json!({}), json!("stop")),
+                        json!({"id": "chatcmpl-sandbox", "object": "chat.completion.chunk",
+                        "created": 0, "model": model, "choices": [], "usage": usage}),
+                    ),
+                };
+                let ended = frame.ends_with("[DONE]\n\n");
+                Some((
+                    Ok::<_, std::convert::Infallible>(frame),
+                    (rest, model, ended),
+                ))
+            }
+        });
     (
         [(header::CONTENT_TYPE, "text/event-stream")],
         Body::from_stream(frames),
     )
         .into_response()
+}
+
+/// The offline model's token count of a request: a token per four characters of its
+/// messages (a real tokenizer's rough rate), at least one.
+fn prompt_tokens(request: &Value) -> usize {
+    let chars: usize = request["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_str())
+        .map(|c| c.chars().count())
+        .sum();
+    chars.div_ceil(4).max(1)
 }
 
 /// One `chat.completion.chunk` event.

@@ -5,7 +5,7 @@
 
 use super::sse::SseParser;
 use crate::config::Secret;
-use domain::chat::ChatRequest;
+use domain::chat::{ChatRequest, TokenUsage};
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -108,6 +108,8 @@ impl Upstream {
             .collect();
         body.insert("messages".into(), Value::Array(messages));
         body.insert("stream".into(), Value::Bool(true));
+        // The tokens come with the last chunk (OpenAI sends them only when asked).
+        body.insert("stream_options".into(), json!({"include_usage": true}));
         let mut call = self
             .client
             .post(format!("{}/chat/completions", self.base_url))
@@ -128,6 +130,7 @@ impl Upstream {
             pending: VecDeque::new(),
             next_chunk_by: Some(first_byte_by),
             finish_reason_seen: false,
+            usage: None,
             done: false,
         };
         let status = reply.response.status();
@@ -204,10 +207,16 @@ pub struct UpstreamReply {
     /// The deadline for the next chunk: the first-byte limit, then the idle limit.
     next_chunk_by: Option<Instant>,
     finish_reason_seen: bool,
+    usage: Option<TokenUsage>,
     done: bool,
 }
 
 impl UpstreamReply {
+    /// The tokens the service reported, once it did.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.usage
+    }
+
     /// The next non-empty content delta, `Ok(None)` once the answer is complete.
     pub async fn next_delta(&mut self) -> Result<Option<String>, UpstreamError> {
         loop {
@@ -254,8 +263,13 @@ impl UpstreamReply {
                 self.done = true;
                 Ok(None)
             }
-            Ok(StreamEvent::Chunk { delta, finished }) => {
+            Ok(StreamEvent::Chunk {
+                delta,
+                finished,
+                usage,
+            }) => {
                 self.finish_reason_seen |= finished;
+                self.usage = usage.or(self.usage);
                 Ok(delta)
             }
             Ok(StreamEvent::Error(message)) => {
@@ -311,10 +325,12 @@ impl UpstreamReply {
 pub enum StreamEvent {
     /// `[DONE]`: the answer is complete.
     Done,
-    /// A chunk: its non-empty content delta, and whether it carries a `finish_reason`.
+    /// A chunk: its non-empty content delta, whether it carries a `finish_reason`, and the
+    /// token usage it reports (the last chunk, when asked with `include_usage`).
     Chunk {
         delta: Option<String>,
         finished: bool,
+        usage: Option<TokenUsage>,
     },
     /// An error object in place of a chunk (its message, not yet redacted).
     Error(String),
@@ -331,12 +347,17 @@ pub fn read_event(data: &str) -> Result<StreamEvent, UpstreamError> {
         return Ok(StreamEvent::Error(describe_error(error)));
     }
     let choice = &chunk["choices"][0];
+    let usage = &chunk["usage"];
+    let tokens = |key: &str| usage[key].as_u64();
     Ok(StreamEvent::Chunk {
         delta: choice["delta"]["content"]
             .as_str()
             .filter(|text| !text.is_empty())
             .map(str::to_owned),
         finished: !choice["finish_reason"].is_null(),
+        usage: tokens("prompt_tokens")
+            .zip(tokens("completion_tokens"))
+            .map(|(prompt, completion)| TokenUsage { prompt, completion }),
     })
 }
 

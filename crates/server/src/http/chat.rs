@@ -72,11 +72,23 @@ async fn run(
 
 /// The body as a validated request and the options passed on; or what is wrong with it.
 pub(super) fn parse(body: &[u8]) -> Result<(ChatRequest, Map<String, Value>), String> {
+    parse_object(json_object(body)?)
+}
+
+/// The body as a JSON object, or what is wrong with it.
+pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, String> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
-    let Value::Object(mut object) = value else {
+    let Value::Object(object) = value else {
         return Err("the body must be a JSON object".into());
     };
+    Ok(object)
+}
+
+/// A chat request's JSON object as a validated request and the options passed on.
+pub(super) fn parse_object(
+    mut object: Map<String, Value>,
+) -> Result<(ChatRequest, Map<String, Value>), String> {
     let model = match object.remove("model") {
         Some(Value::String(model)) => model,
         _ => return Err("model is required (a string)".into()),

@@ -2,7 +2,7 @@
 
 mod admin;
 pub mod auth;
-mod chat;
+pub mod chat;
 pub mod chatgpt;
 pub mod cors;
 pub mod current_user;
@@ -12,6 +12,7 @@ mod notify;
 pub mod portal;
 mod request_param;
 mod sale;
+pub mod v1;
 pub mod views;
 
 use crate::state::AppState;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/unmatched_payments", get(admin::unmatched_payments));
     Router::new()
         .nest("/api/v1", api)
+        .merge(v1::router())
         .route("/healthz", get(health::alive))
         .route("/health", get(health::alive))
         .route("/readyz", get(health::ready))

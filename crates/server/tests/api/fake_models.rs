@@ -165,9 +165,15 @@ impl Fake {
         format!("data: {chunk}\n\n")
     }
 
-    /// The end of a whole answer.
-    fn end(&self) -> String {
+    /// The end of a whole answer of `n` words: OpenAI sends the usage chunk only when asked.
+    fn end(&self, n: usize, include_usage: bool) -> String {
         match self.flavour {
+            Flavour::OpenAi if include_usage => {
+                let usage = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                    "created": 1, "model": "fake", "choices": [],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}});
+                format!("data: {usage}\n\ndata: [DONE]\n\n")
+            }
             Flavour::OpenAi => "data: [DONE]\n\n".to_owned(),
             Flavour::Zhipu => {
                 let last = json!({"id": "8313807536837492492", "created": 1706092316,
@@ -193,6 +199,7 @@ async fn answer(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
+    let include_usage = body["stream_options"]["include_usage"] == true;
     if let Some(refusal) = fake.take(headers, body) {
         return refusal;
     }
@@ -202,7 +209,7 @@ async fn answer(
             tokio::time::sleep(Duration::from_secs(3600)).await;
             unreachable!()
         }
-        Mode::Answer(n) => (Some(n), fake.end()),
+        Mode::Answer(n) => (Some(n), fake.end(n, include_usage)),
         Mode::BreakAfter(n) => (
             Some(n),
             "data: {\"error\":{\"message\":\"overloaded\"}}\n\n".to_owned(),

@@ -9,4 +9,5 @@ mod jobs;
 mod live;
 mod login;
 mod notify;
+mod openai;
 mod original_chat;

@@ -1,0 +1,33 @@
+//! `GET /v1/models`: the models the caller may use now (its packages', or the trial's when
+//! it bought none) that some model service answers.
+
+use super::{Caller, OpenAiError};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use domain::ports::{AccountRepository, ModelGateway};
+use serde_json::{Value, json};
+
+/// GET `/v1/models`.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+) -> Result<Json<Value>, OpenAiError> {
+    let account = state.shop.store().account(&user).await?;
+    let models = match account {
+        Some(account) => account.model_types,
+        None => state
+            .chat
+            .trial()
+            .map(|trial| trial.models().to_vec())
+            .unwrap_or_default(),
+    };
+    let data: Vec<Value> = models
+        .iter()
+        .filter(|model| state.chat.models().serves(model))
+        .map(|model| {
+            json!({"id": model.as_str(), "object": "model", "created": 0, "owned_by": "chatmall"})
+        })
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}

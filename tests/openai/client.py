@@ -1,0 +1,56 @@
+"""The official `openai` package as a real client of chatmall's /v1 (run by
+crates/server/tests/api/openai.rs): streaming and not, the models list, a refused model,
+a bad key. Prints one JSON object with what it saw; the Rust test checks it."""
+import json
+import sys
+
+import openai
+
+base_url, key, model, refused_model = sys.argv[1:5]
+client = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=20)
+seen = {}
+
+whole = client.chat.completions.create(
+    model=model, messages=[{"role": "user", "content": "hello"}]
+)
+seen["whole"] = {
+    "content": whole.choices[0].message.content,
+    "finish_reason": whole.choices[0].finish_reason,
+    "usage": whole.usage.model_dump() if whole.usage else None,
+    "id": whole.id,
+}
+
+deltas, usage, finish = [], None, None
+for chunk in client.chat.completions.create(
+    model=model,
+    messages=[{"role": "user", "content": "hello"}],
+    stream=True,
+    stream_options={"include_usage": True},
+):
+    if chunk.usage:
+        usage = chunk.usage.model_dump()
+    for choice in chunk.choices:
+        if choice.delta.content:
+            deltas.append(choice.delta.content)
+        if choice.finish_reason:
+            finish = choice.finish_reason
+seen["stream"] = {"content": "".join(deltas), "finish_reason": finish, "usage": usage}
+
+seen["models"] = sorted(m.id for m in client.models.list())
+
+try:
+    client.chat.completions.create(
+        model=refused_model, messages=[{"role": "user", "content": "x"}]
+    )
+    seen["refused"] = "answered"
+except openai.NotFoundError as e:
+    seen["refused"] = {"status": e.status_code, "code": e.code}
+
+bad = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-not-a-key", max_retries=0)
+try:
+    bad.models.list()
+    seen["bad_key"] = "answered"
+except openai.AuthenticationError as e:
+    seen["bad_key"] = {"status": e.status_code, "code": e.code}
+
+print(json.dumps(seen, ensure_ascii=False))
