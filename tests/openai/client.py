@@ -1,12 +1,14 @@
 """The official `openai` package as a real client of chatmall's /v1 (run by
 crates/server/tests/api/openai.rs): streaming and not, the models list, a refused model,
-a bad key. Prints one JSON object with what it saw; the Rust test checks it."""
+a bad key, and (given a fifth argument) a revoked key. Prints one JSON object with what it
+saw; the Rust test checks it."""
 import json
 import sys
 
 import openai
 
 base_url, key, model, refused_model = sys.argv[1:5]
+revoked_key = sys.argv[5] if len(sys.argv) > 5 else None
 client = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=20)
 seen = {}
 
@@ -52,5 +54,15 @@ try:
     seen["bad_key"] = "answered"
 except openai.AuthenticationError as e:
     seen["bad_key"] = {"status": e.status_code, "code": e.code}
+
+if revoked_key:
+    revoked = openai.OpenAI(base_url=base_url + "/v1", api_key=revoked_key, max_retries=0)
+    try:
+        revoked.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "x"}]
+        )
+        seen["revoked"] = "answered"
+    except openai.AuthenticationError as e:
+        seen["revoked"] = {"status": e.status_code, "code": e.code}
 
 print(json.dumps(seen, ensure_ascii=False))

@@ -273,7 +273,7 @@ pub async fn run(
         let spent = state
             .shop
             .store()
-            .spend(&user, model, Price::ONE, chrono::Utc::now())
+            .spend(&user, model, Price::ONE, None, chrono::Utc::now())
             .await?;
         spends.push(t.elapsed());
         anyhow::ensure!(matches!(spent, Spend::Spent(_)), "spend: {spent:?}");

@@ -6,6 +6,7 @@
 //! flows of DESIGN.md (checkout, payment confirmation, delivery), generic over the ports.
 
 pub mod account;
+pub mod api_key;
 pub mod chat;
 pub mod clock;
 pub mod login_code;

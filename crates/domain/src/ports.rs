@@ -465,18 +465,58 @@ pub trait LoginAttempts: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<u32>> + Send;
 }
 
+// API keys.
+
+/// The users' API keys, stored by digest.
+pub trait ApiKeys: Send + Sync + 'static {
+    /// Stores a new key of `user` under `digest` (the key's SHA-256, hex) and `hint`.
+    fn create_key(
+        &self,
+        user: &UserId,
+        terms: &crate::api_key::KeyTerms,
+        digest: &str,
+        hint: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<crate::api_key::ApiKey>> + Send;
+    /// The key whose digest is `digest`, revoked or not.
+    fn key_by_digest(
+        &self,
+        digest: &str,
+    ) -> impl Future<Output = anyhow::Result<Option<crate::api_key::ApiKey>>> + Send;
+    /// The user's keys, newest first.
+    fn keys_of(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = anyhow::Result<Vec<crate::api_key::ApiKey>>> + Send;
+    /// Revokes `user`'s key `id`; false if there is no such live key of theirs.
+    fn revoke_key(
+        &self,
+        user: &UserId,
+        id: crate::api_key::ApiKeyId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// Records a use of key `id` (at most one write a minute per key).
+    fn touch_key(
+        &self,
+        id: crate::api_key::ApiKeyId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
 // Chat.
 
 /// The quota side of chat. Every change is a conditional write; `bool` results say whether
 /// this caller made it (false: the call had already ended).
 pub trait ChatAccounts: Send + Sync + 'static {
-    /// Spends `price` of `user`'s quota on a call to `model` and opens its usage record
-    /// (STARTED), or says why not. Never leaves the quota below zero.
+    /// Spends `price` of `user`'s quota on a call to `model` through `key` (if any) and
+    /// opens its usage record (STARTED), or says why not. Never leaves the quota below zero,
+    /// nor a key's spending above its cap.
     fn spend(
         &self,
         user: &UserId,
         model: &ModelType,
         price: Price,
+        key: Option<crate::api_key::ApiKeyId>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Spend>> + Send;
     /// Counts a free trial call of `user` in the trial window starting at `window` (ms) and
@@ -490,7 +530,8 @@ pub trait ChatAccounts: Send + Sync + 'static {
         limit: u32,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Option<UsageId>>> + Send;
-    /// STARTED → REFUNDED and the price (or the trial call) back, at most once.
+    /// STARTED → REFUNDED and the price (or the trial call) back, to the account and the
+    /// key it was spent through, at most once.
     fn refund(
         &self,
         usage: UsageId,

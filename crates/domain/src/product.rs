@@ -54,7 +54,7 @@ impl ModelType {
         let ok = (1..=64).contains(&text.len())
             && text
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:-_".contains(&b));
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
         if ok {
             Ok(Self(text.to_owned()))
         } else {

@@ -62,6 +62,7 @@ impl ChatAccounts for Accounts {
         _: &UserId,
         model: &ModelType,
         price: Price,
+        _: Option<chatmall_domain::api_key::ApiKeyId>,
         _: DateTime<Utc>,
     ) -> anyhow::Result<Spend> {
         if *self.surplus.lock().unwrap() < 0 {
@@ -249,7 +250,11 @@ fn user() -> UserId {
 #[tokio::test]
 async fn a_whole_answer_is_streamed_and_paid_once() {
     let f = fixture(5, answering(vec![Step::Delta("Hel"), Step::Delta("lo")]));
-    let mut answer = f.chat.start(&user(), request("gpt-4o"), &()).await.unwrap();
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
     let mut text = String::new();
     while let Some(delta) = answer.next().await {
         text.push_str(&delta.unwrap());
@@ -273,7 +278,7 @@ async fn a_model_that_fails_before_its_first_token_costs_nothing() {
         answering(vec![Step::Fail("broke at once")]),
     ] {
         let f = fixture(5, models);
-        let refused = f.chat.start(&user(), request("gpt-4o"), &()).await;
+        let refused = f.chat.start(&user().into(), request("gpt-4o"), &()).await;
         assert!(matches!(refused, Err(ChatError::Model(_))));
         assert_eq!(f.accounts.statuses(), [UsageStatus::Refunded]);
         assert_eq!(f.accounts.surplus(), 5, "the price came back");
@@ -283,7 +288,11 @@ async fn a_model_that_fails_before_its_first_token_costs_nothing() {
 #[tokio::test]
 async fn an_answer_that_breaks_off_after_a_token_counts_and_ends_once() {
     let f = fixture(5, answering(vec![Step::Delta("Hel"), Step::Fail("reset")]));
-    let mut answer = f.chat.start(&user(), request("gpt-4o"), &()).await.unwrap();
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
     assert_eq!(answer.next().await, Some(Ok("Hel".to_owned())));
     assert_eq!(answer.next().await, Some(Err("reset".to_owned())));
     assert_eq!(answer.next().await, None);
@@ -296,7 +305,11 @@ async fn an_answer_that_breaks_off_after_a_token_counts_and_ends_once() {
 #[tokio::test]
 async fn a_caller_who_leaves_mid_answer_pays_and_the_usage_ends_cancelled() {
     let f = fixture(5, answering(vec![Step::Delta("Hel"), Step::Delta("lo")]));
-    let mut answer = f.chat.start(&user(), request("gpt-4o"), &()).await.unwrap();
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
     assert_eq!(answer.next().await, Some(Ok("Hel".to_owned())));
     drop(answer);
     assert_eq!(f.accounts.statuses(), [UsageStatus::Started]);
@@ -314,7 +327,7 @@ async fn refusals_spend_nothing_and_ask_no_model() {
         ("gpt-4o", "no quota"),
     ];
     for (name, why) in cases {
-        let refused = f.chat.start(&user(), request(name), &()).await;
+        let refused = f.chat.start(&user().into(), request(name), &()).await;
         let right = match (&refused, why) {
             (Err(ChatError::ModelNotServed(m)), "not served") => m == name,
             (Err(ChatError::ModelNotGranted(m)), "not granted") => m == name,
@@ -339,24 +352,28 @@ async fn a_user_without_an_account_gets_the_trial_calls_and_then_a_refusal() {
     };
     let f = fixture_with(-1, answering(vec![Step::Delta("hi")]), rules);
     for _ in 0..2 {
-        let mut answer = f.chat.start(&user(), request("gpt-4o"), &()).await.unwrap();
+        let mut answer = f
+            .chat
+            .start(&user().into(), request("gpt-4o"), &())
+            .await
+            .unwrap();
         while answer.next().await.is_some() {}
     }
-    let refused = f.chat.start(&user(), request("gpt-4o"), &()).await;
+    let refused = f.chat.start(&user().into(), request("gpt-4o"), &()).await;
     assert!(
         matches!(refused, Err(ChatError::TrialUsedUp { calls: 2 })),
         "{:?}",
         refused.err()
     );
     // A model outside the trial is not granted, and counts no trial call.
-    let other = f.chat.start(&user(), request("gpt-4"), &()).await;
+    let other = f.chat.start(&user().into(), request("gpt-4"), &()).await;
     assert!(matches!(other, Err(ChatError::ModelNotGranted(m)) if m == "gpt-4"));
     assert_eq!(f.accounts.statuses(), [UsageStatus::Ok, UsageStatus::Ok]);
     assert_eq!(f.accounts.surplus(), -1, "a trial call spends no quota");
 
     // Without a trial, the same user is told to buy.
     let f = fixture(-1, answering(vec![Step::Delta("hi")]));
-    let refused = f.chat.start(&user(), request("gpt-4o"), &()).await;
+    let refused = f.chat.start(&user().into(), request("gpt-4o"), &()).await;
     assert!(matches!(refused, Err(ChatError::NoAccount)));
 }
 
@@ -380,13 +397,13 @@ async fn listed_words_are_masked_before_the_model_sees_them_or_refuse_the_call()
         ],
     )
     .unwrap();
-    let mut answer = f.chat.start(&user(), masked, &()).await.unwrap();
+    let mut answer = f.chat.start(&user().into(), masked, &()).await.unwrap();
     while answer.next().await.is_some() {}
     assert_eq!(*f.chat.models().seen.lock().unwrap(), ["***", "哪里能**"]);
     assert_eq!(f.accounts.surplus(), 3);
 
     let refused = ChatRequest::parse("gpt-4o", vec![("user".into(), "买毒-品".into())]).unwrap();
-    let refused = f.chat.start(&user(), refused, &()).await;
+    let refused = f.chat.start(&user().into(), refused, &()).await;
     assert!(matches!(refused, Err(ChatError::SensitiveWords)));
     assert_eq!(f.accounts.surplus(), 3, "a refused prompt spends nothing");
     assert_eq!(f.accounts.statuses().len(), 1);

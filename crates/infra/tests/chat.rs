@@ -51,7 +51,7 @@ async fn spent_at(
     p: u32,
     when: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<UsageId> {
-    match store.spend(who, &model(m), price(p), when).await? {
+    match store.spend(who, &model(m), price(p), None, when).await? {
         Spend::Spent(id) => Ok(id),
         other => anyhow::bail!("expected a spend, got {other:?}"),
     }
@@ -62,7 +62,7 @@ async fn spend_refuses_each_case_and_changes_nothing() -> anyhow::Result<()> {
     on_every_backend(|store| async move {
         let who = user("oChatRefusals");
         let gpt = model("gpt-4o");
-        ensure!(store.spend(&who, &gpt, price(1), t0()).await? == Spend::NoAccount);
+        ensure!(store.spend(&who, &gpt, price(1), None, t0()).await? == Spend::NoAccount);
 
         store
             .grant_quota(&who, 2, &[model("gpt-4o-mini")], "test_grant", "r1", t0())
@@ -78,15 +78,19 @@ async fn spend_refuses_each_case_and_changes_nothing() -> anyhow::Result<()> {
             "o-m",
             "gpt-4o-mini2",
         ] {
-            let refused = store.spend(&who, &model(near), price(1), t0()).await?;
+            let refused = store
+                .spend(&who, &model(near), price(1), None, t0())
+                .await?;
             ensure!(refused == Spend::ModelNotGranted, "{near}: {refused:?}");
         }
         let mini = model("gpt-4o-mini");
-        ensure!(store.spend(&who, &mini, price(3), t0()).await? == Spend::NoQuota { total: 2 });
+        ensure!(
+            store.spend(&who, &mini, price(3), None, t0()).await? == Spend::NoQuota { total: 2 }
+        );
         store
             .set_account_status(&who, AccountStatus::Frozen, t0())
             .await?;
-        ensure!(store.spend(&who, &mini, price(1), t0()).await? == Spend::Frozen);
+        ensure!(store.spend(&who, &mini, price(1), None, t0()).await? == Spend::Frozen);
         ensure!(surplus(&store, &who).await? == 2);
         ensure!(store.usage_of(&who, 10).await?.is_empty());
         Ok(())
@@ -153,9 +157,11 @@ async fn concurrent_spends_never_go_below_zero() -> anyhow::Result<()> {
         let tasks: Vec<_> = (0..40)
             .map(|_| {
                 let (store, who) = (store.clone(), who.clone());
-                tokio::spawn(
-                    async move { store.spend(&who, &model("gpt-4o"), price(1), t0()).await },
-                )
+                tokio::spawn(async move {
+                    store
+                        .spend(&who, &model("gpt-4o"), price(1), None, t0())
+                        .await
+                })
             })
             .collect();
         let mut won = 0;
@@ -301,6 +307,95 @@ async fn fifty_concurrent_trial_calls_on_a_trial_of_ten_count_exactly_ten() -> a
             .spend_trial(&who, &model("chatglm_turbo"), window + 86_400_000, 10, t0())
             .await?;
         ensure!(next.is_some(), "the next window counts afresh");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_keys_cap_holds_under_concurrency_and_refunds_give_its_share_back() -> anyhow::Result<()>
+{
+    use domain::api_key::KeyTerms;
+    use domain::ports::ApiKeys;
+    on_every_backend(|store| async move {
+        let who = funded(&store, "oKeyRace", 100).await?;
+        let terms = KeyTerms::parse("ci", Some(5), "")?;
+        let key = store
+            .create_key(&who, &terms, &"ab".repeat(32), "sk-cm-ab", t0())
+            .await?;
+        ensure!(store.key_by_digest(&"ab".repeat(32)).await?.as_ref() == Some(&key));
+        ensure!(store.key_by_digest(&"cd".repeat(32)).await?.is_none());
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (store, who) = (store.clone(), who.clone());
+                tokio::spawn(async move {
+                    store
+                        .spend(&who, &model("gpt-4o"), price(1), Some(key.id), t0())
+                        .await
+                })
+            })
+            .collect();
+        let mut spent = Vec::new();
+        for task in tasks {
+            match task.await?? {
+                Spend::Spent(id) => spent.push(id),
+                Spend::KeyCapReached => {}
+                other => anyhow::bail!("unexpected {other:?}"),
+            }
+        }
+        ensure!(
+            spent.len() == 5,
+            "{} spends through a key capped at 5",
+            spent.len()
+        );
+        ensure!(surplus(&store, &who).await? == 95);
+        let rows = store.usage_of(&who, 100).await?;
+        ensure!(rows.iter().all(|r| r.api_key_id == Some(key.id.0)));
+
+        // A refunded call gives the key its share back: one more call fits.
+        ensure!(store.refund(spent[0], "upstream down", t0()).await?);
+        let again = store
+            .spend(&who, &model("gpt-4o"), price(1), Some(key.id), t0())
+            .await?;
+        ensure!(matches!(again, Spend::Spent(_)), "{again:?}");
+        let full = store
+            .spend(&who, &model("gpt-4o"), price(1), Some(key.id), t0())
+            .await?;
+        ensure!(full == Spend::KeyCapReached, "{full:?}");
+        // Without the key the account still pays.
+        ensure!(matches!(
+            store
+                .spend(&who, &model("gpt-4o"), price(1), None, t0())
+                .await?,
+            Spend::Spent(_)
+        ));
+
+        // A revoked key spends nothing more; revoking is once, and only by its owner.
+        let open = store
+            .create_key(
+                &who,
+                &KeyTerms::parse("open", None, "")?,
+                &"ef".repeat(32),
+                "sk-cm-ef",
+                t0(),
+            )
+            .await?;
+        ensure!(
+            !store
+                .revoke_key(&user("oSomeoneElse"), open.id, t0())
+                .await?
+        );
+        ensure!(store.revoke_key(&who, open.id, t0()).await?);
+        ensure!(!store.revoke_key(&who, open.id, t0()).await?);
+        let revoked = store
+            .spend(&who, &model("gpt-4o"), price(1), Some(open.id), t0())
+            .await?;
+        ensure!(revoked == Spend::KeyCapReached, "{revoked:?}");
+
+        store.touch_key(key.id, t0()).await?;
+        let keys = store.keys_of(&who).await?;
+        ensure!(keys.len() == 2 && keys[0].id == open.id && keys[0].revoked_at == Some(t0()));
+        ensure!(keys[1].last_used_at == Some(t0()) && keys[1].quota_spent == 5);
         Ok(())
     })
     .await

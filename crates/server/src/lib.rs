@@ -1,5 +1,6 @@
 //! The chatmall server: configuration, wiring, the HTTP API, background jobs.
 
+pub mod api_keys;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -73,6 +73,8 @@ pub struct ChatUsage {
     pub quota_spent: i64,
     /// The trial window the call was counted in, if it was a free trial call.
     pub trial_window: Option<i64>,
+    /// The API key the call was made with, if any.
+    pub api_key_id: Option<i64>,
     pub status: UsageStatus,
     pub started_at: DateTime<Utc>,
     /// Milliseconds from the start to the model's first token, if one came.
@@ -96,6 +98,8 @@ pub enum Spend {
     NoQuota { total: i64 },
     /// The free trial's calls of this period are used up.
     TrialUsedUp,
+    /// The API key's own quota cap would be passed (or it was revoked meanwhile).
+    KeyCapReached,
 }
 
 impl Spend {

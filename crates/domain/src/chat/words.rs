@@ -5,11 +5,19 @@
 //! compatibility decomposition (NFKD, so full-width `ＡＢ` is `ab`, `①` is `1`, `é` is `e`
 //! plus a mark), lower case, and everything that is not a letter or a digit dropped
 //! (spaces, punctuation, symbols, combining marks, zero-width characters), so separators
-//! inserted between the characters of a word do not hide it. The folded text remembers
-//! which original character each of its characters came from, so a match masks exactly
-//! the original span.
+//! inserted between the characters of a word do not hide it. What a word may not span, so
+//! that ordinary text is not matched across words: a line break or the end of a sentence
+//! (`。！？!?；;`), or more than [`MAX_SEPARATORS`] separators in a row; and a word in Latin
+//! letters matches whole words only (`casino`, not the `…cca. Sino…` of "Mecca. Sino").
+//! The folded text remembers which original character each of its characters came from,
+//! so a match masks exactly the original span.
 
 use aho_corasick::{AhoCorasick, MatchKind};
+
+/// The most separators in a row a word may still be matched across (`c.a.s.i.n.o`, `赌 博`).
+pub const MAX_SEPARATORS: usize = 2;
+/// Stands in the folded text where a word may not continue; never part of a folded word.
+const BARRIER: char = '\n';
 
 /// What a list does when one of its words is in a prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +79,7 @@ impl WordFilter {
             into.extend(
                 words
                     .into_iter()
-                    .map(|w| Folded::of(w.as_ref()).text)
+                    .map(|w| Folded::of(w.as_ref()).text.replace(BARRIER, ""))
                     .filter(|w| !w.is_empty()),
             );
         }
@@ -98,27 +106,45 @@ impl WordFilter {
 
     /// Screens `text`: a refuse-list word wins over masking.
     pub fn screen(&self, text: &str) -> Screened {
+        self.screen_as(text, true)
+    }
+
+    /// Screens `text` that the client did not write itself (an earlier answer it sends
+    /// back): words of every list are masked, none refuses the call.
+    pub fn mask_only(&self, text: &str) -> Screened {
+        self.screen_as(text, false)
+    }
+
+    fn screen_as(&self, text: &str, refusing: bool) -> Screened {
         if self.is_empty() {
             return Screened::Clean;
         }
         let folded = Folded::of(text);
-        if self
-            .refuse
-            .as_ref()
-            .is_some_and(|r| r.is_match(&folded.text))
+        if refusing
+            && let Some(refuse) = &self.refuse
+            && refuse
+                .find_iter(&folded.text)
+                .any(|m| folded.whole(m.range()))
         {
             return Screened::Refused;
         }
-        let Some(mask) = &self.mask else {
-            return Screened::Clean;
+        let lists = if refusing {
+            [self.mask.as_ref(), None]
+        } else {
+            [self.mask.as_ref(), self.refuse.as_ref()]
         };
         let mut masked = vec![false; folded.chars.len()];
         let mut any = false;
-        for found in mask.find_iter(&folded.text) {
-            let first = folded.owner[found.start()];
-            let last = folded.owner[found.end() - 1];
-            masked[first..=last].iter_mut().for_each(|m| *m = true);
-            any = true;
+        for list in lists.into_iter().flatten() {
+            for found in list.find_iter(&folded.text) {
+                if !folded.whole(found.range()) {
+                    continue;
+                }
+                let first = folded.owner[found.start()];
+                let last = folded.owner[found.end() - 1];
+                masked[first..=last].iter_mut().for_each(|m| *m = true);
+                any = true;
+            }
         }
         if !any {
             return Screened::Clean;
@@ -146,18 +172,49 @@ impl Folded {
         let chars: Vec<char> = original.chars().collect();
         let mut text = String::with_capacity(original.len());
         let mut owner = Vec::with_capacity(original.len());
+        let mut separators = 0;
         for (index, &c) in chars.iter().enumerate() {
+            let mut kept = false;
             unicode_normalization::char::decompose_compatible(c, |d| {
                 if d.is_alphanumeric() {
                     for lower in d.to_lowercase() {
                         text.push(lower);
                         owner.resize(text.len(), index);
                     }
+                    kept = true;
                 }
             });
+            if kept {
+                separators = 0;
+                continue;
+            }
+            separators += 1;
+            if is_break(c) || separators == MAX_SEPARATORS + 1 {
+                text.push(BARRIER);
+                owner.resize(text.len(), index);
+            }
         }
         Self { text, owner, chars }
     }
+
+    /// Whether the match at `range` of the folded text stands as a whole word: a match in
+    /// ASCII letters and digits must not touch an ASCII letter or digit on either side.
+    fn whole(&self, range: std::ops::Range<usize>) -> bool {
+        if !self.text[range.clone()].is_ascii() {
+            return true;
+        }
+        let (first, last) = (self.owner[range.start], self.owner[range.end - 1]);
+        let alnum = |i: Option<usize>| {
+            i.and_then(|i| self.chars.get(i))
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+        };
+        !alnum(first.checked_sub(1)) && !alnum(last.checked_add(1))
+    }
+}
+
+/// A character no word continues across: a line break or the end of a sentence.
+fn is_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '。' | '！' | '？' | '!' | '?' | '；' | ';')
 }
 
 #[cfg(test)]
@@ -194,7 +251,7 @@ mod tests {
             ("赌 博", "***"),
             ("赌-博", "***"),
             ("赌\u{200b}博", "***"),
-            ("赌。，博", "****"),
+            ("赌，，博", "****"),
             ("c.a.s.i.n.o", "***********"),
             // Full-width letters and case.
             ("ＣＡＳＩＮＯ", "******"),
@@ -216,6 +273,33 @@ mod tests {
         assert_eq!(WordFilter::default().screen("赌博"), Screened::Clean);
         // Words that fold to nothing are ignored rather than matching everywhere.
         assert!(filter(&["  ", "。"], &[]).is_empty());
+    }
+
+    #[test]
+    fn ordinary_text_is_not_matched_across_words() {
+        let f = filter(&["色情", "casino"], &[]);
+        for text in [
+            "红色。情人节",
+            "红色\n情人节",
+            "红色 ,,, 情人节",
+            "Mecca. Sino-Japanese",
+            "the casinos",
+            "xcasino",
+        ] {
+            assert_eq!(f.screen(text), Screened::Clean, "{text}");
+        }
+        assert_eq!(
+            f.screen("a casino, again"),
+            Screened::Masked("a ******, again".into())
+        );
+        assert_eq!(f.screen("红色情人节"), Screened::Masked("红**人节".into()));
+    }
+
+    #[test]
+    fn text_the_client_did_not_write_is_masked_never_refused() {
+        let f = filter(&["赌博"], &["毒品"]);
+        assert_eq!(f.mask_only("毒品和赌博"), Screened::Masked("**和**".into()));
+        assert_eq!(f.screen("毒品和赌博"), Screened::Refused);
     }
 
     #[test]

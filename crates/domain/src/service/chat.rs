@@ -3,9 +3,9 @@
 //! failure until then gives the price back), then stream. The usage row ends exactly once,
 //! also when the caller goes away mid-answer (then it is CANCELLED, and the call counts).
 
+use crate::api_key::Caller;
 use crate::chat::{ChatRequest, Pricing, Screened, Spend, Trial, UsageEnd, UsageId, WordFilter};
 use crate::ports::{Background, ChatAccounts, Clock, ModelAnswer, ModelGateway};
-use crate::user::UserId;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -22,6 +22,8 @@ pub enum ChatError<E> {
     TrialUsedUp { calls: u32 },
     #[error("the prompt holds a word this service does not accept")]
     SensitiveWords,
+    #[error("this API key's own quota is used up")]
+    KeyCapReached,
     #[error("your packages do not include model {0}")]
     ModelNotGranted(String),
     #[error("your account is frozen")]
@@ -90,7 +92,7 @@ where
     /// Spends the call's price, opens the model and waits for its first token.
     pub async fn start(
         &self,
-        user: &UserId,
+        caller: &Caller,
         mut request: ChatRequest,
         options: &G::Options,
     ) -> Result<MeteredAnswer<A, G::Answer>, ChatError<G::Error>> {
@@ -99,8 +101,9 @@ where
             return Err(ChatError::ModelNotServed(model.as_str().to_owned()));
         }
         self.screen(&mut request)?;
+        let user = &caller.user;
         let started = self.clock.now();
-        let usage = match self.spend(user, &request, started).await? {
+        let usage = match self.spend(caller, &request, started).await? {
             Spend::Spent(usage) => usage,
             Spend::NoAccount => return Err(ChatError::NoAccount),
             Spend::Frozen => return Err(ChatError::Frozen),
@@ -112,6 +115,7 @@ where
                 let calls = self.trial.as_ref().map_or(0, Trial::calls);
                 return Err(ChatError::TrialUsedUp { calls });
             }
+            Spend::KeyCapReached => return Err(ChatError::KeyCapReached),
         };
         let mut usage = UsageGuard {
             accounts: self.accounts.clone(),
@@ -173,17 +177,22 @@ where
         Ok(())
     }
 
-    /// The account pays the price; a user without one gets a trial call, if the trial
-    /// is on and covers the model.
+    /// The account pays the price (within the key's models and cap, when the call comes
+    /// through one); a user without one gets a trial call, if the trial is on and covers
+    /// the model.
     async fn spend(
         &self,
-        user: &UserId,
+        caller: &Caller,
         request: &ChatRequest,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Spend> {
-        let model = &request.model;
+        let (user, model) = (&caller.user, &request.model);
+        if caller.key.as_ref().is_some_and(|key| !key.allows(model)) {
+            return Ok(Spend::ModelNotGranted);
+        }
         let price = self.pricing.price_of(model);
-        let spent = self.accounts.spend(user, model, price, now).await?;
+        let key = caller.key.as_ref().map(|key| key.id);
+        let spent = self.accounts.spend(user, model, price, key, now).await?;
         let (Spend::NoAccount, Some(trial)) = (spent, &self.trial) else {
             return Ok(spent);
         };

@@ -17,6 +17,7 @@ mod m20261201_000007_health_probes;
 mod m20261201_000008_account_models;
 mod m20261202_000009_outbox_without_payload;
 mod m20261202_000010_free_trial;
+mod m20261202_000011_api_keys;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_account_models::Migration),
             Box::new(m20261202_000009_outbox_without_payload::Migration),
             Box::new(m20261202_000010_free_trial::Migration),
+            Box::new(m20261202_000011_api_keys::Migration),
         ]
     }
 }

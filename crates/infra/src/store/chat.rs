@@ -1,18 +1,19 @@
 //! The chat quota port: spend with one conditional UPDATE (never below zero, whatever runs
 //! concurrently), and end each call's usage row exactly once (a refund gives the price back).
 
-use super::entities::{account, account_model, chat_usage, trial_call};
+use super::entities::{account, account_model, api_key, chat_usage, trial_call};
 use super::{SeaStore, from_millis, from_millis_opt, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
+use domain::api_key::ApiKeyId;
 use domain::chat::{ChatUsage, Price, Spend, UsageEnd, UsageId, UsageStatus};
 use domain::ports::AccountRepository;
 use domain::ports::ChatAccounts;
 use domain::product::ModelType;
 use domain::user::UserId;
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Expr, ExprTrait, Query, UpdateStatement, WithClause,
+    Alias, CommonTableExpression, Condition, Expr, ExprTrait, Query, UpdateStatement, WithClause,
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -34,12 +35,13 @@ impl ChatAccounts for SeaStore {
         user: &UserId,
         model: &ModelType,
         price: Price,
+        key: Option<ApiKeyId>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Spend> {
         let mut total = 0;
         for _ in 0..SPEND_ATTEMPTS {
             // Write first: a spend that goes through (the common case) never reads the account.
-            if let Some(usage) = self.try_spend(user, model, price, now).await? {
+            if let Some(usage) = self.try_spend(user, model, price, key, now).await? {
                 return Ok(Spend::Spent(usage));
             }
             // Read only to say why it was refused; an account that now looks able to pay
@@ -47,6 +49,11 @@ impl ChatAccounts for SeaStore {
             let current = self.account(user).await?;
             if let Some(refusal) = Spend::refusal(current.as_ref(), model, price) {
                 return Ok(refusal);
+            }
+            if let Some(key) = key
+                && !self.key_can_pay(key, price).await?
+            {
+                return Ok(Spend::KeyCapReached);
             }
             total = current.map_or(0, |a| a.total_quota);
         }
@@ -64,33 +71,45 @@ impl ChatAccounts for SeaStore {
     ) -> anyhow::Result<Option<UsageId>> {
         let context = || format!("count a trial call of {user}");
         let txn = self.writer()?.begin().await.with_context(context)?;
-        // The window's counter, once: of concurrent first calls one inserts it, the others
-        // find it there (and wait for that insert's commit on PostgreSQL and MySQL).
-        let counter = trial_call::ActiveModel {
-            user_id: Set(user.as_str().to_owned()),
-            window_start: Set(window),
-            calls: Set(0),
-        };
-        trial_call::Entity::insert(counter)
-            .on_conflict_do_nothing()
-            .exec_without_returning(&txn)
-            .await
-            .with_context(context)?;
         // The guard: a count below the limit goes up by one, or nothing changes. The row is
         // locked until commit, so a concurrent call sees the count this one left.
-        let counted = trial_call::Entity::update_many()
-            .col_expr(
-                trial_call::Column::Calls,
-                Expr::col(trial_call::Column::Calls).add(1),
-            )
-            .filter(trial_call::Column::UserId.eq(user.as_str()))
-            .filter(trial_call::Column::WindowStart.eq(window))
-            .filter(trial_call::Column::Calls.lt(i64::from(limit)))
+        let count = || {
+            trial_call::Entity::update_many()
+                .col_expr(
+                    trial_call::Column::Calls,
+                    Expr::col(trial_call::Column::Calls).add(1),
+                )
+                .filter(trial_call::Column::UserId.eq(user.as_str()))
+                .filter(trial_call::Column::WindowStart.eq(window))
+                .filter(trial_call::Column::Calls.lt(i64::from(limit)))
+        };
+        let mut counted = count()
             .exec(&txn)
             .await
             .with_context(context)?
             .rows_affected
             == 1;
+        if !counted {
+            // The window's first call makes its counter: of concurrent first calls one
+            // inserts it, the others find it there (waiting for that insert's commit on
+            // PostgreSQL and MySQL) and count again.
+            let counter = trial_call::ActiveModel {
+                user_id: Set(user.as_str().to_owned()),
+                window_start: Set(window),
+                calls: Set(0),
+            };
+            trial_call::Entity::insert(counter)
+                .on_conflict_do_nothing()
+                .exec_without_returning(&txn)
+                .await
+                .with_context(context)?;
+            counted = count()
+                .exec(&txn)
+                .await
+                .with_context(context)?
+                .rows_affected
+                == 1;
+        }
         if !counted {
             rollback(txn).await;
             return Ok(None);
@@ -132,6 +151,18 @@ impl ChatAccounts for SeaStore {
             .await
             .with_context(|| format!("refund chat call {usage}: read it"))?
             .with_context(|| format!("chat call {usage} vanished while refunding"))?;
+        if let Some(key) = row.api_key_id {
+            api_key::Entity::update_many()
+                .col_expr(
+                    api_key::Column::QuotaSpent,
+                    Expr::col(api_key::Column::QuotaSpent).sub(row.quota_spent),
+                )
+                .filter(api_key::Column::Id.eq(key))
+                .filter(api_key::Column::QuotaSpent.gte(row.quota_spent))
+                .exec(&txn)
+                .await
+                .with_context(|| format!("refund chat call {usage}: give its key its share"))?;
+        }
         if let Some(window) = row.trial_window {
             trial_call::Entity::update_many()
                 .col_expr(
@@ -225,13 +256,14 @@ impl SeaStore {
         user: &UserId,
         model: &ModelType,
         price: Price,
+        key: Option<ApiKeyId>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<UsageId>> {
         let context = || format!("spend quota of {user}");
         let quota = i64::from(price.get());
         let take = take_quota(user, model, quota, now);
         let backend = self.db.get_database_backend();
-        if backend == DbBackend::Postgres {
+        if backend == DbBackend::Postgres && key.is_none() {
             // One statement, so one round trip and no explicit transaction: the INSERT
             // reads what the UPDATE returned (a data-modifying WITH), both commit or
             // neither does. The same condition as below, built the same way.
@@ -290,8 +322,36 @@ impl SeaStore {
             rollback(txn).await;
             return Ok(None);
         }
+        if let Some(key) = key {
+            // The key's share, under its cap and only while it is live: both or neither.
+            let within_cap = Condition::any()
+                .add(api_key::Column::QuotaCap.is_null())
+                .add(
+                    Expr::col(api_key::Column::QuotaSpent)
+                        .add(quota)
+                        .lte(Expr::col(api_key::Column::QuotaCap)),
+                );
+            let counted = api_key::Entity::update_many()
+                .col_expr(
+                    api_key::Column::QuotaSpent,
+                    Expr::col(api_key::Column::QuotaSpent).add(quota),
+                )
+                .filter(api_key::Column::Id.eq(key.0))
+                .filter(api_key::Column::RevokedAt.is_null())
+                .filter(within_cap)
+                .exec(&txn)
+                .await
+                .with_context(context)?
+                .rows_affected
+                == 1;
+            if !counted {
+                rollback(txn).await;
+                return Ok(None);
+            }
+        }
         let row = chat_usage::ActiveModel {
             quota_spent: Set(quota),
+            api_key_id: Set(key.map(|k| k.0)),
             ..started_usage(user, model, now)
         };
         let id = chat_usage::Entity::insert(row)
@@ -301,6 +361,21 @@ impl SeaStore {
             .last_insert_id;
         txn.commit().await.with_context(context)?;
         Ok(Some(UsageId(id)))
+    }
+}
+
+impl SeaStore {
+    /// Whether key `key` is live and its cap leaves room for `price`.
+    async fn key_can_pay(&self, key: ApiKeyId, price: Price) -> anyhow::Result<bool> {
+        let row = api_key::Entity::find_by_id(key.0)
+            .one(&self.reads)
+            .await
+            .with_context(|| format!("read API key {key}"))?;
+        Ok(row.is_some_and(|k| {
+            k.revoked_at.is_none()
+                && k.quota_cap
+                    .is_none_or(|cap| k.quota_spent + i64::from(price.get()) <= cap)
+        }))
     }
 }
 
@@ -317,6 +392,7 @@ fn started_usage(user: &UserId, model: &ModelType, now: DateTime<Utc>) -> chat_u
         finished_at: Set(None),
         error: Set(None),
         trial_window: Set(None),
+        api_key_id: Set(None),
     }
 }
 
@@ -373,6 +449,7 @@ fn to_domain(row: chat_usage::Model) -> anyhow::Result<ChatUsage> {
         model: ModelType::parse(&row.model).with_context(context)?,
         quota_spent: row.quota_spent,
         trial_window: row.trial_window,
+        api_key_id: row.api_key_id,
         status: UsageStatus::parse(&row.status).with_context(|| {
             format!(
                 "stored chat call {}: unknown status {:?}",

@@ -5,6 +5,7 @@
 //! as fen, statuses as the domain's short names.
 
 mod accounts;
+mod api_keys;
 mod chat;
 mod checkpoint;
 mod claim;

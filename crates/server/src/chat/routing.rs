@@ -1,7 +1,9 @@
 //! Which upstream answers a model, under which name, and how: the model map's entry names
 //! its upstream, the upstream's model name and its kind; a model without one (or whose
-//! entry names no upstream) goes to the configured upstream with the longest matching
-//! prefix, else to the offline model when it is on.
+//! entry names no upstream) goes to the configured upstream with the longest prefix that
+//! matches its client-facing or its upstream name (so `chatglm_turbo`, sent as
+//! `glm-4-air`, finds an upstream of prefix `chatglm` or `glm-`), else to the offline
+//! model when it is on.
 
 use super::upstream::Upstream;
 use crate::config::{ChatModelSettings, ModelKind};
@@ -66,6 +68,10 @@ impl Routes {
     pub fn for_model(&self, model: &ModelType) -> Option<Route> {
         let name = model.as_str();
         let entry = self.models.get(name);
+        let upstream_name = entry
+            .map(|e| e.model.as_str())
+            .filter(|m| !m.is_empty())
+            .unwrap_or(name);
         let named = entry
             .filter(|e| !e.upstream.is_empty())
             .and_then(|e| self.by_name.get(&e.upstream));
@@ -73,17 +79,16 @@ impl Routes {
             .or_else(|| {
                 self.by_prefix
                     .iter()
-                    .find(|(prefix, _)| name.starts_with(prefix.as_str()))
+                    .find(|(prefix, _)| {
+                        name.starts_with(prefix.as_str())
+                            || upstream_name.starts_with(prefix.as_str())
+                    })
                     .map(|(_, upstream)| upstream)
             })
             .or(self.offline.as_ref())?;
         Some(Route {
             upstream: upstream.clone(),
-            model: entry
-                .map(|e| e.model.as_str())
-                .filter(|m| !m.is_empty())
-                .unwrap_or(name)
-                .to_owned(),
+            model: upstream_name.to_owned(),
             kind: entry.map(|e| e.kind).unwrap_or_default(),
         })
     }
@@ -189,6 +194,22 @@ mod tests {
             (unmapped.upstream.base_url(), unmapped.model.as_str()),
             ("http://zhipu/v4", "glm-4-plus")
         );
+
+        // An upstream whose prefix matches the upstream's name for a mapped model.
+        let by_upstream_name = Routes::new(
+            vec![
+                (String::new(), "".into(), up("http://openai/v1")),
+                (String::new(), "glm-".into(), up("http://zhipu/v4")),
+            ],
+            BTreeMap::from([(
+                "chatglm_std".to_owned(),
+                entry("", "glm-4-air", ModelKind::Chat),
+            )]),
+            None,
+        )
+        .unwrap();
+        let std = by_upstream_name.for_model(&model("chatglm_std")).unwrap();
+        assert_eq!(std.upstream.base_url(), "http://zhipu/v4");
 
         let error = Routes::new(vec![], models, None).unwrap_err();
         assert!(error.to_string().contains("zhipu"), "{error}");

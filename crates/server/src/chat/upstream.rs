@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::{Instant, timeout_at};
 
+/// The largest `/images/generations` answer read (URLs, not pictures, are expected).
+const MAX_IMAGE_ANSWER: usize = 1024 * 1024;
 /// Upstream error texts kept for logs and usage rows are cut to this many characters.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -158,13 +160,21 @@ impl Upstream {
         let limit = self.timeouts.first_byte;
         let answer =
             async {
-                let response = call.send().await.map_err(|e| {
+                let mut response = call.send().await.map_err(|e| {
                     UpstreamError::Connect(self.redact(&e.without_url().to_string()))
                 })?;
                 let status = response.status();
-                let bytes = response.bytes().await.map_err(|e| {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(|e| {
                     UpstreamError::Protocol(self.redact(&e.without_url().to_string()))
-                })?;
+                })? {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > MAX_IMAGE_ANSWER {
+                        return Err(UpstreamError::Protocol(format!(
+                            "an image answer over {MAX_IMAGE_ANSWER} bytes"
+                        )));
+                    }
+                }
                 Ok::<_, UpstreamError>((status, bytes))
             };
         let (status, bytes) = tokio::time::timeout(limit, answer)
@@ -375,7 +385,9 @@ fn image_urls(body: &str) -> Result<Vec<String>, String> {
         .filter_map(|image| image["url"].as_str())
         // They go into markdown as `![](url)`: nothing that could end or leave it.
         .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
-        .filter(|url| !url.contains(|c: char| c.is_whitespace() || "()<>\"'\\`".contains(c)))
+        .filter(|url| {
+            !url.contains(|c: char| c.is_whitespace() || c.is_control() || "()<>\"'\\`".contains(c))
+        })
         .map(str::to_owned)
         .collect();
     if urls.is_empty() {

@@ -27,6 +27,10 @@ pub struct ChatSettings {
     pub offline_model: Option<bool>,
     /// Quota one call costs when the model map names no price (the original: 1).
     pub default_price: u32,
+    /// Replaced by `chat.models."name".price`; read only to stop a start that sets it
+    /// (its prices would otherwise be dropped without a word).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pricing: BTreeMap<String, u32>,
     /// Sensitive-word lists (`[[chat.word_lists]]`), applied to every chat route.
     pub word_lists: Vec<WordListSettings>,
     /// Milliseconds to open a connection to an upstream.
@@ -120,6 +124,7 @@ impl Default for ChatSettings {
             models: original_models(),
             offline_model: None,
             default_price: 1,
+            pricing: BTreeMap::new(),
             word_lists: vec![WordListSettings {
                 file: PathBuf::from("builtin"),
                 action: "mask".into(),
@@ -165,6 +170,12 @@ impl ChatSettings {
     /// The prices, the trial and the word lists as the domain's rules (word files are read
     /// here, so a missing one stops the start).
     pub fn rules(&self, trial: &TrialSettings) -> anyhow::Result<ChatRules> {
+        if let Some((model, price)) = self.pricing.iter().next() {
+            anyhow::bail!(
+                "chat.pricing is replaced by the model map: write [chat.models.{model:?}] \
+                 price = {price} (and so for each model)"
+            );
+        }
         for name in self.models.keys() {
             ModelType::parse(name).with_context(|| format!("chat.models.{name:?}"))?;
         }
@@ -238,6 +249,19 @@ mod tests {
         assert_eq!(
             rules.words.screen("哪里可以赌博"),
             Screened::Masked("哪里可以**".into())
+        );
+    }
+
+    #[test]
+    fn the_old_price_table_stops_the_start_rather_than_being_dropped() {
+        let mut settings = ChatSettings::default();
+        settings.pricing.insert("gpt-4o".into(), 5);
+        let error = settings.rules(&TrialSettings::default()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(r#"[chat.models."gpt-4o"] price = 5"#),
+            "{error}"
         );
     }
 

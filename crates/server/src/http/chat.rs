@@ -66,7 +66,7 @@ async fn run(
     let CurrentUser(user) = user.map_err(|e| ChatError::NotLoggedIn(e.to_string()))?;
     let (request, options) = parse(body).map_err(ChatError::BadRequest)?;
     tracing::info!(%user, model = request.model.as_str(), "chat call");
-    let answer = state.chat.start(&user, request, &options).await?;
+    let answer = state.chat.start(&user.into(), request, &options).await?;
     Ok(Body::from_stream(frames::sse(answer)))
 }
 
@@ -126,9 +126,12 @@ impl ChatError {
             Self::BadRequest(_) | Self::Call(Call::ModelNotServed(_) | Call::SensitiveWords) => {
                 (StatusCode::BAD_REQUEST, code::BAD_PARAMETER)
             }
-            Self::Call(Call::NoAccount | Call::NoQuota { .. } | Call::TrialUsedUp { .. }) => {
-                (StatusCode::PAYMENT_REQUIRED, code::ERROR)
-            }
+            Self::Call(
+                Call::NoAccount
+                | Call::NoQuota { .. }
+                | Call::TrialUsedUp { .. }
+                | Call::KeyCapReached,
+            ) => (StatusCode::PAYMENT_REQUIRED, code::ERROR),
             Self::Call(Call::ModelNotGranted(_) | Call::Frozen) => {
                 (StatusCode::FORBIDDEN, code::ERROR)
             }

@@ -57,7 +57,11 @@ pub async fn completions(
         }
     };
     tracing::info!(%user, model = request.model.as_str(), "chat call (original route)");
-    match state.chat.start(&user, request, &options).await {
+    match state
+        .chat
+        .start(&user.clone().into(), request, &options)
+        .await
+    {
         Ok(answer) => stream(Body::from_stream(frames::bare(answer, UPSTREAM_FAILURE))),
         Err(refusal) => {
             let (status, sentence) = sentence(&refusal);
@@ -87,6 +91,8 @@ fn sentence<E>(refusal: &ChatError<E>) -> (StatusCode, String) {
         ChatError::NoAccount => ok("您还没有可用的额度，请先购买套餐。".into()),
         ChatError::ModelNotServed(model) => ok(format!("暂不支持 {model} 模型，请换一个模型。")),
         ChatError::SensitiveWords => ok("您的提问包含敏感词，请修改后重新提问。".into()),
+        // This route takes no API keys; the case is the metered chat's.
+        ChatError::KeyCapReached => ok("当前密钥的额度已用完。".into()),
         ChatError::Model(_) => ok(UPSTREAM_FAILURE.into()),
         ChatError::Store(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,

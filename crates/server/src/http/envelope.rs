@@ -23,6 +23,9 @@ pub struct Envelope<T> {
     pub data: Option<T>,
 }
 
+/// What a handler of the envelope contract answers.
+pub type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
+
 /// A successful answer carrying `data`.
 pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
     Json(Envelope {

@@ -8,6 +8,7 @@ pub mod cors;
 pub mod current_user;
 pub mod envelope;
 mod health;
+mod keys;
 mod notify;
 pub mod portal;
 mod request_param;
@@ -37,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sale/query_order_list", get(sale::query_order_list))
         .route("/sale/pay_notify", post(notify::pay_notify))
         .route("/account/query", get(sale::query_account))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route(
             "/chatgpt/chat/completions",
             post(chatgpt::completions).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_BODY)),

@@ -1,11 +1,10 @@
 //! `/api/v1/sale/*`: the catalog, checkout, and the buyer's orders.
 
 use super::current_user::{CurrentUser, OptionalUser};
-use super::envelope::{ApiError, Envelope, ok};
+use super::envelope::{ApiError, ApiResult, ok};
 use super::request_param::request_param;
 use super::views::{AccountView, OrderView, PayOrderView, ProductView, yuan};
 use crate::state::AppState;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::Uri;
@@ -14,8 +13,6 @@ use domain::ports::{AccountRepository, OrderRepository, ProductCatalog};
 use domain::product::ProductId;
 use domain::service::{CheckoutError, PayOrder};
 use serde::Deserialize;
-
-type ApiResult<T> = Result<Json<Envelope<T>>, ApiError>;
 
 /// GET `query_product_list`: public, but a token that is sent must be good (`0003`).
 pub async fn query_product_list(

@@ -295,7 +295,7 @@ async fn a_chat_call_left_started_by_a_stopped_server_is_ended_by_the_sweep() {
     let long_ago = now
         - chrono::Duration::from_std(interrupted_chats::MAX_CALL).unwrap()
         - chrono::Duration::minutes(1);
-    let spend = |at| store.spend(&who, &model, Price::ONE, at);
+    let spend = |at| store.spend(&who, &model, Price::ONE, None, at);
     let (Spend::Spent(stale), Spend::Spent(live)) =
         (spend(long_ago).await.unwrap(), spend(now).await.unwrap())
     else {

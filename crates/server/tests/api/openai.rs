@@ -187,23 +187,12 @@ fn openai_python() -> Option<String> {
     python
 }
 
-#[tokio::test]
-async fn the_official_openai_package_talks_to_v1_with_the_session_token() {
-    let Some(python) = openai_python() else {
-        return;
-    };
-    // The embedded default: the offline model answers, and reports its tokens.
-    let app = TestApp::spawn().await;
-    grant(&app, "oV1Python", 5, "gpt-4o-mini").await;
+/// Runs tests/openai/client.py with `args`; what it saw.
+async fn python_client(python: &str, args: &[&str]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/openai/client.py");
     let output = tokio::process::Command::new(python)
         .arg(script)
-        .args([
-            &app.base_url,
-            &app.token_for("oV1Python"),
-            "gpt-4o-mini",
-            "gpt-4o",
-        ])
+        .args(args)
         .env("NO_PROXY", "127.0.0.1")
         .output()
         .await
@@ -213,7 +202,82 @@ async fn the_official_openai_package_talks_to_v1_with_the_session_token() {
         "the client failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Makes an API key of `user` through `/api/v1/keys`; (id, key).
+async fn make_key(app: &TestApp, user: &str, form: &[(&str, &str)]) -> (i64, String) {
+    let (status, body) = TestApp::send(
+        app.http
+            .post(format!("{}/api/v1/keys", app.base_url))
+            .bearer_auth(app.token_for(user))
+            .form(form),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (200, Some("0000")),
+        "{body}"
+    );
+    let key = body["data"]["key"].as_str().unwrap().to_owned();
+    (body["data"]["id"].as_i64().unwrap(), key)
+}
+
+#[tokio::test]
+async fn the_official_openai_package_talks_to_v1_with_an_api_key_and_the_session_token() {
+    let Some(python) = openai_python() else {
+        return;
+    };
+    // The embedded default: the offline model answers, and reports its tokens.
+    let app = TestApp::spawn().await;
+    grant(&app, "oV1Python", 10, "gpt-4o-mini,o3-mini").await;
+    let token = app.token_for("oV1Python");
+    let seen = python_client(&python, &[&app.base_url, &token, "gpt-4o-mini", "gpt-4o"]).await;
+    check_client(&seen);
+    assert_eq!(seen["models"], json!(["gpt-4o-mini", "o3-mini"]));
+    assert_eq!(
+        app.quota("oV1Python").await,
+        (10, 8),
+        "two calls, one quota each"
+    );
+
+    // A key limited to one model; another, revoked before use.
+    let laptop = [("name", "laptop"), ("models", "gpt-4o-mini")];
+    let (_, key) = make_key(&app, "oV1Python", &laptop).await;
+    let (old_id, old) = make_key(&app, "oV1Python", &[("name", "old")]).await;
+    let (status, body) = TestApp::send(
+        app.http
+            .delete(format!("{}/api/v1/keys/{old_id}", app.base_url))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!((status, &body["data"]), (200, &json!(true)), "{body}");
+    let args = [app.base_url.as_str(), &key, "gpt-4o-mini", "o3-mini", &old];
+    let seen = python_client(&python, &args).await;
+    check_client(&seen);
+    assert_eq!(seen["models"], json!(["gpt-4o-mini"]), "the key's list");
+    assert_eq!(
+        seen["revoked"],
+        json!({"status": 401, "code": "invalid_api_key"})
+    );
+    assert_eq!(app.quota("oV1Python").await, (10, 6));
+
+    // The list shows what each key spent, and never the key.
+    let (_, listed) = app.get("oV1Python", "/keys").await;
+    let listed = listed["data"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2);
+    let secret = &key["sk-cm-".len() + 4..];
+    assert!(
+        !listed.iter().any(|k| k.to_string().contains(secret)),
+        "{listed:?}"
+    );
+    assert_eq!(listed[1]["name"], "laptop");
+    assert_eq!(listed[1]["quotaSpent"], 2);
+    assert!(listed[0]["revokedAt"].is_string());
+}
+
+/// What every run of the client must have seen.
+fn check_client(seen: &Value) {
     let expected = chatmall::chat::offline::answer("gpt-4o-mini", "hello");
     assert_eq!(seen["whole"]["content"], expected.as_str());
     assert_eq!(seen["whole"]["finish_reason"], "stop");
@@ -231,7 +295,6 @@ async fn the_official_openai_package_talks_to_v1_with_the_session_token() {
         usage["total_tokens"].as_u64(),
         Some(2 + usage["completion_tokens"].as_u64().unwrap())
     );
-    assert_eq!(seen["models"], json!(["gpt-4o-mini"]));
     assert_eq!(
         seen["refused"],
         json!({"status": 404, "code": "model_not_found"})
@@ -239,10 +302,5 @@ async fn the_official_openai_package_talks_to_v1_with_the_session_token() {
     assert_eq!(
         seen["bad_key"],
         json!({"status": 401, "code": "invalid_api_key"})
-    );
-    assert_eq!(
-        app.quota("oV1Python").await,
-        (5, 3),
-        "two calls, one quota each"
     );
 }

@@ -484,3 +484,36 @@ async fn the_product_list_checks_a_token_only_when_one_is_sent() {
     let (status, good) = send_json(app.http.get(&url).header("Authorization", token)).await;
     assert_eq!((status, good["code"].as_str()), (200, Some("0000")));
 }
+
+#[tokio::test]
+async fn the_answer_streams_as_it_comes_and_a_client_that_leaves_pays_and_stops_it() {
+    // The fake sends a word every 20 ms and never ends: a whole-body read would hang.
+    let fake = FakeUpstream::spawn(Mode::Endless).await;
+    let app = app_with(&fake).await;
+    grant(&app, "oStreamed", 2, "gpt-4o").await;
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let mut response = app
+        .http
+        .post(format!("{}{ROUTE}", app.base_url))
+        .header("Authorization", app.token_for("oStreamed"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream;charset=UTF-8"
+    );
+    let mut text = String::new();
+    while !text.contains("w1 ") {
+        let chunk = response.chunk().await.unwrap().expect("more of the answer");
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        text.starts_with("w0 w1 "),
+        "bare deltas as they come: {text:?}"
+    );
+    drop(response);
+    wait_for_usage(&app, "oStreamed", UsageStatus::Cancelled).await;
+    assert_eq!(app.quota("oStreamed").await, (2, 1));
+}

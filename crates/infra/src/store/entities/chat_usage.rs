@@ -20,6 +20,8 @@ pub struct Model {
     pub error: Option<String>,
     /// The trial window (ms) a free call was counted in; NULL for a paid call.
     pub trial_window: Option<i64>,
+    /// The API key the call was made with, if any.
+    pub api_key_id: Option<i64>,
 }
 
 /// No relations: the schema keeps tables independent.

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod account_model;
+pub mod api_key;
 pub mod chat_usage;
 pub mod health_probe;
 pub mod ledger;

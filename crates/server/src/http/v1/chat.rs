@@ -3,7 +3,7 @@
 //! the usage chunk when the model reported its tokens); without, one `chat.completion`
 //! object once the answer is complete.
 
-use super::{Caller, OpenAiError};
+use super::{OpenAiError, V1Caller};
 use crate::chat::ModelReply;
 use crate::chat::frames::{self, Completion, usage_json};
 use crate::http::chat::{json_object, parse_object};
@@ -22,10 +22,11 @@ use serde_json::{Value, json};
 #[tracing::instrument(skip_all)]
 pub async fn completions(
     State(state): State<AppState>,
-    caller: Result<Caller, OpenAiError>,
+    caller: Result<V1Caller, OpenAiError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
-    let Caller(user) = caller?;
+    let V1Caller(caller) = caller?;
+    let user = &caller.user;
     let body = body.map_err(|e| OpenAiError::BadRequest(e.body_text()))?;
     let mut object = json_object(&body).map_err(OpenAiError::BadRequest)?;
     let stream = object.remove("stream").and_then(|v| v.as_bool()) == Some(true);
@@ -35,7 +36,7 @@ pub async fn completions(
     let (request, options) = parse_object(object).map_err(OpenAiError::BadRequest)?;
     let model = request.model.as_str().to_owned();
     tracing::info!(%user, model, stream, "chat call (v1)");
-    let answer = state.chat.start(&user, request, &options).await?;
+    let answer = state.chat.start(&caller, request, &options).await?;
     let completion = Completion {
         id: format!("chatcmpl-{}", answer.id()),
         model,

@@ -57,9 +57,9 @@ impl OpenAiError {
                 why.clone(),
             ),
             Self::Call(C::ModelNotServed(model) | C::ModelNotGranted(model)) => not_found(model),
-            Self::Call(e @ (C::NoAccount | C::NoQuota { .. } | C::TrialUsedUp { .. })) => {
-                quota(format!("You exceeded your current quota: {e}."))
-            }
+            Self::Call(
+                e @ (C::NoAccount | C::NoQuota { .. } | C::TrialUsedUp { .. } | C::KeyCapReached),
+            ) => quota(format!("You exceeded your current quota: {e}.")),
             Self::Call(C::Frozen) => (
                 StatusCode::FORBIDDEN,
                 "invalid_request_error",

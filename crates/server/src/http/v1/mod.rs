@@ -1,6 +1,6 @@
 //! The OpenAI-compatible API under `/v1` (DESIGN.md §8), on the same metered chat as the
 //! original's route: `POST /v1/chat/completions` (streamed or not) and `GET /v1/models`,
-//! authenticated by the session token as a bearer key. Errors in OpenAI's shape
+//! authenticated by a user's API key or the session token as the bearer key. Errors in OpenAI's shape
 //! (`{"error":{"message","type","param","code"}}`), mapped in [`error`] and only there.
 
 mod chat;
@@ -14,7 +14,8 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
-use domain::user::UserId;
+use domain::api_key::{ApiKey, Caller, KEY_PREFIX};
+use domain::ports::ApiKeys;
 
 /// The `/v1` routes (the caller adds the state).
 pub fn router() -> Router<AppState> {
@@ -27,11 +28,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/models", get(models::list))
 }
 
-/// The user a `/v1` call is made for: `Authorization: Bearer <session token>`.
+/// Who a `/v1` call is made for: `Authorization: Bearer <key>` with one of the user's API
+/// keys (`sk-cm-…`), or with the session token (our pages).
 #[derive(Debug, Clone)]
-pub struct Caller(pub UserId);
+pub struct V1Caller(pub Caller);
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for V1Caller {
     type Rejection = OpenAiError;
 
     async fn from_request_parts(
@@ -42,11 +44,39 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .trim();
+        let bearer = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        if bearer.starts_with(KEY_PREFIX) {
+            return key_caller(state, bearer).await.map(V1Caller);
+        }
         state
             .sessions
             .verify(header, state.clock.now())
-            .map(Caller)
+            .map(|user| V1Caller(user.into()))
             .map_err(|e| OpenAiError::Unauthorized(e.to_string()))
     }
+}
+
+/// The caller an API key speaks for: a live key found by its digest.
+async fn key_caller(state: &AppState, key: &str) -> Result<Caller, OpenAiError> {
+    let store = state.shop.store();
+    let found = store.key_by_digest(&crate::api_keys::digest(key)).await?;
+    let Some(key) = found.filter(ApiKey::is_live) else {
+        // Never the key itself, not even in part.
+        return Err(OpenAiError::Unauthorized(
+            "no such API key, or it was revoked".into(),
+        ));
+    };
+    // The last-use time is for the owner's list; the call does not wait for it.
+    let (store, id, now) = (store.clone(), key.id, state.clock.now());
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_key(id, now).await {
+            tracing::warn!(key = %id, error = ?e, "could not record an API key's use");
+        }
+    });
+    Ok(Caller {
+        user: key.user_id.clone(),
+        key: Some(key),
+    })
 }

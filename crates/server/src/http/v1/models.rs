@@ -1,7 +1,7 @@
 //! `GET /v1/models`: the models the caller may use now (its packages', or the trial's when
-//! it bought none) that some model service answers.
+//! it bought none; within its key's list) that some model service answers.
 
-use super::{Caller, OpenAiError};
+use super::{OpenAiError, V1Caller};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 /// GET `/v1/models`.
 pub async fn list(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    V1Caller(caller): V1Caller,
 ) -> Result<Json<Value>, OpenAiError> {
-    let account = state.shop.store().account(&user).await?;
+    let account = state.shop.store().account(&caller.user).await?;
     let models = match account {
         Some(account) => account.model_types,
         None => state
@@ -24,6 +24,7 @@ pub async fn list(
     };
     let data: Vec<Value> = models
         .iter()
+        .filter(|model| caller.key.as_ref().is_none_or(|key| key.allows(model)))
         .filter(|model| state.chat.models().serves(model))
         .map(|model| {
             json!({"id": model.as_str(), "object": "model", "created": 0, "owned_by": "chatmall"})
