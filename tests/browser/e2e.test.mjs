@@ -165,7 +165,8 @@ test('buy, pay in the sandbox, chat, see the order (desktop)', async () => {
 });
 
 test('no quota and a model not granted say so (desktop)', async () => {
-  const server = await startServer('noquota');
+  // No free trial here: a user who bought nothing has no quota at all.
+  const server = await startServer('noquota', { CHATMALL__TRIAL__CALLS: '0' });
   const { context, page, errors } = await newPage();
   try {
     await useToken(page, server.base, await sessionToken(server.base, 'oBrowserNoQuota'));

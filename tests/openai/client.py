@@ -40,29 +40,26 @@ seen["stream"] = {"content": "".join(deltas), "finish_reason": finish, "usage": 
 
 seen["models"] = sorted(m.id for m in client.models.list())
 
-try:
-    client.chat.completions.create(
-        model=refused_model, messages=[{"role": "user", "content": "x"}]
+def refusal(call, error):
+    """What the server answered to `call`, which must be refused with `error`."""
+    try:
+        call()
+        return "answered"
+    except error as e:
+        return {"status": e.status_code, "code": e.code}
+
+
+def chat_with(api, model_name):
+    return lambda: api.chat.completions.create(
+        model=model_name, messages=[{"role": "user", "content": "x"}]
     )
-    seen["refused"] = "answered"
-except openai.NotFoundError as e:
-    seen["refused"] = {"status": e.status_code, "code": e.code}
 
+
+seen["refused"] = refusal(chat_with(client, refused_model), openai.NotFoundError)
 bad = openai.OpenAI(base_url=base_url + "/v1", api_key="sk-not-a-key", max_retries=0)
-try:
-    bad.models.list()
-    seen["bad_key"] = "answered"
-except openai.AuthenticationError as e:
-    seen["bad_key"] = {"status": e.status_code, "code": e.code}
-
+seen["bad_key"] = refusal(bad.models.list, openai.AuthenticationError)
 if revoked_key:
     revoked = openai.OpenAI(base_url=base_url + "/v1", api_key=revoked_key, max_retries=0)
-    try:
-        revoked.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": "x"}]
-        )
-        seen["revoked"] = "answered"
-    except openai.AuthenticationError as e:
-        seen["revoked"] = {"status": e.status_code, "code": e.code}
+    seen["revoked"] = refusal(chat_with(revoked, model), openai.AuthenticationError)
 
 print(json.dumps(seen, ensure_ascii=False))

@@ -119,13 +119,7 @@ impl ChatAccounts for SeaStore {
             trial_window: Set(Some(window)),
             ..started_usage(user, model, now)
         };
-        let id = chat_usage::Entity::insert(row)
-            .exec(&txn)
-            .await
-            .with_context(context)?
-            .last_insert_id;
-        txn.commit().await.with_context(context)?;
-        Ok(Some(UsageId(id)))
+        open_usage(txn, row).await.with_context(context).map(Some)
     }
 
     async fn refund(
@@ -354,13 +348,7 @@ impl SeaStore {
             api_key_id: Set(key.map(|k| k.0)),
             ..started_usage(user, model, now)
         };
-        let id = chat_usage::Entity::insert(row)
-            .exec(&txn)
-            .await
-            .with_context(context)?
-            .last_insert_id;
-        txn.commit().await.with_context(context)?;
-        Ok(Some(UsageId(id)))
+        open_usage(txn, row).await.with_context(context).map(Some)
     }
 }
 
@@ -377,6 +365,19 @@ impl SeaStore {
                     .is_none_or(|cap| k.quota_spent + i64::from(price.get()) <= cap)
         }))
     }
+}
+
+/// Inserts the call's usage row in `txn`, whose guard has passed, and commits: its id.
+async fn open_usage(
+    txn: sea_orm::DatabaseTransaction,
+    row: chat_usage::ActiveModel,
+) -> anyhow::Result<UsageId> {
+    let id = chat_usage::Entity::insert(row)
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+    txn.commit().await?;
+    Ok(UsageId(id))
 }
 
 /// A new call's usage row (STARTED), its price and trial window still to set.

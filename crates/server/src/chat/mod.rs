@@ -78,7 +78,15 @@ impl Models {
             .transpose()
             .context("the offline model's upstream")?;
         Ok(Self {
-            routes: Routes::new(upstreams, settings.models.clone(), offline_upstream)?,
+            routes: Routes::new(
+                upstreams,
+                settings.models.clone(),
+                offline_upstream,
+                routing::BreakerPolicy {
+                    failures: settings.breaker_failures,
+                    open_for: Duration::from_secs(settings.breaker_open_secs),
+                },
+            )?,
             offline,
         })
     }
@@ -99,6 +107,9 @@ impl ModelGateway for Models {
         self.routes.for_model(model).is_some()
     }
 
+    /// Tries the model's upstreams in order, skipping those whose breaker is open (all of
+    /// them, if every breaker is), until one gives its first token; the domain has spent
+    /// the call's price once, whichever answers.
     async fn open(
         &self,
         request: &ChatRequest,
@@ -107,21 +118,58 @@ impl ModelGateway for Models {
         let route = self.routes.for_model(&request.model).ok_or_else(|| {
             UpstreamError::Connect(format!("no model service for {}", request.model.as_str()))
         })?;
-        let upstream = &route.upstream;
-        let opened = match route.kind {
-            ModelKind::Chat => upstream
-                .open(&route.model, request, options)
-                .await
-                .map(|reply| ModelReply::Stream(Box::new(reply))),
-            ModelKind::Image => upstream
-                .images(&route.model, &image_prompt(request))
-                .await
-                .map(|urls| ModelReply::Images(urls.into())),
+        let closed: Vec<_> = route
+            .hops
+            .iter()
+            .filter(|hop| hop.breaker.is_call_permitted())
+            .collect();
+        let hops = if closed.is_empty() {
+            route.hops.iter().collect()
+        } else {
+            closed
         };
-        opened.inspect_err(|error| {
-            tracing::warn!(upstream = upstream.base_url(), model = route.model, %error,
-                "chat upstream failed");
-        })
+        let mut failure = None;
+        for hop in hops {
+            match open_one(&hop.upstream, &route, request, options).await {
+                Ok(reply) => {
+                    hop.breaker.on_success();
+                    return Ok(reply);
+                }
+                Err(error) => {
+                    hop.breaker.on_error();
+                    tracing::warn!(upstream = hop.upstream.base_url(), model = route.model,
+                        %error, "chat upstream failed before its first token");
+                    failure = Some(error);
+                }
+            }
+        }
+        Err(failure.expect("a route has an upstream"))
+    }
+}
+
+/// One upstream's answer up to its first delta (so that a failure until then can go to
+/// the next upstream).
+async fn open_one(
+    upstream: &Upstream,
+    route: &routing::Route,
+    request: &ChatRequest,
+    options: &Map<String, Value>,
+) -> Result<ModelReply, UpstreamError> {
+    match route.kind {
+        ModelKind::Chat => {
+            let mut reply = upstream.open(&route.model, request, options).await?;
+            let first = reply.next_delta().await?;
+            Ok(ModelReply::Stream {
+                reply: Box::new(reply),
+                first,
+            })
+        }
+        ModelKind::Image => {
+            let urls = upstream
+                .images(&route.model, &image_prompt(request))
+                .await?;
+            Ok(ModelReply::Images(urls.into()))
+        }
     }
 }
 
@@ -139,7 +187,11 @@ fn image_prompt(request: &ChatRequest) -> String {
 /// A model's answer: streamed text, or the pictures an image model made, each one delta
 /// (a markdown image, as the original sent it).
 pub enum ModelReply {
-    Stream(Box<UpstreamReply>),
+    /// A stream, with its first delta already read.
+    Stream {
+        reply: Box<UpstreamReply>,
+        first: Option<String>,
+    },
     Images(VecDeque<String>),
 }
 
@@ -148,14 +200,17 @@ impl ModelAnswer for ModelReply {
 
     async fn next_delta(&mut self) -> Result<Option<String>, UpstreamError> {
         match self {
-            Self::Stream(reply) => reply.next_delta().await,
+            Self::Stream { reply, first } => match first.take() {
+                Some(text) => Ok(Some(text)),
+                None => reply.next_delta().await,
+            },
             Self::Images(urls) => Ok(urls.pop_front().map(|url| format!("![]({url})"))),
         }
     }
 
     fn usage(&self) -> Option<domain::chat::TokenUsage> {
         match self {
-            Self::Stream(reply) => reply.usage(),
+            Self::Stream { reply, .. } => reply.usage(),
             Self::Images(_) => None,
         }
     }

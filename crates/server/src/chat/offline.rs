@@ -72,6 +72,12 @@ pub fn answer(model: &str, last_user_message: &str) -> String {
     )
 }
 
+/// The JSON request of a caller with the key (`null` if it is not JSON); `None` for a
+/// caller without.
+fn request_of(offline: &Offline, headers: &HeaderMap, body: &[u8]) -> Option<Value> {
+    authorized(&offline.key, headers).then(|| serde_json::from_slice(body).unwrap_or(Value::Null))
+}
+
 /// The answer to a caller without the key.
 fn unauthorized() -> Response {
     let error = json!({"error": {"message": "this model serves chatmall itself only",
@@ -84,10 +90,9 @@ async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorized(&offline.key, &headers) {
+    let Some(request) = request_of(&offline, &headers, &body) else {
         return unauthorized();
-    }
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    };
     let model = request["model"]
         .as_str()
         .unwrap_or("sandbox-echo")
@@ -171,10 +176,9 @@ async fn images(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorized(&offline.key, &headers) {
+    let Some(request) = request_of(&offline, &headers, &body) else {
         return unauthorized();
-    }
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    };
     let prompt = request["prompt"].as_str().unwrap_or_default();
     let id = hex::encode(
         &aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, prompt.as_bytes()).as_ref()[..8],

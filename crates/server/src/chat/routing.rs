@@ -3,19 +3,54 @@
 //! entry names no upstream) goes to the configured upstream with the longest prefix that
 //! matches its client-facing or its upstream name (so `chatglm_turbo`, sent as
 //! `glm-4-air`, finds an upstream of prefix `chatglm` or `glm-`), else to the offline
-//! model when it is on.
+//! model when it is on. An entry's `fallbacks` follow its upstream, in order. Each upstream
+//! has one circuit breaker, whichever models it serves.
 
 use super::upstream::Upstream;
 use crate::config::{ChatModelSettings, ModelKind};
 use domain::product::ModelType;
+use failsafe::backoff::{self, Exponential};
+use failsafe::failure_policy::{self, ConsecutiveFailures};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// An upstream's circuit breaker: open after some failures in a row, for a while.
+pub type Breaker = failsafe::StateMachine<ConsecutiveFailures<Exponential>, ()>;
+
+/// When a breaker opens, and for how long at first.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerPolicy {
+    pub failures: u32,
+    pub open_for: Duration,
+}
+
+impl BreakerPolicy {
+    fn breaker(self) -> Breaker {
+        let backoff = backoff::exponential(self.open_for, self.open_for * 10);
+        let policy = failure_policy::consecutive_failures(self.failures.max(1), backoff);
+        failsafe::Config::new().failure_policy(policy).build()
+    }
+}
+
+/// An upstream and its breaker.
+pub struct Hop {
+    pub upstream: Upstream,
+    pub breaker: Breaker,
+}
+
+impl std::fmt::Debug for Hop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.upstream.fmt(f)
+    }
+}
 
 /// Where one model's calls go.
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub upstream: Arc<Upstream>,
-    /// The upstream's name for the model.
+    /// The upstreams to try, in order (at least one).
+    pub hops: Vec<Arc<Hop>>,
+    /// The upstreams' name for the model.
     pub model: String,
     pub kind: ModelKind,
 }
@@ -23,10 +58,10 @@ pub struct Route {
 /// The upstreams by name and prefix, the model map, and the offline-model fallback.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
-    by_prefix: Vec<(String, Arc<Upstream>)>,
-    by_name: HashMap<String, Arc<Upstream>>,
+    by_prefix: Vec<(String, Arc<Hop>)>,
+    by_name: HashMap<String, Arc<Hop>>,
     models: BTreeMap<String, ChatModelSettings>,
-    offline: Option<Arc<Upstream>>,
+    offline: Option<Arc<Hop>>,
 }
 
 impl Routes {
@@ -37,11 +72,18 @@ impl Routes {
         upstreams: Vec<(String, String, Upstream)>,
         models: BTreeMap<String, ChatModelSettings>,
         offline: Option<Upstream>,
+        policy: BreakerPolicy,
     ) -> anyhow::Result<Self> {
+        let hop = |upstream| {
+            Arc::new(Hop {
+                upstream,
+                breaker: policy.breaker(),
+            })
+        };
         let mut by_prefix = Vec::new();
         let mut by_name = HashMap::new();
         for (name, prefix, upstream) in upstreams {
-            let upstream = Arc::new(upstream);
+            let upstream = hop(upstream);
             if !name.is_empty() && by_name.insert(name.clone(), upstream.clone()).is_some() {
                 anyhow::bail!("two chat.upstreams are named {name:?}");
             }
@@ -50,17 +92,19 @@ impl Routes {
         // Longest first, so the first match is the most specific.
         by_prefix.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         for (model, entry) in &models {
-            anyhow::ensure!(
-                entry.upstream.is_empty() || by_name.contains_key(&entry.upstream),
-                "chat.models.{model:?}.upstream names no chat.upstreams entry: {:?}",
-                entry.upstream
-            );
+            let named = (!entry.upstream.is_empty()).then_some(&entry.upstream);
+            for name in named.into_iter().chain(&entry.fallbacks) {
+                anyhow::ensure!(
+                    by_name.contains_key(name),
+                    "chat.models.{model:?} names no chat.upstreams entry {name:?}"
+                );
+            }
         }
         Ok(Self {
             by_prefix,
             by_name,
             models,
-            offline: offline.map(Arc::new),
+            offline: offline.map(hop),
         })
     }
 
@@ -75,7 +119,7 @@ impl Routes {
         let named = entry
             .filter(|e| !e.upstream.is_empty())
             .and_then(|e| self.by_name.get(&e.upstream));
-        let upstream = named
+        let first = named
             .or_else(|| {
                 self.by_prefix
                     .iter()
@@ -86,8 +130,12 @@ impl Routes {
                     .map(|(_, upstream)| upstream)
             })
             .or(self.offline.as_ref())?;
+        let fallbacks = entry
+            .into_iter()
+            .flat_map(|e| &e.fallbacks)
+            .filter_map(|name| self.by_name.get(name));
         Some(Route {
-            upstream: upstream.clone(),
+            hops: std::iter::once(first).chain(fallbacks).cloned().collect(),
             model: upstream_name.to_owned(),
             kind: entry.map(|e| e.kind).unwrap_or_default(),
         })
@@ -99,7 +147,6 @@ mod tests {
     use super::*;
     use crate::chat::upstream::Timeouts;
     use crate::config::Secret;
-    use std::time::Duration;
 
     fn up(url: &str) -> Upstream {
         let t = Duration::from_secs(1);
@@ -110,6 +157,11 @@ mod tests {
         };
         Upstream::new(url, Secret::default(), timeouts).unwrap()
     }
+
+    const POLICY: BreakerPolicy = BreakerPolicy {
+        failures: 3,
+        open_for: Duration::from_secs(30),
+    };
 
     fn model(m: &str) -> ModelType {
         ModelType::parse(m).unwrap()
@@ -124,12 +176,11 @@ mod tests {
             ],
             BTreeMap::new(),
             Some(up("http://offline/v1")),
+            POLICY,
         )
         .unwrap();
         let url = |m| {
-            routes
-                .for_model(&model(m))
-                .unwrap()
+            routes.for_model(&model(m)).unwrap().hops[0]
                 .upstream
                 .base_url()
                 .to_owned()
@@ -141,6 +192,7 @@ mod tests {
             vec![(String::new(), "gpt-".into(), up("http://a/v1"))],
             BTreeMap::new(),
             None,
+            POLICY,
         )
         .unwrap();
         assert!(strict.for_model(&model("o3-mini")).is_none());
@@ -151,8 +203,8 @@ mod tests {
         let entry = |upstream: &str, name: &str, kind| ChatModelSettings {
             upstream: upstream.into(),
             model: name.into(),
-            price: None,
             kind,
+            ..ChatModelSettings::default()
         };
         let models = BTreeMap::from([
             (
@@ -172,16 +224,17 @@ mod tests {
             ],
             models.clone(),
             None,
+            POLICY,
         )
         .unwrap();
         let glm = routes.for_model(&model("chatglm_turbo")).unwrap();
         assert_eq!(
-            (glm.upstream.base_url(), glm.model.as_str()),
+            (glm.hops[0].upstream.base_url(), glm.model.as_str()),
             ("http://zhipu/v4", "glm-4-air")
         );
         let old = routes.for_model(&model("gpt-3.5-turbo")).unwrap();
         assert_eq!(
-            (old.upstream.base_url(), old.model.as_str()),
+            (old.hops[0].upstream.base_url(), old.model.as_str()),
             ("http://openai/v1", "gpt-4o-mini")
         );
         let image = routes.for_model(&model("dall-e-3")).unwrap();
@@ -191,7 +244,10 @@ mod tests {
         );
         let unmapped = routes.for_model(&model("glm-4-plus")).unwrap();
         assert_eq!(
-            (unmapped.upstream.base_url(), unmapped.model.as_str()),
+            (
+                unmapped.hops[0].upstream.base_url(),
+                unmapped.model.as_str()
+            ),
             ("http://zhipu/v4", "glm-4-plus")
         );
 
@@ -206,12 +262,36 @@ mod tests {
                 entry("", "glm-4-air", ModelKind::Chat),
             )]),
             None,
+            POLICY,
         )
         .unwrap();
         let std = by_upstream_name.for_model(&model("chatglm_std")).unwrap();
-        assert_eq!(std.upstream.base_url(), "http://zhipu/v4");
+        assert_eq!(std.hops[0].upstream.base_url(), "http://zhipu/v4");
 
-        let error = Routes::new(vec![], models, None).unwrap_err();
+        // Fallbacks follow the first upstream, in order.
+        let with_fallbacks = BTreeMap::from([(
+            "gpt-4o".to_owned(),
+            ChatModelSettings {
+                upstream: "zhipu".into(),
+                fallbacks: vec!["openai".into()],
+                ..ChatModelSettings::default()
+            },
+        )]);
+        let routes = Routes::new(
+            vec![
+                ("openai".into(), "".into(), up("http://openai/v1")),
+                ("zhipu".into(), "glm-".into(), up("http://zhipu/v4")),
+            ],
+            with_fallbacks,
+            None,
+            POLICY,
+        )
+        .unwrap();
+        let hops: Vec<_> = routes.for_model(&model("gpt-4o")).unwrap().hops;
+        let urls: Vec<_> = hops.iter().map(|h| h.upstream.base_url()).collect();
+        assert_eq!(urls, ["http://zhipu/v4", "http://openai/v1"]);
+
+        let error = Routes::new(vec![], models, None, POLICY).unwrap_err();
         assert!(error.to_string().contains("zhipu"), "{error}");
     }
 }

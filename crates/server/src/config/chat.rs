@@ -39,6 +39,12 @@ pub struct ChatSettings {
     pub first_byte_timeout_ms: u64,
     /// Milliseconds an answer may pause between two chunks.
     pub idle_timeout_ms: u64,
+    /// An upstream that failed this many times in a row before a first token is skipped
+    /// (its breaker opens) while another can answer.
+    pub breaker_failures: u32,
+    /// How long an open breaker skips its upstream at first, in seconds (doubling, at
+    /// most 10 times that, while it keeps failing).
+    pub breaker_open_secs: u64,
 }
 
 /// One `[[chat.upstreams]]` entry.
@@ -66,6 +72,9 @@ pub struct ChatModelSettings {
     /// The `name` of the upstream that serves it; empty = the upstream whose prefix matches
     /// the client-facing name, else the offline model.
     pub upstream: String,
+    /// Upstreams (`name`s) tried in this order when the one before fails before its first
+    /// token or its breaker is open; the call is charged once.
+    pub fallbacks: Vec<String>,
     /// The upstream's name for it; empty = the client-facing name.
     pub model: String,
     /// Quota per call; unset = `chat.default_price`.
@@ -132,6 +141,8 @@ impl Default for ChatSettings {
             connect_timeout_ms: 5_000,
             first_byte_timeout_ms: 60_000,
             idle_timeout_ms: 60_000,
+            breaker_failures: 3,
+            breaker_open_secs: 30,
         }
     }
 }

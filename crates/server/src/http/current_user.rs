@@ -17,17 +17,22 @@ impl FromRequestParts<AppState> for CurrentUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
         state
             .sessions
-            .verify(header, state.clock.now())
+            .verify(authorization(parts), state.clock.now())
             .map(CurrentUser)
             .map_err(|e| ApiError::NotLoggedIn(e.to_string()))
     }
+}
+
+/// The `Authorization` header's value, or "" (the token travels raw or as `Bearer …`).
+pub fn authorization(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .trim()
 }
 
 /// The user a request's session token speaks for, if it sends one: no `Authorization`
@@ -43,11 +48,7 @@ impl FromRequestParts<AppState> for OptionalUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let sent = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty());
-        if !sent {
+        if authorization(parts).is_empty() {
             return Ok(Self(None));
         }
         CurrentUser::from_request_parts(parts, state)

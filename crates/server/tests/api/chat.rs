@@ -435,3 +435,49 @@ async fn live_mode_without_upstreams_serves_no_offline_model() {
     );
     assert_eq!(app.quota("oLiveChat").await, (5, 5), "nothing spent");
 }
+
+#[tokio::test]
+async fn a_failing_upstream_gives_way_to_the_next_and_its_breaker_opens() {
+    let primary = FakeUpstream::spawn(Mode::Status(503)).await;
+    let backup = FakeUpstream::spawn(Mode::Answer(2)).await;
+    let (primary_url, backup_url) = (primary.base_url.clone(), backup.base_url.clone());
+    let app = TestApp::spawn_with(move |settings: &mut Settings| {
+        settings.chat.upstreams = vec![
+            ChatUpstreamSettings {
+                name: "primary".into(),
+                prefix: "gpt-".into(),
+                ..upstream(&primary_url)
+            },
+            ChatUpstreamSettings {
+                name: "backup".into(),
+                prefix: "backup-only".into(),
+                ..upstream(&backup_url)
+            },
+        ];
+        let failover = ChatModelSettings {
+            upstream: "primary".into(),
+            fallbacks: vec!["backup".into()],
+            ..ChatModelSettings::default()
+        };
+        settings.chat.models.insert("gpt-4o".into(), failover);
+        settings.chat.breaker_failures = 2;
+        settings.chat.breaker_open_secs = 3600;
+    })
+    .await;
+    grant(&app, "oFailover", 10, "gpt-4o").await;
+    for call in 1..=4 {
+        let response = chat(&app, "oFailover", "gpt-4o").await;
+        assert_eq!(response.status(), 200, "call {call}");
+        let events = events(response).await;
+        let data: Vec<&str> = events.iter().map(|(_, d)| d.as_str()).collect();
+        assert_eq!(data, ["w0 ", "w1 ", "[DONE]"], "call {call}");
+    }
+    // Charged once per call, whichever upstream answered.
+    assert_eq!(app.quota("oFailover").await, (10, 6));
+    assert_eq!(backup.requests(), 4);
+    // Two failures in a row opened the primary's breaker: the next calls skipped it.
+    assert_eq!(primary.requests(), 2);
+    let rows = usage(&app, "oFailover").await;
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| r.status == UsageStatus::Ok), "{rows:?}");
+}

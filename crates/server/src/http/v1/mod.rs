@@ -9,6 +9,7 @@ mod models;
 
 pub use error::OpenAiError;
 
+use super::current_user::authorization;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -40,12 +41,7 @@ impl FromRequestParts<AppState> for V1Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .trim();
+        let header = authorization(parts);
         let bearer = header.strip_prefix("Bearer ").unwrap_or(header).trim();
         if bearer.starts_with(KEY_PREFIX) {
             return key_caller(state, bearer).await.map(V1Caller);
