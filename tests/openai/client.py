@@ -1,14 +1,14 @@
 """The official `openai` package as a real client of chatmall's /v1 (run by
 crates/server/tests/api/openai.rs): streaming and not, the models list, a refused model,
-a bad key, and (given a fifth argument) a revoked key. Prints one JSON object with what it
-saw; the Rust test checks it."""
+a bad key, a picture (unless the fifth argument is "-") and (given a sixth argument) a
+revoked key. Prints one JSON object with what it saw; the Rust test checks it."""
 import json
 import sys
 
 import openai
 
-base_url, key, model, refused_model = sys.argv[1:5]
-revoked_key = sys.argv[5] if len(sys.argv) > 5 else None
+base_url, key, model, refused_model, image_model = sys.argv[1:6]
+revoked_key = sys.argv[6] if len(sys.argv) > 6 else None
 client = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0, timeout=20)
 seen = {}
 
@@ -39,6 +39,10 @@ for chunk in client.chat.completions.create(
 seen["stream"] = {"content": "".join(deltas), "finish_reason": finish, "usage": usage}
 
 seen["models"] = sorted(m.id for m in client.models.list())
+
+if image_model != "-":
+    picture = client.images.generate(model=image_model, prompt="a red panda", n=1)
+    seen["image"] = [p.url for p in picture.data]
 
 def refusal(call, error):
     """What the server answered to `call`, which must be refused with `error`."""

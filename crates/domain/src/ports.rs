@@ -4,7 +4,7 @@
 //! outcomes a caller must tell apart are enums.
 
 use crate::account::Account;
-use crate::chat::{ChatUsage, Price, Spend, UsageEnd, UsageId};
+use crate::chat::{ChatUsage, Price, Settlement, Spend, UsageEnd, UsageId};
 use crate::login_code::{
     AttemptCounts, AttemptId, ClientPrefix, CodeDigest, CodeStrength, LoginCode, SealedCode,
     StoreCode, StoredCode,
@@ -538,14 +538,24 @@ pub trait ChatAccounts: Send + Sync + 'static {
         error: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
-    /// STARTED → OK | FAILED | CANCELLED; the price stays spent.
+    /// STARTED → OK | FAILED | CANCELLED with the tokens used; the price stays spent, or
+    /// for a call billed by the token its charge does and the rest of its reservation goes
+    /// back (to the account and the key), in the same write.
     fn finish(
         &self,
         usage: UsageId,
         end: &UsageEnd,
         first_token_ms: Option<i64>,
+        settlement: &Settlement,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// The most `user` could spend on one call through `key` (if any) now: the balance of a
+    /// usable account, within the key's cap; 0 without one.
+    fn spendable(
+        &self,
+        user: &UserId,
+        key: Option<crate::api_key::ApiKeyId>,
+    ) -> impl Future<Output = anyhow::Result<i64>> + Send;
     /// STARTED → FAILED for every call that began before `started_before`: its process
     /// stopped mid-answer, so nothing else will end it. The price stays spent. How many.
     fn end_interrupted(
@@ -571,6 +581,8 @@ pub trait ModelGateway: Send + Sync + 'static {
     type Error: std::fmt::Display + Send + Sync + 'static;
     /// Whether some model service answers `model`.
     fn serves(&self, model: &ModelType) -> bool;
+    /// How many tokens `text` is for `model` (its tokenizer, or the best guess there is).
+    fn tokens_in(&self, model: &ModelType, text: &str) -> u64;
     /// Sends the request and waits for the answer to begin (its headers).
     fn open(
         &self,

@@ -3,8 +3,8 @@
 //! off later or the caller leaves, and every usage ends exactly once.
 
 use chatmall_domain::chat::{
-    ChatRequest, ChatUsage, Price, Pricing, Spend, Trial, UsageEnd, UsageId, UsageStatus,
-    WordAction, WordFilter,
+    ChatRequest, ChatUsage, Price, Pricing, Settlement, Spend, TokenRates, TokenUsage, Trial,
+    UsageEnd, UsageId, UsageStatus, WordAction, WordFilter,
 };
 use chatmall_domain::clock::ManualClock;
 use chatmall_domain::ports::{Background, ChatAccounts, ModelAnswer, ModelGateway};
@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex};
 struct Accounts {
     surplus: Mutex<i64>,
     granted: Vec<ModelType>,
+    /// Each call's status and what it spent.
     usages: Mutex<Vec<(UsageStatus, i64)>>,
+    /// Each ended call's tokens, as settled.
+    tokens: Mutex<Vec<Option<TokenUsage>>>,
     trial_calls: Mutex<std::collections::HashMap<i64, u32>>,
 }
 
@@ -32,8 +35,13 @@ impl Accounts {
             surplus: Mutex::new(surplus),
             granted: vec![model("gpt-4o")],
             usages: Mutex::new(Vec::new()),
+            tokens: Mutex::default(),
             trial_calls: Mutex::default(),
         }
+    }
+
+    fn spent(&self) -> Vec<i64> {
+        self.usages.lock().unwrap().iter().map(|u| u.1).collect()
     }
 
     fn surplus(&self) -> i64 {
@@ -114,9 +122,30 @@ impl ChatAccounts for Accounts {
         usage: UsageId,
         end: &UsageEnd,
         _: Option<i64>,
+        settlement: &Settlement,
         _: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        Ok(self.end(usage, end.status()))
+        let ended = self.end(usage, end.status());
+        if ended {
+            self.tokens.lock().unwrap().push(settlement.tokens);
+            if let Some(charge) = settlement.charge {
+                assert!(
+                    charge.spent <= charge.reserved,
+                    "never above the reservation"
+                );
+                self.usages.lock().unwrap()[usage.0 as usize].1 = charge.spent;
+                *self.surplus.lock().unwrap() += charge.returned();
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn spendable(
+        &self,
+        _: &UserId,
+        _: Option<chatmall_domain::api_key::ApiKeyId>,
+    ) -> anyhow::Result<i64> {
+        Ok(self.surplus().max(0))
     }
 
     async fn end_interrupted(&self, _: DateTime<Utc>, _: DateTime<Utc>) -> anyhow::Result<u64> {
@@ -139,11 +168,16 @@ enum Step {
 struct Models {
     open_fails: Option<&'static str>,
     script: Vec<Step>,
+    /// The tokens the model reports with its last delta, if it does.
+    reports: Option<TokenUsage>,
     /// The messages of the last request the model was sent.
     seen: Mutex<Vec<String>>,
+    /// The answer limit of the last request.
+    seen_max_tokens: Mutex<Option<u32>>,
 }
 
-struct Answer(VecDeque<Step>);
+/// The script left, and the tokens reported once it is done.
+struct Answer(VecDeque<Step>, Option<TokenUsage>);
 
 impl ModelGateway for Models {
     type Options = ();
@@ -154,11 +188,17 @@ impl ModelGateway for Models {
         model.as_str().starts_with("gpt-")
     }
 
+    /// A token per character.
+    fn tokens_in(&self, _: &ModelType, text: &str) -> u64 {
+        text.chars().count() as u64
+    }
+
     async fn open(&self, request: &ChatRequest, _: &()) -> Result<Answer, String> {
         *self.seen.lock().unwrap() = request.messages.iter().map(|m| m.content.clone()).collect();
+        *self.seen_max_tokens.lock().unwrap() = request.max_tokens;
         match self.open_fails {
             Some(why) => Err(why.to_owned()),
-            None => Ok(Answer(self.script.iter().cloned().collect())),
+            None => Ok(Answer(self.script.iter().cloned().collect(), self.reports)),
         }
     }
 }
@@ -172,6 +212,10 @@ impl ModelAnswer for Answer {
             Some(Step::Delta(text)) => Ok(Some(text.to_owned())),
             Some(Step::Fail(why)) => Err(why.to_owned()),
         }
+    }
+
+    fn usage(&self) -> Option<TokenUsage> {
+        self.1.filter(|_| self.0.is_empty())
     }
 }
 
@@ -215,16 +259,22 @@ fn fixture(surplus: i64, models: Models) -> Fixture {
 
 /// As [`fixture`], with a trial and word lists.
 fn fixture_with(surplus: i64, models: Models, rules: ChatRules) -> Fixture {
+    let rules = ChatRules {
+        pricing: Pricing::new(2, std::iter::empty()).unwrap(),
+        ..rules
+    };
+    fixture_priced(surplus, models, rules)
+}
+
+/// A chat under `rules` exactly, over an account holding `surplus`.
+fn fixture_priced(surplus: i64, models: Models, rules: ChatRules) -> Fixture {
     let accounts = Arc::new(Accounts::with(surplus));
     let background = Arc::new(Deferred::default());
     let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     let chat = Chat::new(
         accounts.clone(),
         Arc::new(models),
-        ChatRules {
-            pricing: Pricing::new(2, std::iter::empty()).unwrap(),
-            ..rules
-        },
+        rules,
         Arc::new(ManualClock::at(at)),
         background.clone(),
     );
@@ -239,7 +289,9 @@ fn answering(script: Vec<Step>) -> Models {
     Models {
         open_fails: None,
         script,
+        reports: None,
         seen: Mutex::default(),
+        seen_max_tokens: Mutex::default(),
     }
 }
 
@@ -272,8 +324,7 @@ async fn a_model_that_fails_before_its_first_token_costs_nothing() {
     for models in [
         Models {
             open_fails: Some("HTTP 503"),
-            script: vec![],
-            seen: Mutex::default(),
+            ..answering(vec![])
         },
         answering(vec![Step::Fail("broke at once")]),
     ] {
@@ -407,4 +458,132 @@ async fn listed_words_are_masked_before_the_model_sees_them_or_refuse_the_call()
     assert!(matches!(refused, Err(ChatError::SensitiveWords)));
     assert_eq!(f.accounts.surplus(), 3, "a refused prompt spends nothing");
     assert_eq!(f.accounts.statuses().len(), 1);
+}
+
+/// gpt-4o billed 1 quota per 1,000 prompt tokens and 100 per 1,000 completion tokens (a
+/// tenth of a quota each), reserving for at most 50 completion tokens.
+fn by_the_token(trial: Option<Trial>) -> ChatRules {
+    let rates = TokenRates::new(1_000, 100_000, 50).unwrap();
+    ChatRules {
+        pricing: Pricing::default().with_rates("gpt-4o", rates).unwrap(),
+        trial,
+        ..ChatRules::default()
+    }
+}
+
+/// The fixtures' prompt ("hi" from the user) in their tokens (one per character): the
+/// content, the role and the framing.
+const PROMPT_TOKENS: u64 = 2 + 4 + 3 + 3;
+
+fn tokens(prompt: u64, completion: u64) -> TokenUsage {
+    TokenUsage { prompt, completion }
+}
+
+async fn read_all(answer: &mut chatmall_domain::service::MeteredAnswer<Accounts, Answer>) {
+    while let Some(delta) = answer.next().await {
+        delta.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_call_billed_by_the_token_reserves_then_pays_what_the_model_reports() {
+    let models = Models {
+        reports: Some(tokens(9, 20)),
+        ..answering(vec![Step::Delta("Hel"), Step::Delta("lo")])
+    };
+    let f = fixture_priced(100, models, by_the_token(None));
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
+    // The reservation: 12 prompt tokens and 50 completion tokens, 0.012 + 5 → 6.
+    assert_eq!(f.accounts.surplus(), 94);
+    assert_eq!(*f.chat.models().seen_max_tokens.lock().unwrap(), Some(50));
+    read_all(&mut answer).await;
+    // The model's own count: 0.009 + 2 → 3; the other 3 came back.
+    assert_eq!(f.accounts.spent(), [3]);
+    assert_eq!(f.accounts.surplus(), 97);
+    assert_eq!(*f.accounts.tokens.lock().unwrap(), [Some(tokens(9, 20))]);
+}
+
+#[tokio::test]
+async fn without_the_models_report_the_call_pays_our_count_of_what_was_streamed() {
+    let script = vec![Step::Delta("0123456789"), Step::Delta("abcdefghij")];
+    // It ends without a report: 12 prompt tokens and 20 counted, 0.012 + 2 → 3.
+    let f = fixture_priced(100, answering(script.clone()), by_the_token(None));
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
+    read_all(&mut answer).await;
+    assert_eq!(f.accounts.spent(), [3]);
+    assert_eq!(
+        *f.accounts.tokens.lock().unwrap(),
+        [Some(tokens(PROMPT_TOKENS, 20))]
+    );
+
+    // The caller leaves after the first delta: 10 streamed, 0.012 + 1 → 2.
+    let f = fixture_priced(100, answering(script), by_the_token(None));
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
+    assert_eq!(answer.next().await, Some(Ok("0123456789".to_owned())));
+    drop(answer);
+    f.background.run_all().await;
+    assert_eq!(f.accounts.statuses(), [UsageStatus::Cancelled]);
+    assert_eq!(f.accounts.spent(), [2]);
+    assert_eq!(f.accounts.surplus(), 98);
+}
+
+#[tokio::test]
+async fn a_small_balance_shortens_the_answer_to_what_it_pays_for_and_never_goes_below_zero() {
+    let models = Models {
+        reports: Some(tokens(PROMPT_TOKENS, 29)),
+        ..answering(vec![Step::Delta("x")])
+    };
+    let f = fixture_priced(3, models, by_the_token(None));
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
+    // 3 quota pay for 12 prompt tokens (0.012) and 29 completion tokens (2.9).
+    assert_eq!(*f.chat.models().seen_max_tokens.lock().unwrap(), Some(29));
+    read_all(&mut answer).await;
+    assert_eq!(f.accounts.surplus(), 0);
+    assert_eq!(f.accounts.spent(), [3]);
+
+    // Nothing left: refused before the model is asked.
+    let refused = f.chat.start(&user().into(), request("gpt-4o"), &()).await;
+    assert!(matches!(refused, Err(ChatError::NoQuota { .. })));
+    assert_eq!(f.accounts.spent(), [3]);
+
+    // A caller's own lower limit is kept.
+    let f = fixture_priced(100, answering(vec![Step::Delta("x")]), by_the_token(None));
+    let short = request("gpt-4o").with_max_tokens(Some(7));
+    let mut answer = f.chat.start(&user().into(), short, &()).await.unwrap();
+    read_all(&mut answer).await;
+    assert_eq!(*f.chat.models().seen_max_tokens.lock().unwrap(), Some(7));
+}
+
+#[tokio::test]
+async fn a_trial_call_to_a_model_billed_by_the_token_costs_no_quota() {
+    let models = Models {
+        reports: Some(tokens(9, 20)),
+        ..answering(vec![Step::Delta("hi")])
+    };
+    let f = fixture_priced(-1, models, by_the_token(trial_of(1, "gpt-4o")));
+    let mut answer = f
+        .chat
+        .start(&user().into(), request("gpt-4o"), &())
+        .await
+        .unwrap();
+    read_all(&mut answer).await;
+    assert_eq!(f.accounts.spent(), [0]);
+    assert_eq!(f.accounts.surplus(), -1);
+    assert_eq!(*f.accounts.tokens.lock().unwrap(), [Some(tokens(9, 20))]);
 }

@@ -5,7 +5,7 @@ use anyhow::{Context as _, ensure};
 use chatmall_infra::store::SeaStore;
 use chatmall_infra::testing::{on_every_backend, t0};
 use domain::account::AccountStatus;
-use domain::chat::{Price, Spend, UsageEnd, UsageId, UsageStatus};
+use domain::chat::{Charge, Price, Settlement, Spend, TokenUsage, UsageEnd, UsageId, UsageStatus};
 use domain::ports::AccountRepository;
 use domain::ports::ChatAccounts;
 use domain::product::ModelType;
@@ -21,6 +21,11 @@ fn model(name: &str) -> ModelType {
 
 fn price(quota: u32) -> Price {
     Price::new(quota).unwrap()
+}
+
+/// A call billed per call whose model reported no tokens.
+fn none() -> Settlement {
+    Settlement::default()
 }
 
 async fn surplus(store: &SeaStore, who: &UserId) -> anyhow::Result<i64> {
@@ -108,9 +113,17 @@ async fn a_spend_opens_a_usage_row_that_ends_once() -> anyhow::Result<()> {
         ensure!(rows.len() == 1 && rows[0].status == UsageStatus::Started);
         ensure!(rows[0].quota_spent == 2 && rows[0].started_at == t0());
 
-        ensure!(store.finish(id, &UsageEnd::Ok, Some(42), t0()).await?);
+        ensure!(
+            store
+                .finish(id, &UsageEnd::Ok, Some(42), &none(), t0())
+                .await?
+        );
         // Ended: neither a second end nor a refund changes anything.
-        ensure!(!store.finish(id, &UsageEnd::Cancelled, None, t0()).await?);
+        ensure!(
+            !store
+                .finish(id, &UsageEnd::Cancelled, None, &none(), t0())
+                .await?
+        );
         ensure!(!store.refund(id, "late", t0()).await?);
         ensure!(surplus(&store, &who).await? == 3);
         let row = &store.usage_of(&who, 10).await?[0];
@@ -129,7 +142,7 @@ async fn a_refund_gives_the_price_back_exactly_once() -> anyhow::Result<()> {
         ensure!(surplus(&store, &who).await? == 1);
         ensure!(store.refund(id, "upstream said 500", t0()).await?);
         ensure!(!store.refund(id, "again", t0()).await?);
-        ensure!(!store.finish(id, &UsageEnd::Ok, None, t0()).await?);
+        ensure!(!store.finish(id, &UsageEnd::Ok, None, &none(), t0()).await?);
         ensure!(surplus(&store, &who).await? == 3);
         let row = &store.usage_of(&who, 10).await?[0];
         ensure!(row.status == UsageStatus::Refunded);
@@ -138,7 +151,13 @@ async fn a_refund_gives_the_price_back_exactly_once() -> anyhow::Result<()> {
         let failed = spent(&store, &who, "gpt-4o", 1).await?;
         ensure!(
             store
-                .finish(failed, &UsageEnd::Failed("cut off".into()), Some(5), t0())
+                .finish(
+                    failed,
+                    &UsageEnd::Failed("cut off".into()),
+                    Some(5),
+                    &none(),
+                    t0()
+                )
                 .await?
         );
         ensure!(
@@ -227,7 +246,11 @@ async fn calls_older_than_the_cutoff_still_started_end_as_interrupted() -> anyho
         let stale = spent(&store, &who, "gpt-4o", 1).await?;
         let ended = spent(&store, &who, "gpt-4o", 1).await?;
         let recent = spent_at(&store, &who, "gpt-4o", 1, hours(2)).await?;
-        ensure!(store.finish(ended, &UsageEnd::Ok, None, t0()).await?);
+        ensure!(
+            store
+                .finish(ended, &UsageEnd::Ok, None, &none(), t0())
+                .await?
+        );
 
         ensure!(store.end_interrupted(hours(1), hours(3)).await? == 1);
         ensure!(
@@ -396,6 +419,83 @@ async fn a_keys_cap_holds_under_concurrency_and_refunds_give_its_share_back() ->
         let keys = store.keys_of(&who).await?;
         ensure!(keys.len() == 2 && keys[0].id == open.id && keys[0].revoked_at == Some(t0()));
         ensure!(keys[1].last_used_at == Some(t0()) && keys[1].quota_spent == 5);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_call_billed_by_the_token_settles_once_and_gives_the_rest_back() -> anyhow::Result<()> {
+    use domain::api_key::KeyTerms;
+    use domain::ports::ApiKeys;
+    on_every_backend(|store| async move {
+        let who = funded(&store, "oTokenSettle", 100).await?;
+        let terms = KeyTerms::parse("ci", Some(30), "")?;
+        let key = store
+            .create_key(&who, &terms, &"12".repeat(32), "sk-cm-12", t0())
+            .await?;
+        ensure!(store.spendable(&who, None).await? == 100);
+        ensure!(
+            store.spendable(&who, Some(key.id)).await? == 30,
+            "the key's cap"
+        );
+        ensure!(store.spendable(&user("oNobody"), None).await? == 0);
+
+        let reserved = 12;
+        let id = match store
+            .spend(&who, &model("gpt-4o"), price(12), Some(key.id), t0())
+            .await?
+        {
+            Spend::Spent(id) => id,
+            other => anyhow::bail!("expected a spend, got {other:?}"),
+        };
+        ensure!(surplus(&store, &who).await? == 88);
+        ensure!(store.spendable(&who, Some(key.id)).await? == 18);
+        let settled = Settlement {
+            tokens: Some(TokenUsage {
+                prompt: 120,
+                completion: 345,
+            }),
+            charge: Some(Charge { reserved, spent: 5 }),
+        };
+        ensure!(
+            store
+                .finish(id, &UsageEnd::Cancelled, Some(7), &settled, t0())
+                .await?
+        );
+        // Once: a second end (or a refund) gives nothing back again.
+        ensure!(
+            !store
+                .finish(id, &UsageEnd::Ok, None, &settled, t0())
+                .await?
+        );
+        ensure!(!store.refund(id, "late", t0()).await?);
+        ensure!(surplus(&store, &who).await? == 95);
+        ensure!(
+            store.spendable(&who, Some(key.id)).await? == 25,
+            "the key's share too"
+        );
+        let row = &store.usage_of(&who, 10).await?[0];
+        ensure!(row.status == UsageStatus::Cancelled && row.quota_spent == 5);
+        ensure!(row.tokens == settled.tokens, "{:?}", row.tokens);
+
+        // A call billed per call keeps its price and records the model's tokens.
+        let id = spent(&store, &who, "gpt-4o", 2).await?;
+        let reported = Settlement {
+            tokens: Some(TokenUsage {
+                prompt: 7,
+                completion: 9,
+            }),
+            charge: None,
+        };
+        ensure!(
+            store
+                .finish(id, &UsageEnd::Ok, None, &reported, t0())
+                .await?
+        );
+        ensure!(surplus(&store, &who).await? == 93);
+        let row = &store.usage_of(&who, 10).await?[0];
+        ensure!(row.quota_spent == 2 && row.tokens == reported.tokens);
         Ok(())
     })
     .await

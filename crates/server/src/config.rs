@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 mod chat;
 pub use chat::{
-    BUILTIN_WORDS, ChatModelSettings, ChatSettings, ChatUpstreamSettings, ModelKind, TrialSettings,
-    WordListSettings,
+    BUILTIN_WORDS, BillingKind, ChatModelSettings, ChatSettings, ChatUpstreamSettings, ModelKind,
+    TrialSettings, WordListSettings,
 };
 
 /// All settings.

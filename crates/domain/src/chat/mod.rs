@@ -11,8 +11,8 @@ pub mod trial;
 pub mod usage;
 pub mod words;
 
-pub use pricing::{Price, Pricing, PricingError};
+pub use pricing::{Billing, Price, Pricing, PricingError, TokenRates};
 pub use request::{ChatMessage, ChatRequest, ChatRequestError, Role};
 pub use trial::{Trial, TrialError};
-pub use usage::{ChatUsage, Spend, TokenUsage, UsageEnd, UsageId, UsageStatus};
+pub use usage::{Charge, ChatUsage, Settlement, Spend, TokenUsage, UsageEnd, UsageId, UsageStatus};
 pub use words::{Screened, WordAction, WordFilter, WordsError};

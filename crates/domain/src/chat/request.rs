@@ -48,7 +48,14 @@ pub struct ChatMessage {
 pub struct ChatRequest {
     pub model: ModelType,
     pub messages: Vec<ChatMessage>,
+    /// The most completion tokens the answer may have: the caller's, lowered by the chat
+    /// when the model is billed by the token and the balance pays for fewer.
+    pub max_tokens: Option<u32>,
 }
+
+/// What OpenAI's chat format adds around each message, and to prime the reply, in tokens.
+const TOKENS_PER_MESSAGE: u64 = 3;
+const TOKENS_TO_PRIME_REPLY: u64 = 3;
 
 /// Why a chat request was refused; each names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,7 +106,24 @@ impl ChatRequest {
         Ok(Self {
             model,
             messages: parsed,
+            max_tokens: None,
         })
+    }
+
+    /// The request with an answer of at most `max_tokens` (0 is read as 1).
+    pub fn with_max_tokens(mut self, max_tokens: Option<u32>) -> Self {
+        self.max_tokens = max_tokens.map(|n| n.max(1));
+        self
+    }
+
+    /// The prompt's tokens as the model will count them, given how many tokens a text is.
+    pub fn prompt_tokens(&self, tokens_in: impl Fn(&str) -> u64) -> u64 {
+        let contents: u64 = self
+            .messages
+            .iter()
+            .map(|m| tokens_in(&m.content) + tokens_in(m.role.as_str()) + TOKENS_PER_MESSAGE)
+            .sum();
+        contents + TOKENS_TO_PRIME_REPLY
     }
 }
 
@@ -118,6 +142,17 @@ mod tests {
                 .unwrap();
         assert_eq!(request.model.as_str(), "gpt-4o");
         assert_eq!(request.messages[1].role, Role::User);
+        assert_eq!(request.max_tokens, None);
+        assert_eq!(request.clone().with_max_tokens(Some(0)).max_tokens, Some(1));
+    }
+
+    #[test]
+    fn the_prompt_counts_each_message_with_its_role_and_framing() {
+        let request =
+            ChatRequest::parse("gpt-4o", vec![msg("system", "be brief"), msg("user", "hi")])
+                .unwrap();
+        // One "token" per character: (8 + 6 + 3) + (2 + 4 + 3) + 3.
+        assert_eq!(request.prompt_tokens(|t| t.chars().count() as u64), 29);
     }
 
     #[test]

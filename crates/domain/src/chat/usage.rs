@@ -75,6 +75,9 @@ pub struct ChatUsage {
     pub trial_window: Option<i64>,
     /// The API key the call was made with, if any.
     pub api_key_id: Option<i64>,
+    /// The tokens it used, once known: the model's report, or our count for a call billed
+    /// by the token whose model reported none.
+    pub tokens: Option<TokenUsage>,
     pub status: UsageStatus,
     pub started_at: DateTime<Utc>,
     /// Milliseconds from the start to the model's first token, if one came.
@@ -136,6 +139,28 @@ impl TokenUsage {
     /// Both together.
     pub fn total(self) -> u64 {
         self.prompt + self.completion
+    }
+}
+
+/// What a call that was not refunded used, and for one billed by the token what it costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settlement {
+    pub tokens: Option<TokenUsage>,
+    pub charge: Option<Charge>,
+}
+
+/// A call billed by the token: what it reserved, and what it costs (never more); the
+/// difference goes back to the account and the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    pub reserved: i64,
+    pub spent: i64,
+}
+
+impl Charge {
+    /// What goes back.
+    pub fn returned(self) -> i64 {
+        (self.reserved - self.spent).max(0)
     }
 }
 

@@ -2,9 +2,18 @@
 //! never bought, one of the free trial's calls), open the model, wait for the first token (a
 //! failure until then gives the price back), then stream. The usage row ends exactly once,
 //! also when the caller goes away mid-answer (then it is CANCELLED, and the call counts).
+//!
+//! A model billed by the token reserves what the prompt and the longest answer allowed
+//! cost (the answer's limit lowered to what the balance pays for, and sent to the model),
+//! and settles when the call ends: the model's reported tokens (or our count of the prompt
+//! and of the text streamed, when it reports none, or the caller left) at most the
+//! reservation, the rest given back in the same write.
 
 use crate::api_key::Caller;
-use crate::chat::{ChatRequest, Pricing, Screened, Spend, Trial, UsageEnd, UsageId, WordFilter};
+use crate::chat::{
+    Billing, Charge, ChatRequest, Price, Pricing, Screened, Settlement, Spend, TokenRates,
+    TokenUsage, Trial, UsageEnd, UsageId, WordFilter,
+};
 use crate::ports::{Background, ChatAccounts, Clock, ModelAnswer, ModelGateway};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -103,20 +112,24 @@ where
         self.screen(&mut request)?;
         let user = &caller.user;
         let started = self.clock.now();
-        let usage = match self.spend(caller, &request, started).await? {
-            Spend::Spent(usage) => usage,
-            Spend::NoAccount => return Err(ChatError::NoAccount),
-            Spend::Frozen => return Err(ChatError::Frozen),
-            Spend::ModelNotGranted => {
+        let (price, mut meter) = self.reserve(caller, &mut request).await?;
+        let (usage, reserved) = match self.spend(caller, &request, price, started).await? {
+            (Spend::Spent(usage), reserved) => (usage, reserved),
+            (Spend::NoAccount, _) => return Err(ChatError::NoAccount),
+            (Spend::Frozen, _) => return Err(ChatError::Frozen),
+            (Spend::ModelNotGranted, _) => {
                 return Err(ChatError::ModelNotGranted(model.as_str().to_owned()));
             }
-            Spend::NoQuota { total } => return Err(ChatError::NoQuota { total }),
-            Spend::TrialUsedUp => {
+            (Spend::NoQuota { total }, _) => return Err(ChatError::NoQuota { total }),
+            (Spend::TrialUsedUp, _) => {
                 let calls = self.trial.as_ref().map_or(0, Trial::calls);
                 return Err(ChatError::TrialUsedUp { calls });
             }
-            Spend::KeyCapReached => return Err(ChatError::KeyCapReached),
+            (Spend::KeyCapReached, _) => return Err(ChatError::KeyCapReached),
         };
+        if let Some(tokens) = &mut meter {
+            tokens.reserved = reserved;
+        }
         let mut usage = UsageGuard {
             accounts: self.accounts.clone(),
             clock: self.clock.clone(),
@@ -125,6 +138,8 @@ where
             started,
             first_token_ms: None,
             ended: false,
+            meter,
+            reported: None,
         };
         let opened = async {
             let mut answer = self.models.open(&request, options).await?;
@@ -134,8 +149,8 @@ where
         .await;
         match opened {
             Ok((answer, first)) => {
-                if first.is_some() {
-                    usage.first_token();
+                if let Some(text) = &first {
+                    usage.streamed(text);
                 }
                 Ok(MeteredAnswer {
                     answer,
@@ -177,45 +192,120 @@ where
         Ok(())
     }
 
+    /// The call's price: for a model billed by the token, what its prompt and longest
+    /// answer cost, the answer's limit (`request.max_tokens`) lowered to what the caller
+    /// can pay for; and the meter that settles it.
+    async fn reserve(
+        &self,
+        caller: &Caller,
+        request: &mut ChatRequest,
+    ) -> anyhow::Result<(Price, Option<TokenMeter>)> {
+        let rates = match self.pricing.billing_of(&request.model) {
+            Billing::PerCall(price) => return Ok((price, None)),
+            Billing::PerToken(rates) => rates,
+        };
+        let model = request.model.clone();
+        let prompt = request.prompt_tokens(|text| self.models.tokens_in(&model, text));
+        let wanted = request
+            .max_tokens
+            .unwrap_or(rates.max_completion())
+            .min(rates.max_completion());
+        let spendable = self
+            .accounts
+            .spendable(&caller.user, caller.key.as_ref().map(|k| k.id))
+            .await?;
+        // A balance too small even for one token asks for the whole answer: the spend then
+        // refuses it with the reason (no quota, frozen, …), or the trial pays.
+        let affordable = rates.completion_within(spendable, prompt);
+        let max_tokens = if affordable == 0 {
+            wanted
+        } else {
+            wanted.min(affordable)
+        };
+        request.max_tokens = Some(max_tokens);
+        let reserve = rates.charge(TokenUsage {
+            prompt,
+            completion: u64::from(max_tokens),
+        });
+        let price =
+            Price::new(u32::try_from(reserve.max(1)).unwrap_or(u32::MAX)).expect("at least 1");
+        let models = self.models.clone();
+        Ok((
+            price,
+            Some(TokenMeter {
+                rates,
+                prompt,
+                reserved: 0,
+                streamed: String::new(),
+                tokens_in: Arc::new(move |text| models.tokens_in(&model, text)),
+            }),
+        ))
+    }
+
     /// The account pays the price (within the key's models and cap, when the call comes
     /// through one); a user without one gets a trial call, if the trial is on and covers
-    /// the model.
+    /// the model. With what was taken from the account (0 for a trial call).
     async fn spend(
         &self,
         caller: &Caller,
         request: &ChatRequest,
+        price: Price,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Spend> {
+    ) -> anyhow::Result<(Spend, i64)> {
         let (user, model) = (&caller.user, &request.model);
         if caller.key.as_ref().is_some_and(|key| !key.allows(model)) {
-            return Ok(Spend::ModelNotGranted);
+            return Ok((Spend::ModelNotGranted, 0));
         }
-        let price = self.pricing.price_of(model);
         let key = caller.key.as_ref().map(|key| key.id);
         let spent = self.accounts.spend(user, model, price, key, now).await?;
         let (Spend::NoAccount, Some(trial)) = (spent, &self.trial) else {
-            return Ok(spent);
+            return Ok((spent, i64::from(price.get())));
         };
         if !trial.covers(model) {
-            return Ok(Spend::ModelNotGranted);
+            return Ok((Spend::ModelNotGranted, 0));
         }
         let window = trial.window_of(now);
-        Ok(
-            match self
-                .accounts
-                .spend_trial(user, model, window, trial.calls(), now)
-                .await?
-            {
-                Some(usage) => Spend::Spent(usage),
-                None => Spend::TrialUsedUp,
-            },
-        )
+        let counted = self
+            .accounts
+            .spend_trial(user, model, window, trial.calls(), now)
+            .await?;
+        Ok((counted.map_or(Spend::TrialUsedUp, Spend::Spent), 0))
+    }
+}
+
+/// How a call billed by the token is settled.
+struct TokenMeter {
+    rates: TokenRates,
+    /// Our count of the prompt's tokens.
+    prompt: u64,
+    /// What the spend took (0 for a trial call: nothing to settle).
+    reserved: i64,
+    /// The answer so far, counted if the model reports no tokens.
+    streamed: String,
+    tokens_in: Arc<dyn Fn(&str) -> u64 + Send + Sync>,
+}
+
+impl TokenMeter {
+    /// The tokens the call used (`reported` by the model, else counted) and its charge.
+    fn settle(&self, reported: Option<TokenUsage>) -> Settlement {
+        let tokens = reported.unwrap_or_else(|| TokenUsage {
+            prompt: self.prompt,
+            completion: (self.tokens_in)(&self.streamed),
+        });
+        let charge = (self.reserved > 0).then(|| Charge {
+            reserved: self.reserved,
+            spent: self.rates.charge(tokens).min(self.reserved),
+        });
+        Settlement {
+            tokens: Some(tokens),
+            charge,
+        }
     }
 }
 
 /// A call whose answer has started. Dropping it unended (the caller left) ends its usage
 /// as CANCELLED; the dropped model answer closes its connection.
-pub struct MeteredAnswer<A: ChatAccounts, R> {
+pub struct MeteredAnswer<A: ChatAccounts, R: ModelAnswer> {
     answer: R,
     first: Option<String>,
     usage: UsageGuard<A>,
@@ -244,22 +334,33 @@ where
         if let Some(first) = self.first.take() {
             return Some(Ok(first));
         }
+        let reported = self.answer.usage();
         match self.answer.next_delta().await {
             Ok(Some(text)) => {
-                self.usage.first_token();
+                self.usage.streamed(&text);
                 Some(Ok(text))
             }
             Ok(None) => {
-                self.usage.finish(UsageEnd::Ok).await;
+                let reported = self.answer.usage().or(reported);
+                self.usage.finish(UsageEnd::Ok, reported).await;
                 None
             }
             Err(error) => {
                 tracing::warn!(usage = %self.usage.usage, %error,
                     "chat model failed mid-answer; the call counts");
-                self.usage.finish(UsageEnd::Failed(error.to_string())).await;
+                let reported = self.answer.usage().or(reported);
+                let end = UsageEnd::Failed(error.to_string());
+                self.usage.finish(end, reported).await;
                 Some(Err(error))
             }
         }
+    }
+}
+
+impl<A: ChatAccounts, R: ModelAnswer> Drop for MeteredAnswer<A, R> {
+    fn drop(&mut self) {
+        // The guard, dropped next, settles a caller that left with what the model reported.
+        self.usage.reported = self.answer.usage();
     }
 }
 
@@ -273,13 +374,32 @@ struct UsageGuard<A: ChatAccounts> {
     started: DateTime<Utc>,
     first_token_ms: Option<i64>,
     ended: bool,
+    /// For a call billed by the token.
+    meter: Option<TokenMeter>,
+    /// The tokens the model reported before the caller left, if it did.
+    reported: Option<TokenUsage>,
 }
 
 impl<A: ChatAccounts> UsageGuard<A> {
-    fn first_token(&mut self) {
+    /// `text` reached the caller.
+    fn streamed(&mut self, text: &str) {
         if self.first_token_ms.is_none() {
             let elapsed = self.clock.now() - self.started;
             self.first_token_ms = Some(elapsed.num_milliseconds().max(0));
+        }
+        if let Some(meter) = &mut self.meter {
+            meter.streamed.push_str(text);
+        }
+    }
+
+    /// What the call used and costs, given what the model `reported`.
+    fn settlement(&self, reported: Option<TokenUsage>) -> Settlement {
+        match &self.meter {
+            Some(meter) => meter.settle(reported),
+            None => Settlement {
+                tokens: reported,
+                charge: None,
+            },
         }
     }
 
@@ -294,11 +414,18 @@ impl<A: ChatAccounts> UsageGuard<A> {
         }
     }
 
-    async fn finish(&mut self, end: UsageEnd) {
+    async fn finish(&mut self, end: UsageEnd, reported: Option<TokenUsage>) {
         self.ended = true;
+        let settlement = self.settlement(reported);
         if let Err(e) = self
             .accounts
-            .finish(self.usage, &end, self.first_token_ms, self.clock.now())
+            .finish(
+                self.usage,
+                &end,
+                self.first_token_ms,
+                &settlement,
+                self.clock.now(),
+            )
             .await
         {
             tracing::error!(usage = %self.usage, error = ?e, "could not record the end of a chat call");
@@ -313,12 +440,13 @@ impl<A: ChatAccounts> Drop for UsageGuard<A> {
         }
         let (accounts, usage, first) = (self.accounts.clone(), self.usage, self.first_token_ms);
         let now = self.clock.now();
+        let settlement = self.settlement(self.reported);
         tracing::info!(%usage, "chat caller went away; the call counts");
         // Drop cannot wait: the write runs in the background (at shutdown the row may stay
         // STARTED, and the interrupted-chats job ends it).
         self.background.run(Box::pin(async move {
             if let Err(e) = accounts
-                .finish(usage, &UsageEnd::Cancelled, first, now)
+                .finish(usage, &UsageEnd::Cancelled, first, &settlement, now)
                 .await
             {
                 tracing::error!(%usage, error = ?e, "could not record a cancelled chat call");

@@ -23,6 +23,11 @@ pub fn millis_null(name: impl IntoIden) -> ColumnDef {
     ColumnDef::new(name).big_integer().null().to_owned()
 }
 
+/// A nullable `BIGINT` count (e.g. tokens, unknown until known).
+pub fn count_null(name: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(name).big_integer().null().to_owned()
+}
+
 /// A required `VARCHAR(len)`.
 pub fn text(name: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(name).string_len(len).not_null().to_owned()

@@ -18,6 +18,7 @@ mod m20261201_000008_account_models;
 mod m20261202_000009_outbox_without_payload;
 mod m20261202_000010_free_trial;
 mod m20261202_000011_api_keys;
+mod m20261202_000012_usage_tokens;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_outbox_without_payload::Migration),
             Box::new(m20261202_000010_free_trial::Migration),
             Box::new(m20261202_000011_api_keys::Migration),
+            Box::new(m20261202_000012_usage_tokens::Migration),
         ]
     }
 }

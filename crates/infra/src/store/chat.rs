@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
 use domain::api_key::ApiKeyId;
-use domain::chat::{ChatUsage, Price, Spend, UsageEnd, UsageId, UsageStatus};
+use domain::chat::{
+    ChatUsage, Price, Settlement, Spend, TokenUsage, UsageEnd, UsageId, UsageStatus,
+};
 use domain::ports::AccountRepository;
 use domain::ports::ChatAccounts;
 use domain::product::ModelType;
@@ -140,23 +142,7 @@ impl ChatAccounts for SeaStore {
             rollback(txn).await;
             return Ok(false);
         }
-        let row = chat_usage::Entity::find_by_id(usage.0)
-            .one(&txn)
-            .await
-            .with_context(|| format!("refund chat call {usage}: read it"))?
-            .with_context(|| format!("chat call {usage} vanished while refunding"))?;
-        if let Some(key) = row.api_key_id {
-            api_key::Entity::update_many()
-                .col_expr(
-                    api_key::Column::QuotaSpent,
-                    Expr::col(api_key::Column::QuotaSpent).sub(row.quota_spent),
-                )
-                .filter(api_key::Column::Id.eq(key))
-                .filter(api_key::Column::QuotaSpent.gte(row.quota_spent))
-                .exec(&txn)
-                .await
-                .with_context(|| format!("refund chat call {usage}: give its key its share"))?;
-        }
+        let row = ended_row(&txn, usage).await?;
         if let Some(window) = row.trial_window {
             trial_call::Entity::update_many()
                 .col_expr(
@@ -170,16 +156,7 @@ impl ChatAccounts for SeaStore {
                 .await
                 .with_context(|| format!("refund chat call {usage}: give the trial call back"))?;
         } else {
-            account::Entity::update_many()
-                .col_expr(
-                    account::Column::SurplusQuota,
-                    Expr::col(account::Column::SurplusQuota).add(row.quota_spent),
-                )
-                .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
-                .filter(account::Column::UserId.eq(row.user_id.as_str()))
-                .exec(&txn)
-                .await
-                .with_context(|| format!("refund chat call {usage}: give the quota back"))?;
+            give_back(&txn, &row, row.quota_spent, now).await?;
         }
         txn.commit()
             .await
@@ -192,18 +169,66 @@ impl ChatAccounts for SeaStore {
         usage: UsageId,
         end: &UsageEnd,
         first_token_ms: Option<i64>,
+        settlement: &Settlement,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
+        let context = || format!("end chat call {usage} as {}", end.status().as_str());
         let error = match end {
             UsageEnd::Failed(error) => Some(error.as_str()),
             UsageEnd::Ok | UsageEnd::Cancelled => None,
         };
-        Ok(end_usage(end.status(), usage, error, first_token_ms, now)
-            .exec(self.writer()?)
+        let mut ended = end_usage(end.status(), usage, error, first_token_ms, now);
+        if let Some(tokens) = settlement.tokens {
+            let count = |n: u64| Expr::value(i64::try_from(n).unwrap_or(i64::MAX));
+            ended = ended
+                .col_expr(chat_usage::Column::PromptTokens, count(tokens.prompt))
+                .col_expr(
+                    chat_usage::Column::CompletionTokens,
+                    count(tokens.completion),
+                );
+        }
+        let Some(charge) = settlement.charge.filter(|c| c.returned() > 0) else {
+            let won = ended.exec(self.writer()?).await.with_context(context)?;
+            return Ok(won.rows_affected == 1);
+        };
+        // Ending the row is the guard here too: the rest of the reservation goes back once.
+        let txn = self.writer()?.begin().await.with_context(context)?;
+        let won = ended
+            .col_expr(chat_usage::Column::QuotaSpent, Expr::value(charge.spent))
+            .exec(&txn)
             .await
-            .with_context(|| format!("end chat call {usage} as {}", end.status().as_str()))?
+            .with_context(context)?
             .rows_affected
-            == 1)
+            == 1;
+        if !won {
+            rollback(txn).await;
+            return Ok(false);
+        }
+        let row = ended_row(&txn, usage).await?;
+        give_back(&txn, &row, charge.returned(), now).await?;
+        txn.commit().await.with_context(context)?;
+        Ok(true)
+    }
+
+    async fn spendable(&self, user: &UserId, key: Option<ApiKeyId>) -> anyhow::Result<i64> {
+        let balance = self
+            .account(user)
+            .await?
+            .filter(|a| a.status == AccountStatus::Usable)
+            .map_or(0, |a| Ord::max(a.surplus_quota, 0));
+        let Some(key) = key else {
+            return Ok(balance);
+        };
+        let row = api_key::Entity::find_by_id(key.0)
+            .one(&self.reads)
+            .await
+            .with_context(|| format!("read API key {key}"))?;
+        Ok(match row {
+            Some(k) if k.revoked_at.is_none() => k.quota_cap.map_or(balance, |cap| {
+                Ord::min(balance, Ord::max(cap - k.quota_spent, 0))
+            }),
+            _ => 0,
+        })
     }
 
     async fn end_interrupted(
@@ -367,6 +392,51 @@ impl SeaStore {
     }
 }
 
+/// The row of call `usage`, just ended in `txn`.
+async fn ended_row(
+    txn: &sea_orm::DatabaseTransaction,
+    usage: UsageId,
+) -> anyhow::Result<chat_usage::Model> {
+    chat_usage::Entity::find_by_id(usage.0)
+        .one(txn)
+        .await
+        .with_context(|| format!("read chat call {usage}"))?
+        .with_context(|| format!("chat call {usage} vanished while ending it"))
+}
+
+/// Gives `amount` of what call `row` spent back to its account and to its key's share.
+async fn give_back(
+    txn: &sea_orm::DatabaseTransaction,
+    row: &chat_usage::Model,
+    amount: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let usage = row.id;
+    if let Some(key) = row.api_key_id {
+        api_key::Entity::update_many()
+            .col_expr(
+                api_key::Column::QuotaSpent,
+                Expr::col(api_key::Column::QuotaSpent).sub(amount),
+            )
+            .filter(api_key::Column::Id.eq(key))
+            .filter(api_key::Column::QuotaSpent.gte(amount))
+            .exec(txn)
+            .await
+            .with_context(|| format!("chat call {usage}: give its key {amount} back"))?;
+    }
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::SurplusQuota,
+            Expr::col(account::Column::SurplusQuota).add(amount),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
+        .filter(account::Column::UserId.eq(row.user_id.as_str()))
+        .exec(txn)
+        .await
+        .with_context(|| format!("chat call {usage}: give {amount} quota back"))?;
+    Ok(())
+}
+
 /// Inserts the call's usage row in `txn`, whose guard has passed, and commits: its id.
 async fn open_usage(
     txn: sea_orm::DatabaseTransaction,
@@ -394,6 +464,8 @@ fn started_usage(user: &UserId, model: &ModelType, now: DateTime<Utc>) -> chat_u
         error: Set(None),
         trial_window: Set(None),
         api_key_id: Set(None),
+        prompt_tokens: Set(None),
+        completion_tokens: Set(None),
     }
 }
 
@@ -451,6 +523,13 @@ fn to_domain(row: chat_usage::Model) -> anyhow::Result<ChatUsage> {
         quota_spent: row.quota_spent,
         trial_window: row.trial_window,
         api_key_id: row.api_key_id,
+        tokens: row
+            .prompt_tokens
+            .zip(row.completion_tokens)
+            .map(|(prompt, completion)| TokenUsage {
+                prompt: u64::try_from(prompt).unwrap_or(0),
+                completion: u64::try_from(completion).unwrap_or(0),
+            }),
         status: UsageStatus::parse(&row.status).with_context(|| {
             format!(
                 "stored chat call {}: unknown status {:?}",

@@ -91,6 +91,11 @@ impl Models {
         })
     }
 
+    /// What `model` makes, if some model service answers it.
+    pub fn kind_of(&self, model: &ModelType) -> Option<ModelKind> {
+        self.routes.for_model(model).map(|route| route.kind)
+    }
+
     /// The offline model's routes, when it is on (they must be mounted).
     pub fn offline_router(&self) -> Option<axum::Router> {
         self.offline.clone().map(offline::router)
@@ -105,6 +110,12 @@ impl ModelGateway for Models {
 
     fn serves(&self, model: &ModelType) -> bool {
         self.routes.for_model(model).is_some()
+    }
+
+    /// o200k_base (GPT-4o's) for every model: for the others (GLM, …) a close count, and
+    /// the model's own report replaces it whenever it sends one.
+    fn tokens_in(&self, _model: &ModelType, text: &str) -> u64 {
+        tokens_in(text)
     }
 
     /// Tries the model's upstreams in order, skipping those whose breaker is open (all of
@@ -214,6 +225,11 @@ impl ModelAnswer for ModelReply {
             Self::Images(_) => None,
         }
     }
+}
+
+/// How many o200k_base tokens `text` is.
+pub fn tokens_in(text: &str) -> u64 {
+    tiktoken_rs::o200k_base_singleton().count_ordinary(text) as u64
 }
 
 /// Background work on the tokio runtime (absent only at shutdown, when it is skipped).

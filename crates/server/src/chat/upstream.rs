@@ -109,6 +109,16 @@ impl Upstream {
             .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
             .collect();
         body.insert("messages".into(), Value::Array(messages));
+        if let Some(max) = request.max_tokens {
+            // The chat may have lowered the caller's limit (to what the balance pays for);
+            // it goes under the name the caller used.
+            let field = if body.contains_key("max_completion_tokens") {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            body.insert(field.into(), json!(max));
+        }
         body.insert("stream".into(), Value::Bool(true));
         // The tokens come with the last chunk (OpenAI sends them only when asked).
         body.insert("stream_options".into(), json!({"include_usage": true}));

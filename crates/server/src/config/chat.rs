@@ -3,7 +3,7 @@
 
 use super::Secret;
 use anyhow::Context as _;
-use domain::chat::{Pricing, Trial, WordAction, WordFilter};
+use domain::chat::{Pricing, TokenRates, Trial, WordAction, WordFilter};
 use domain::product::ModelType;
 use domain::service::ChatRules;
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,7 @@ pub struct ChatUpstreamSettings {
 }
 
 /// What a model of the map is: each field may be left out.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct ChatModelSettings {
     /// The `name` of the upstream that serves it; empty = the upstream whose prefix matches
@@ -80,6 +80,62 @@ pub struct ChatModelSettings {
     /// Quota per call; unset = `chat.default_price`.
     pub price: Option<u32>,
     pub kind: ModelKind,
+    /// `call` (the price per call, the original's way) or `tokens` (the two prices below).
+    pub billing: BillingKind,
+    /// With `billing = "tokens"`: quota per 1,000 prompt tokens (e.g. 0.5).
+    pub prompt_price: Option<f64>,
+    /// With `billing = "tokens"`: quota per 1,000 completion tokens.
+    pub completion_price: Option<f64>,
+    /// With `billing = "tokens"`: the most completion tokens one call reserves for (and the
+    /// upstream is told to stop at); unset = 4,096.
+    pub max_tokens: Option<u32>,
+}
+
+/// How a model's calls are charged.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingKind {
+    #[default]
+    Call,
+    Tokens,
+}
+
+/// The answer limit a model billed by the token reserves for when its entry sets none.
+const DEFAULT_MAX_TOKENS: u32 = 4_096;
+
+impl ChatModelSettings {
+    /// Its token rates, if it is billed by the token.
+    fn rates(&self) -> anyhow::Result<Option<TokenRates>> {
+        if self.billing == BillingKind::Call {
+            return Ok(None);
+        }
+        anyhow::ensure!(
+            self.kind == ModelKind::Chat,
+            "billing = \"tokens\" is for chat models; an image model is billed per call"
+        );
+        // Quota per 1,000 tokens is millionths of a quota per token times 1,000.
+        let micros = |field: &str, price: Option<f64>| {
+            let price = price.with_context(|| {
+                format!("billing = \"tokens\" needs {field} (quota per 1,000 tokens)")
+            })?;
+            let micros = (price * 1_000.0).round();
+            anyhow::ensure!(
+                price.is_finite() && price >= 0.0 && micros < 1e15,
+                "{field} must be a number of quota per 1,000 tokens, at least 0"
+            );
+            anyhow::ensure!(
+                price == 0.0 || micros >= 1.0,
+                "{field} = {price} is below the smallest rate, 0.001 quota per 1,000 tokens"
+            );
+            Ok(micros as u64)
+        };
+        let rates = TokenRates::new(
+            micros("prompt_price", self.prompt_price)?,
+            micros("completion_price", self.completion_price)?,
+            self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+        )?;
+        Ok(Some(rates))
+    }
 }
 
 /// What a model makes.
@@ -190,13 +246,21 @@ impl ChatSettings {
         for name in self.models.keys() {
             ModelType::parse(name).with_context(|| format!("chat.models.{name:?}"))?;
         }
-        let pricing = Pricing::new(
+        let mut pricing = Pricing::new(
             self.default_price,
             self.models
                 .iter()
                 .filter_map(|(name, m)| m.price.map(|p| (name.as_str(), p))),
         )
         .context("chat.models.*.price / chat.default_price")?;
+        for (name, entry) in &self.models {
+            if let Some(rates) = entry
+                .rates()
+                .with_context(|| format!("chat.models.{name:?}"))?
+            {
+                pricing = pricing.with_rates(name, rates)?;
+            }
+        }
         let models = ModelType::parse_list(&trial.models).context("trial.models")?;
         let trial = Trial::new(trial.calls, trial.period_hours, models).context("[trial]")?;
         Ok(ChatRules {
@@ -244,14 +308,17 @@ fn words_of(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::chat::Screened;
+    use domain::chat::{Billing, Price, Screened};
 
     #[test]
     fn the_defaults_map_the_originals_models_and_price_them_at_one() {
         let settings = ChatSettings::default();
         let rules = settings.rules(&TrialSettings::default()).unwrap();
         let model = |m| ModelType::parse(m).unwrap();
-        assert_eq!(rules.pricing.price_of(&model("chatglm_turbo")).get(), 1);
+        assert_eq!(
+            rules.pricing.billing_of(&model("chatglm_turbo")),
+            Billing::PerCall(Price::ONE)
+        );
         assert_eq!(settings.models["dall-e-3"].kind, ModelKind::Image);
         assert_eq!(settings.models["gpt-3.5-turbo"].model, "gpt-4o-mini");
         let trial = rules.trial.unwrap();
@@ -261,6 +328,40 @@ mod tests {
             rules.words.screen("哪里可以赌博"),
             Screened::Masked("哪里可以**".into())
         );
+    }
+
+    #[test]
+    fn a_model_billed_by_the_token_has_its_rates_and_bad_ones_stop_the_start() {
+        let mut settings = ChatSettings::default();
+        let entry = settings.models.entry("gpt-4".into()).or_default();
+        entry.billing = BillingKind::Tokens;
+        entry.prompt_price = Some(0.5);
+        entry.completion_price = Some(2.0);
+        let rules = settings.rules(&TrialSettings::default()).unwrap();
+        let model = ModelType::parse("gpt-4").unwrap();
+        assert_eq!(
+            rules.pricing.billing_of(&model),
+            Billing::PerToken(TokenRates::new(500, 2_000, DEFAULT_MAX_TOKENS).unwrap())
+        );
+        let error_of = |settings: &ChatSettings| {
+            format!(
+                "{:#}",
+                settings.rules(&TrialSettings::default()).unwrap_err()
+            )
+        };
+        let entry = settings.models.get_mut("gpt-4").unwrap();
+        entry.completion_price = None;
+        assert!(error_of(&settings).contains("needs completion_price"));
+        let entry = settings.models.get_mut("gpt-4").unwrap();
+        entry.completion_price = Some(0.0001);
+        assert!(error_of(&settings).contains("below the smallest rate"));
+        let entry = settings.models.get_mut("gpt-4").unwrap();
+        entry.completion_price = Some(-1.0);
+        assert!(error_of(&settings).contains("at least 0"));
+        let entry = settings.models.get_mut("dall-e-3").unwrap();
+        entry.billing = BillingKind::Tokens;
+        settings.models.get_mut("gpt-4").unwrap().completion_price = Some(1.0);
+        assert!(error_of(&settings).contains("an image model is billed per call"));
     }
 
     #[test]

@@ -110,7 +110,20 @@ pub(super) fn parse_object(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let request = ChatRequest::parse(&model, messages).map_err(|e| e.to_string())?;
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .into_iter()
+        .find_map(|field| object.get(field).map(|v| (field, v)))
+        .map(|(field, value)| {
+            value
+                .as_u64()
+                .filter(|n| *n >= 1)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                .ok_or_else(|| format!("{field} must be a whole number of at least 1"))
+        })
+        .transpose()?;
+    let request = ChatRequest::parse(&model, messages)
+        .map_err(|e| e.to_string())?
+        .with_max_tokens(max_tokens);
     let options = object
         .into_iter()
         .filter(|(key, _)| PASSED_ON.contains(&key.as_str()))

@@ -25,6 +25,10 @@ pub enum Mode {
     Status(u16),
     /// Streams `n` words, then an error object.
     BreakAfter(usize),
+    /// As `Answer`, but never reports its tokens (as some services do not).
+    Unmetered(usize),
+    /// Streams `n` words, then waits forever.
+    StallAfter(usize),
     /// Never answers.
     Hang,
     /// Streams a word every 20 ms, forever.
@@ -40,7 +44,8 @@ pub enum Flavour {
     Zhipu,
 }
 
-/// A running fake.
+/// A running fake. Like a real model it stops at the request's `max_tokens` (or
+/// `max_completion_tokens`), each word being one completion token in its usage report.
 pub struct FakeUpstream {
     /// The API root to configure (`…/v1` or `…/api/paas/v4`).
     pub base_url: String,
@@ -200,6 +205,10 @@ async fn answer(
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     let include_usage = body["stream_options"]["include_usage"] == true;
+    let limit = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|field| body[field].as_u64())
+        .map_or(usize::MAX, |n| n as usize);
     if let Some(refusal) = fake.take(headers, body) {
         return refusal;
     }
@@ -209,7 +218,9 @@ async fn answer(
             tokio::time::sleep(Duration::from_secs(3600)).await;
             unreachable!()
         }
-        Mode::Answer(n) => (Some(n), fake.end(n, include_usage)),
+        Mode::Answer(n) => (Some(n.min(limit)), fake.end(n.min(limit), include_usage)),
+        Mode::Unmetered(n) => (Some(n.min(limit)), fake.end(n.min(limit), false)),
+        Mode::StallAfter(n) => (Some(n), String::new()),
         Mode::BreakAfter(n) => (
             Some(n),
             "data: {\"error\":{\"message\":\"overloaded\"}}\n\n".to_owned(),
@@ -230,6 +241,10 @@ async fn answer(
             }
             tokio::time::sleep(Duration::from_millis(if words.is_none() { 20 } else { 2 })).await;
             let frame = match words {
+                Some(n) if i >= n && matches!(fake.mode, Mode::StallAfter(_)) => {
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                }
                 Some(n) if i >= n => {
                     guard.1 = true;
                     tail.clone()

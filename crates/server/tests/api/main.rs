@@ -1,6 +1,7 @@
 //! The server over real HTTP on port 0: a real SQLite (or PostgreSQL) store, the built-in
 //! WeChat Pay sandbox with real signatures and encryption, and the notify path end to end.
 
+mod billing;
 mod chat;
 mod checkout;
 mod fake_models;

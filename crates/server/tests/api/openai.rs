@@ -92,6 +92,99 @@ async fn without_stream_the_answer_is_one_completion_object() {
 }
 
 #[tokio::test]
+async fn a_whole_answer_that_breaks_off_is_a_502_and_counts_as_the_rules_say() {
+    let fake = FakeUpstream::spawn(Mode::BreakAfter(2)).await;
+    let app = app_with(&fake).await;
+    grant(&app, "oV1Broke", 2, "gpt-4o").await;
+    let response = post(&app, Some(app.token_for("oV1Broke")), ask("gpt-4o", false)).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the call counts"), "{message}");
+    wait_for_usage(&app, "oV1Broke", UsageStatus::Failed).await;
+    assert_eq!(app.quota("oV1Broke").await, (2, 1));
+}
+
+async fn image(app: &TestApp, user: &str, body: Value) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}/v1/images/generations", app.base_url))
+        .bearer_auth(app.token_for(user))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn images_are_made_by_image_models_for_their_price_or_refunded() {
+    let fake = FakeUpstream::spawn(Mode::Answer(1)).await;
+    let app = app_with(&fake).await;
+    grant(&app, "oV1Images", 3, "dall-e-3,gpt-4o").await;
+    let (status, body) = image(
+        &app,
+        "oV1Images",
+        json!({"model": "dall-e-3", "prompt": "a red panda"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([{"url": "https://images.example/fake-0.png"}])
+    );
+    assert!(body["created"].is_i64());
+    assert_eq!(
+        (&fake.last_body()["model"], &fake.last_body()["prompt"]),
+        (&json!("dall-e-3"), &json!("a red panda"))
+    );
+    assert_eq!(app.quota("oV1Images").await, (3, 2));
+
+    let refusals = [
+        json!({"model": "gpt-4o", "prompt": "x"}),
+        json!({"model": "dall-e-3", "prompt": "x", "n": 2}),
+        json!({"model": "dall-e-3", "prompt": "x", "response_format": "b64_json"}),
+        json!({"model": "dall-e-3"}),
+    ];
+    for body in refusals {
+        let (status, answer) = image(&app, "oV1Images", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["type"], "invalid_request_error");
+    }
+    let (status, answer) = image(
+        &app,
+        "oV1Images",
+        json!({"model": "dall-e-2", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (404, &json!("model_not_found"))
+    );
+    assert_eq!(
+        app.quota("oV1Images").await,
+        (3, 2),
+        "refusals spend nothing"
+    );
+
+    let broken = FakeUpstream::spawn(Mode::Status(500)).await;
+    let app = app_with(&broken).await;
+    grant(&app, "oV1ImagesDown", 3, "dall-e-3").await;
+    let (status, answer) = image(
+        &app,
+        "oV1ImagesDown",
+        json!({"model": "dall-e-3", "prompt": "x"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (502, &json!("upstream_error"))
+    );
+    assert_eq!(app.quota("oV1ImagesDown").await, (3, 3), "given back");
+}
+
+#[tokio::test]
 async fn refusals_are_openais_errors_and_spend_nothing() {
     let fake = FakeUpstream::spawn(Mode::Answer(1)).await;
     let app = app_with(&fake).await;
@@ -230,15 +323,29 @@ async fn the_official_openai_package_talks_to_v1_with_an_api_key_and_the_session
     };
     // The embedded default: the offline model answers, and reports its tokens.
     let app = TestApp::spawn().await;
-    grant(&app, "oV1Python", 10, "gpt-4o-mini,o3-mini").await;
+    grant(&app, "oV1Python", 10, "gpt-4o-mini,o3-mini,dall-e-3").await;
     let token = app.token_for("oV1Python");
-    let seen = python_client(&python, &[&app.base_url, &token, "gpt-4o-mini", "gpt-4o"]).await;
+    let args = [&app.base_url, &token, "gpt-4o-mini", "gpt-4o", "dall-e-3"];
+    let seen = python_client(&python, &args).await;
     check_client(&seen);
-    assert_eq!(seen["models"], json!(["gpt-4o-mini", "o3-mini"]));
+    assert_eq!(
+        seen["models"],
+        json!(["dall-e-3", "gpt-4o-mini", "o3-mini"])
+    );
+    // The offline model's picture, served by this server.
+    let pictures = seen["image"].as_array().unwrap();
+    assert_eq!(pictures.len(), 1, "{seen}");
+    let url = pictures[0].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/offline/images/", app.base_url)),
+        "{url}"
+    );
+    let svg = app.http.get(url).send().await.unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
     assert_eq!(
         app.quota("oV1Python").await,
-        (10, 8),
-        "two calls, one quota each"
+        (10, 7),
+        "three calls, one quota each"
     );
 
     // A key limited to one model; another, revoked before use.
@@ -252,7 +359,14 @@ async fn the_official_openai_package_talks_to_v1_with_an_api_key_and_the_session
     )
     .await;
     assert_eq!((status, &body["data"]), (200, &json!(true)), "{body}");
-    let args = [app.base_url.as_str(), &key, "gpt-4o-mini", "o3-mini", &old];
+    let args = [
+        app.base_url.as_str(),
+        &key,
+        "gpt-4o-mini",
+        "o3-mini",
+        "-",
+        &old,
+    ];
     let seen = python_client(&python, &args).await;
     check_client(&seen);
     assert_eq!(seen["models"], json!(["gpt-4o-mini"]), "the key's list");
@@ -260,7 +374,7 @@ async fn the_official_openai_package_talks_to_v1_with_an_api_key_and_the_session
         seen["revoked"],
         json!({"status": 401, "code": "invalid_api_key"})
     );
-    assert_eq!(app.quota("oV1Python").await, (10, 6));
+    assert_eq!(app.quota("oV1Python").await, (10, 5));
 
     // The list shows what each key spent, and never the key.
     let (_, listed) = app.get("oV1Python", "/keys").await;

@@ -313,7 +313,7 @@ async fn the_model_map_sends_the_original_names_to_a_chatglm_v4_upstream() {
             model: "glm-4-plus".into(),
             price: Some(3),
             kind: ModelKind::Chat,
-            fallbacks: Vec::new(),
+            ..ChatModelSettings::default()
         };
         s.chat.models.insert("chatglm_pro".into(), pro);
     })

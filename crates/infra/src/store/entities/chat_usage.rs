@@ -22,6 +22,9 @@ pub struct Model {
     pub trial_window: Option<i64>,
     /// The API key the call was made with, if any.
     pub api_key_id: Option<i64>,
+    /// The tokens the call used, once known.
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
 }
 
 /// No relations: the schema keeps tables independent.

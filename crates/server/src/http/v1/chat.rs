@@ -67,9 +67,7 @@ async fn whole<A: ChatAccounts>(
     while let Some(delta) = answer.next().await {
         match delta {
             Ok(delta) => text.push_str(&delta),
-            Err(error) => {
-                return Err(OpenAiError::Call(domain::service::ChatError::Model(error)));
-            }
+            Err(error) => return Err(OpenAiError::BrokeOff(error)),
         }
     }
     let mut object = json!({

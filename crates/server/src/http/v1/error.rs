@@ -19,6 +19,9 @@ pub enum OpenAiError {
     BadRequest(String),
     #[error(transparent)]
     Call(#[from] ChatError<UpstreamError>),
+    /// A whole (non-streamed) answer broke off after it began: the call counts.
+    #[error("{0}")]
+    BrokeOff(UpstreamError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -34,6 +37,15 @@ impl OpenAiError {
                 "model_not_found",
                 format!("The model `{model}` does not exist or you do not have access to it."),
             )
+        };
+        let upstream = |e: &UpstreamError, charge: &str| {
+            let status = if e.is_timeout() {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let message = format!("{}; {charge}.", client_text(e));
+            (status, "api_error", "upstream_error", message)
         };
         let quota = |why: String| {
             (
@@ -72,16 +84,8 @@ impl OpenAiError {
                 "content_policy_violation",
                 format!("{e}."),
             ),
-            Self::Call(C::Model(e)) => (
-                if e.is_timeout() {
-                    StatusCode::GATEWAY_TIMEOUT
-                } else {
-                    StatusCode::BAD_GATEWAY
-                },
-                "api_error",
-                "upstream_error",
-                format!("{}; nothing was charged.", client_text(e)),
-            ),
+            Self::Call(C::Model(e)) => upstream(e, "nothing was charged"),
+            Self::BrokeOff(e) => upstream(e, "it broke off after it began, so the call counts"),
             Self::Call(C::Store(_)) | Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -100,7 +104,7 @@ impl IntoResponse for OpenAiError {
                 tracing::error!(error = ?e, "v1 call failed");
             }
             // Logged with its details where it happened (the chat service).
-            Self::Call(ChatError::Model(_)) => {}
+            Self::Call(ChatError::Model(_)) | Self::BrokeOff(_) => {}
             other => tracing::info!(status = status.as_u16(), error = %other, "v1 call refused"),
         }
         let body =

@@ -1,10 +1,12 @@
 //! The OpenAI-compatible API under `/v1` (DESIGN.md §8), on the same metered chat as the
-//! original's route: `POST /v1/chat/completions` (streamed or not) and `GET /v1/models`,
+//! original's route: `POST /v1/chat/completions` (streamed or not),
+//! `POST /v1/images/generations` and `GET /v1/models`,
 //! authenticated by a user's API key or the session token as the bearer key. Errors in OpenAI's shape
 //! (`{"error":{"message","type","param","code"}}`), mapped in [`error`] and only there.
 
 mod chat;
 mod error;
+mod images;
 mod models;
 
 pub use error::OpenAiError;
@@ -24,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/chat/completions",
             post(chat::completions)
+                .layer(axum::extract::DefaultBodyLimit::max(super::chat::MAX_BODY)),
+        )
+        .route(
+            "/v1/images/generations",
+            post(images::generations)
                 .layer(axum::extract::DefaultBodyLimit::max(super::chat::MAX_BODY)),
         )
         .route("/v1/models", get(models::list))
