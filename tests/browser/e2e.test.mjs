@@ -127,7 +127,15 @@ test('buy, pay in the sandbox, chat, see the order (desktop)', async () => {
     assert.ok(!html.includes('<img'), html);
     assert.ok(html.includes('<strong>bold</strong>'), html);
     assert.ok(html.includes('<code>a&lt;b&gt;</code>'), html);
-    assert.ok(html.includes('<pre><code class="language-js">if (a &lt; b) {}</code></pre>'), html);
+    assert.ok(html.includes('<pre><code class="language-js"><span class="tok-k">if</span> (a &lt; b) {}</code></pre>'), html);
+    // Links and pictures: http(s) only, their URLs escaped.
+    const linked = await page.evaluate(() => window.renderMarkdown(
+      '[ok](https://a.example/?q=1&r=2) [no](javascript:alert(1)) ![p](https://a.example/p.png) ![x](data:text/html,x) [q](https://a.example/"onmouseover=alert(1))',
+    ));
+    assert.ok(linked.includes('<a href="https://a.example/?q=1&amp;r=2" target="_blank" rel="noopener noreferrer">ok</a>'), linked);
+    assert.ok(linked.includes('<img src="https://a.example/p.png" alt="p" loading="lazy">'), linked);
+    assert.ok(!/javascript:alert\(1\)"|src="data:|onmouseover=alert\(1\)"/.test(linked), linked);
+    assert.equal((linked.match(/<(a|img) /g) || []).length, 2, linked);
     assert.ok(html.includes('<ul><li>one</li><li><strong>two</strong></li></ul>'), html);
     assert.ok(html.includes('<ol><li>first</li><li>second</li></ol>'), html);
 
@@ -176,7 +184,7 @@ test('no quota and a model not granted say so (desktop)', async () => {
     assert.ok(await page.locator('#send').isDisabled());
     await shot(page, 'desktop-chat-no-quota');
 
-    // Sending anyway (a model forced into the picker): the server's 402 is explained.
+    // Sending anyway (a model forced into the picker): the server's 429 is explained.
     await page.evaluate(() => {
       const select = document.getElementById('model');
       select.add(new Option('gpt-4o-mini', 'gpt-4o-mini'));

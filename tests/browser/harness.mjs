@@ -138,6 +138,31 @@ export async function sessionToken(base, openid) {
   return body.data;
 }
 
+/** Buys product `productId` for the holder of `token` and pays it in the sandbox (as the
+ * WeChat app would, out of band); resolves once the package is credited. */
+export async function buy(base, token, productId) {
+  const auth = { Authorization: 'Bearer ' + token };
+  const placed = await (await fetch(base + '/api/v1/sale/place_order', {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: 'productId=' + encodeURIComponent(productId),
+  })).json();
+  if (placed.code !== '0000') throw new Error('the order was refused: ' + JSON.stringify(placed));
+  // The prepay may still be on its way to the sandbox: pay once it knows the order.
+  await until('the sandbox to take the payment', async () => {
+    const paid = await fetch(base + '/sandbox/pay', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ out_trade_no: placed.data.orderId }),
+    });
+    return paid.ok;
+  });
+  await until('the package to be credited', async () => {
+    const account = await (await fetch(base + '/api/v1/account/query', { headers: auth })).json();
+    return account.data && account.data.totalQuota > 0;
+  });
+}
+
 /** Logs the page in by putting `token` where the pages keep it. */
 export async function useToken(page, base, token) {
   await page.goto(base + '/login');

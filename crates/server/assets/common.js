@@ -94,6 +94,35 @@
       return body.data;
     },
 
+    /** A new element with its class and text (as text, never markup). */
+    el(tag, className, text) {
+      const node = document.createElement(tag);
+      if (className) node.className = className;
+      if (text !== undefined) node.textContent = text;
+      return node;
+    },
+
+    /** Calls `/v1{path}` (OpenAI's API) with the session token; the parsed JSON answer,
+     * or an ApiError with OpenAI's error message and code. */
+    async v1(path, { method = 'GET', body = null } = {}) {
+      const init = { method, headers: cm.authHeaders() };
+      if (body) {
+        init.headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(body);
+      }
+      const response = await fetch('/v1' + path, init);
+      const answer = await response.json().catch(() => null);
+      if (response.status === 401) {
+        cm.toLogin();
+        throw new ApiError('请重新登录 please log in', '0003', 401);
+      }
+      if (!response.ok) {
+        const error = (answer && answer.error) || {};
+        throw new ApiError(error.message || 'HTTP ' + response.status, error.code, response.status);
+      }
+      return answer;
+    },
+
     /** Shows `text` in the element (hidden when empty). */
     say(id, text) {
       const el = cm.$(id);

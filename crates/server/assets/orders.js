@@ -4,12 +4,7 @@
   const cm = window.chatmall;
   if (!cm.requireLogin()) return;
 
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const el = cm.el;
 
   function row(list, label, value) {
     if (!value) return;

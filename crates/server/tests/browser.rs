@@ -66,6 +66,7 @@ fn pages_work_in_a_headless_browser() {
             "--test-concurrency=1",
             "--test-timeout=180000",
             "tests/browser/e2e.test.mjs",
+            "tests/browser/chat.test.mjs",
             "tests/browser/security.test.mjs",
         ])
         .current_dir(&root)

@@ -13,6 +13,7 @@ mod notify;
 pub mod portal;
 mod request_param;
 mod sale;
+mod usage;
 pub mod v1;
 pub mod views;
 
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sale/query_order_list", get(sale::query_order_list))
         .route("/sale/pay_notify", post(notify::pay_notify))
         .route("/account/query", get(sale::query_account))
+        .route("/account/usage", get(usage::list))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route(

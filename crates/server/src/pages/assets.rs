@@ -47,6 +47,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/chat.js"),
     ),
     (
+        "account.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/account.js"),
+    ),
+    (
         "orders.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/orders.js"),

@@ -1,4 +1,4 @@
-//! The web pages people use (login, mall, pay, chat, orders): HTML shells rendered here,
+//! The web pages people use (login, mall, pay, chat, orders, account): HTML shells rendered here,
 //! plus a little plain JavaScript and CSS embedded in the binary (no separate build, no CDN).
 //!
 //! The session token lives in the browser's `localStorage` and travels in the
@@ -7,10 +7,8 @@
 //! fetched by the page's script.
 
 mod assets;
-mod chat;
 mod login;
 mod mall;
-mod orders;
 mod pay;
 mod qr;
 mod template;
@@ -55,12 +53,37 @@ pub fn router(app: AppState, options: PageOptions) -> anyhow::Result<Router> {
         .route("/", get(mall::page))
         .route("/login", get(login::page))
         .route("/pay/{order_id}", get(pay::page))
-        .route("/chat", get(chat::page))
-        .route("/orders", get(orders::page))
+        .route("/chat", get(|| personal("对话 Chat", "chat", CHAT)))
+        .route(
+            "/account",
+            get(|| personal("账户 Account", "account", ACCOUNT)),
+        )
+        .route(
+            "/orders",
+            get(|| personal("我的订单 Orders", "orders", ORDERS)),
+        )
         .route("/qr.svg", get(qr::svg))
         .route("/assets/{name}", get(assets::serve))
         .with_state(pages)
         .merge(assets::official_qr_router(official_qr)))
+}
+
+const CHAT: &str = include_str!("../../templates/chat.html");
+const ACCOUNT: &str = include_str!("../../templates/account.html");
+const ORDERS: &str = include_str!("../../templates/orders.html");
+
+/// A personal page (chat, account, orders): a static shell whose script fetches what is
+/// personal with the session token.
+async fn personal(title: &'static str, name: &'static str, body: &'static str) -> Response {
+    html_page(
+        template::Page {
+            title,
+            name,
+            data: Vec::new(),
+            body: template::fill(body, &[]),
+        }
+        .render(),
+    )
 }
 
 /// The security headers every page carries: its scripts and styles come only from this

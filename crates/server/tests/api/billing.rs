@@ -211,3 +211,54 @@ async fn a_call_that_fails_over_is_settled_once_from_the_upstream_that_answered(
         (100, 100 - charge(7, 20))
     );
 }
+
+#[tokio::test]
+async fn the_usage_list_shows_each_calls_tokens_and_charge() {
+    let fake = FakeUpstream::spawn(Mode::Answer(30)).await;
+    let app = app_adjusted(&fake, by_the_token).await;
+    grant(&app, "oTokensList", 100, "gpt-4o").await;
+    assert_eq!(post(&app, "oTokensList", &ask(false)).await.status(), 200);
+    let (status, body) = app.get("oTokensList", "/account/usage?limit=5").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (200, Some("0000")),
+        "{body}"
+    );
+    let rows = body["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            &rows[0]["model"],
+            &rows[0]["status"],
+            &rows[0]["quotaSpent"],
+            &rows[0]["promptTokens"],
+            &rows[0]["completionTokens"],
+            &rows[0]["trial"],
+        ),
+        (
+            &json!("gpt-4o"),
+            &json!("OK"),
+            &json!(4),
+            &json!(7),
+            &json!(30),
+            &json!(false)
+        )
+    );
+    for bad in ["0", "201", "x"] {
+        let (status, body) = app
+            .get("oTokensList", &format!("/account/usage?limit={bad}"))
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("0002")),
+            "{bad}: {body}"
+        );
+    }
+    let (status, _) = TestApp::send(
+        app.http
+            .get(format!("{}/api/v1/account/usage", app.base_url))
+            .bearer_auth("not-a-token"),
+    )
+    .await;
+    assert_eq!(status, 401);
+}
