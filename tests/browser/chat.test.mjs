@@ -5,7 +5,9 @@
 // user; and both pages on a phone screen.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, sessionToken, useToken, buy, shot, watchErrors, until, WAIT } from './harness.mjs';
+import {
+  startServer, launchBrowser, sessionToken, useToken, buy, shot, newPage as openPage, PHONE, fitsPhone,
+} from './harness.mjs';
 
 let browser;
 before(async () => {
@@ -16,12 +18,8 @@ after(async () => {
 });
 
 async function newPage(base, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const { context, page, errors } = await openPage(browser, options);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  const errors = [];
-  watchErrors(page, errors);
   // Rename asks with prompt(), delete with confirm(): the user answers.
   page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? '改过的名字 Renamed' : undefined));
   return { context, page, errors };
@@ -215,17 +213,8 @@ test('a user who bought nothing chats on the free trial', async () => {
 test('the chat and account pages fit a phone screen (390×844)', async () => {
   const server = await startServer('chat-phone');
   const { base } = server;
-  const { context, page, errors } = await newPage(base, {
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-  });
-  const fits = async (name) => {
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${name} is ${overflow}px wider than the screen`);
-    await shot(page, 'phone-' + name);
-  };
+  const { context, page, errors } = await newPage(base, PHONE);
+  const fits = (name) => fitsPhone(page, name);
   try {
     const token = await sessionToken(base, 'oBrowserChatPhone');
     await buy(base, token, '1002');

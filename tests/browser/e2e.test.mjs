@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, loginCode, sessionToken, useToken, shot, watchErrors, WAIT,
+  startServer, launchBrowser, loginCode, sessionToken, useToken, shot, newPage as openPage, PHONE, fitsPhone,
 } from './harness.mjs';
 
 let browser;
@@ -16,14 +16,7 @@ after(async () => {
 });
 
 /** A fresh browser context (its own localStorage) and page. */
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  const errors = [];
-  watchErrors(page, errors);
-  return { context, page, errors };
-}
+const newPage = (options) => openPage(browser, options);
 
 const text = (page, selector) => page.locator(selector).innerText();
 
@@ -233,17 +226,8 @@ test('an order left unpaid expires and offers a new one', async () => {
 
 test('every page fits a phone screen (390×844)', async () => {
   const server = await startServer('phone');
-  const { context, page, errors } = await newPage({
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-  });
-  const fits = async (name) => {
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${name} is ${overflow}px wider than the screen`);
-    await shot(page, 'phone-' + name);
-  };
+  const { context, page, errors } = await newPage(PHONE);
+  const fits = (name) => fitsPhone(page, name);
   try {
     const base = server.base;
     await page.goto(base + '/login');

@@ -169,6 +169,27 @@ export async function useToken(page, base, token) {
   await page.evaluate((t) => localStorage.setItem('chatmall.token', t), token);
 }
 
+/** A fresh context (its own localStorage) on a desktop screen unless `options` say
+ * otherwise, and a page in it whose script errors are collected in `errors`. */
+export async function newPage(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  const errors = [];
+  watchErrors(page, errors);
+  return { context, page, errors };
+}
+
+/** A phone's screen, for `newPage`. */
+export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+
+/** Fails unless the page fits its screen's width; then saves artifacts/phone-<name>.png. */
+export async function fitsPhone(page, name) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) throw new Error(`${name} is ${overflow}px wider than the screen`);
+  await shot(page, 'phone-' + name);
+}
+
 /** Saves a full-page screenshot as artifacts/<name>.png. */
 export async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, name + '.png'), fullPage: true });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, launchBrowser, loginCode, sessionToken, useToken, watchErrors, WAIT } from './harness.mjs';
+import { startServer, launchBrowser, loginCode, sessionToken, useToken, newPage as openPage, WAIT } from './harness.mjs';
 
 let browser;
 before(async () => {
@@ -16,14 +16,7 @@ after(async () => {
   await browser?.close();
 });
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  const errors = [];
-  watchErrors(page, errors);
-  return { context, page, errors };
-}
+const newPage = () => openPage(browser);
 
 test('after login, next never leaves this origin', async () => {
   const server = await startServer('redirect');

@@ -8,6 +8,7 @@ mod chat;
 mod checkout;
 mod crypto;
 mod fixtures;
+mod gateway;
 mod jobs;
 mod machine;
 mod notify;
@@ -15,6 +16,7 @@ mod peer;
 mod report;
 mod server;
 mod stats;
+mod venv;
 
 use fixtures::{Backend, World};
 use report::Report;
@@ -36,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         .collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "chatmall-bench [--quick] [--no-postgres] [--only=crypto,peer,notify,checkout,jobs,chat]\n\
+            "chatmall-bench [--quick] [--no-postgres] [--only=crypto,peer,notify,checkout,jobs,chat,gateway]\n\
              The full run writes bench/RESULTS.md; --quick or --only write bench/out/ instead."
         );
         return Ok(());
@@ -54,7 +56,7 @@ fn main() -> anyhow::Result<()> {
 async fn run(quick: bool, no_postgres: bool, only: &[String]) -> anyhow::Result<()> {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     // Built (or found fresh) before the clock starts: a build is not part of the run.
-    let bin = if wanted("notify") {
+    let bin = if wanted("notify") || wanted("gateway") {
         Some(server::binary()?)
     } else {
         None
@@ -111,6 +113,18 @@ async fn run(quick: bool, no_postgres: bool, only: &[String]) -> anyhow::Result<
         println!("4 chat ({:.0} s in)", started.elapsed().as_secs_f64());
         for &backend in &backends {
             report.add(chat::run(dir.path(), &world, backend, quick).await?);
+        }
+    }
+    if wanted("gateway") {
+        println!(
+            "8 gateway vs LiteLLM ({:.0} s in)",
+            started.elapsed().as_secs_f64()
+        );
+        let bin = bin.as_deref().expect("built above when gateway is wanted");
+        let (rows, notes) = gateway::run(bin, dir.path(), &world, &backends, quick).await?;
+        report.add(rows);
+        for note in notes {
+            report.note(note);
         }
     }
     let elapsed = started.elapsed();

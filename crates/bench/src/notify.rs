@@ -73,7 +73,7 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sandbox = world.sandbox.serve(listener);
     let server =
-        ServerProcess::start(bin, dir, world, &served.url, &sandbox.base_url(), &[]).await?;
+        ServerProcess::start(bin, dir, world, &served.url, &sandbox.base_url(), None, &[]).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (idle_rss, _) = server.memory_kib();
 

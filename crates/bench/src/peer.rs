@@ -17,41 +17,8 @@ pub fn repo_root() -> PathBuf {
 
 /// `bench/.venv/bin/python` with wechatpayv3 installed (made on first use).
 fn python() -> anyhow::Result<PathBuf> {
-    let venv = repo_root().join("bench/.venv");
-    let python = venv.join("bin/python");
-    let has_sdk = |p: &Path| {
-        Command::new(p)
-            .args(["-c", "import wechatpayv3.utils"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if python.is_file() && has_sdk(&python) {
-        return Ok(python);
-    }
-    println!("    installing wechatpayv3 into {}", venv.display());
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .context("python3 -m venv")?
-        .success();
-    if !ok {
-        bail!("python3 -m venv failed");
-    }
-    let ok = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "wechatpayv3",
-        ])
-        .status()
-        .context("pip install wechatpayv3")?
-        .success();
-    if !ok || !has_sdk(&python) {
-        bail!("pip install wechatpayv3 failed");
-    }
-    Ok(python)
+    let bin = crate::venv::bin_dir(".venv", &["wechatpayv3"], "import wechatpayv3.utils")?;
+    Ok(bin.join("python"))
 }
 
 /// Runs benchmark 6 on `notice`; `keys_dir` holds WeChat's `pub_key.pem`.

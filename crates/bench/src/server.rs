@@ -46,13 +46,15 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl ServerProcess {
     /// Starts the server on `db_url`, trusting `world`'s keys, with WeChat Pay at
-    /// `wechatpay_url`, and waits for `/health`.
+    /// `wechatpay_url` and the settings of the `config` file (if any) under the
+    /// environment's, and waits for `/health`.
     pub async fn start(
         bin: &Path,
         dir: &Path,
         world: &World,
         db_url: &str,
         wechatpay_url: &str,
+        config: Option<&Path>,
         extra_env: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let port = free_port()?;
@@ -78,8 +80,11 @@ impl ServerProcess {
         .collect();
         let log = dir.join(format!("server-{port}.log"));
         let out = std::fs::File::create(&log)?;
+        let config = config.unwrap_or(Path::new("/nonexistent/chatmall.toml"));
         let child = Command::new(bin)
-            .args(["--config", "/nonexistent/chatmall.toml", "serve"])
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
             .envs(env)
             // What production would log: requests and errors, not per-query chatter.
             .env("RUST_LOG", "warn")

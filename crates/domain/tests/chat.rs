@@ -285,6 +285,16 @@ fn fixture_priced(surplus: i64, models: Models, rules: ChatRules) -> Fixture {
     }
 }
 
+impl Fixture {
+    /// The user's call to gpt-4o, started.
+    async fn ask(&self) -> chatmall_domain::service::MeteredAnswer<Accounts, Answer> {
+        self.chat
+            .start(&user().into(), request("gpt-4o"), &())
+            .await
+            .unwrap()
+    }
+}
+
 fn answering(script: Vec<Step>) -> Models {
     Models {
         open_fails: None,
@@ -302,11 +312,7 @@ fn user() -> UserId {
 #[tokio::test]
 async fn a_whole_answer_is_streamed_and_paid_once() {
     let f = fixture(5, answering(vec![Step::Delta("Hel"), Step::Delta("lo")]));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     let mut text = String::new();
     while let Some(delta) = answer.next().await {
         text.push_str(&delta.unwrap());
@@ -339,11 +345,7 @@ async fn a_model_that_fails_before_its_first_token_costs_nothing() {
 #[tokio::test]
 async fn an_answer_that_breaks_off_after_a_token_counts_and_ends_once() {
     let f = fixture(5, answering(vec![Step::Delta("Hel"), Step::Fail("reset")]));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     assert_eq!(answer.next().await, Some(Ok("Hel".to_owned())));
     assert_eq!(answer.next().await, Some(Err("reset".to_owned())));
     assert_eq!(answer.next().await, None);
@@ -356,11 +358,7 @@ async fn an_answer_that_breaks_off_after_a_token_counts_and_ends_once() {
 #[tokio::test]
 async fn a_caller_who_leaves_mid_answer_pays_and_the_usage_ends_cancelled() {
     let f = fixture(5, answering(vec![Step::Delta("Hel"), Step::Delta("lo")]));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     assert_eq!(answer.next().await, Some(Ok("Hel".to_owned())));
     drop(answer);
     assert_eq!(f.accounts.statuses(), [UsageStatus::Started]);
@@ -492,11 +490,7 @@ async fn a_call_billed_by_the_token_reserves_then_pays_what_the_model_reports() 
         ..answering(vec![Step::Delta("Hel"), Step::Delta("lo")])
     };
     let f = fixture_priced(100, models, by_the_token(None));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     // The reservation: 12 prompt tokens and 50 completion tokens, 0.012 + 5 → 6.
     assert_eq!(f.accounts.surplus(), 94);
     assert_eq!(*f.chat.models().seen_max_tokens.lock().unwrap(), Some(50));
@@ -512,11 +506,7 @@ async fn without_the_models_report_the_call_pays_our_count_of_what_was_streamed(
     let script = vec![Step::Delta("0123456789"), Step::Delta("abcdefghij")];
     // It ends without a report: 12 prompt tokens and 20 counted, 0.012 + 2 → 3.
     let f = fixture_priced(100, answering(script.clone()), by_the_token(None));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     read_all(&mut answer).await;
     assert_eq!(f.accounts.spent(), [3]);
     assert_eq!(
@@ -526,11 +516,7 @@ async fn without_the_models_report_the_call_pays_our_count_of_what_was_streamed(
 
     // The caller leaves after the first delta: 10 streamed, 0.012 + 1 → 2.
     let f = fixture_priced(100, answering(script), by_the_token(None));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     assert_eq!(answer.next().await, Some(Ok("0123456789".to_owned())));
     drop(answer);
     f.background.run_all().await;
@@ -546,11 +532,7 @@ async fn a_small_balance_shortens_the_answer_to_what_it_pays_for_and_never_goes_
         ..answering(vec![Step::Delta("x")])
     };
     let f = fixture_priced(3, models, by_the_token(None));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     // 3 quota pay for 12 prompt tokens (0.012) and 29 completion tokens (2.9).
     assert_eq!(*f.chat.models().seen_max_tokens.lock().unwrap(), Some(29));
     read_all(&mut answer).await;
@@ -577,11 +559,7 @@ async fn a_trial_call_to_a_model_billed_by_the_token_costs_no_quota() {
         ..answering(vec![Step::Delta("hi")])
     };
     let f = fixture_priced(-1, models, by_the_token(trial_of(1, "gpt-4o")));
-    let mut answer = f
-        .chat
-        .start(&user().into(), request("gpt-4o"), &())
-        .await
-        .unwrap();
+    let mut answer = f.ask().await;
     read_all(&mut answer).await;
     assert_eq!(f.accounts.spent(), [0]);
     assert_eq!(f.accounts.surplus(), -1);
