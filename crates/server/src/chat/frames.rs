@@ -52,9 +52,40 @@ pub struct Completion {
     pub created: i64,
     /// `stream_options.include_usage`: a last chunk with the tokens, when the model said.
     pub include_usage: bool,
+    /// A content chunk's bytes after its delta, the same for every chunk of the answer.
+    content_tail: String,
 }
 
 impl Completion {
+    /// The chunks' common fields.
+    pub fn new(id: String, model: String, created: i64, include_usage: bool) -> Self {
+        // serde_json writes object keys sorted: the tail follows `choices` as `chunk` does.
+        let content_tail = format!(
+            ",\"finish_reason\":null,\"index\":0,\"logprobs\":null}}],\"created\":{created},\"id\":{},\"model\":{},\"object\":\"chat.completion.chunk\",\"system_fingerprint\":null}}\n\n",
+            Value::String(id.clone()),
+            Value::String(model.clone()),
+        );
+        Self {
+            id,
+            model,
+            created,
+            include_usage,
+            content_tail,
+        }
+    }
+
+    /// A content chunk: the bytes [`Self::delta`] would write, made without building a
+    /// JSON tree (it is written for every delta of every stream).
+    fn content(&self, text: &str) -> Bytes {
+        const HEAD: &[u8] = b"data: {\"choices\":[{\"delta\":{\"content\":";
+        let mut frame = Vec::with_capacity(HEAD.len() + text.len() + 8 + self.content_tail.len());
+        frame.extend_from_slice(HEAD);
+        serde_json::to_writer(&mut frame, text).expect("a string always serializes");
+        frame.push(b'}');
+        frame.extend_from_slice(self.content_tail.as_bytes());
+        Bytes::from(frame)
+    }
+
     /// One `chat.completion.chunk` event with `choices` and, if given, `usage`.
     fn chunk(&self, choices: Value, usage: Option<Value>) -> Bytes {
         let mut chunk = json!({
@@ -89,35 +120,29 @@ pub fn openai<A: ChatAccounts>(
     completion: Completion,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     let first = completion.delta(json!({"role": "assistant", "content": ""}), Value::Null);
-    let rest = futures::stream::unfold(Some(answer), move |state| {
-        let completion = completion.clone();
-        async move {
-            let mut answer = state?;
-            let frame = match answer.next().await {
-                Some(Ok(text)) => {
-                    return Some((
-                        Ok(completion.delta(json!({"content": text}), Value::Null)),
-                        Some(answer),
-                    ));
+    // The completion travels with the answer: nothing is copied per delta.
+    let rest = futures::stream::unfold(Some((answer, completion)), |state| async move {
+        let (mut answer, completion) = state?;
+        let frame = match answer.next().await {
+            Some(Ok(text)) => {
+                let frame = completion.content(&text);
+                return Some((Ok(frame), Some((answer, completion))));
+            }
+            Some(Err(error)) => {
+                let body = json!({"error": {"message": format!("the answer broke off: {}", client_text(&error)),
+                    "type": "server_error", "param": null, "code": "upstream_error"}});
+                Bytes::from(format!("data: {body}\n\n"))
+            }
+            None => {
+                let mut end = completion.delta(json!({}), json!("stop")).to_vec();
+                if let Some(usage) = answer.usage().filter(|_| completion.include_usage) {
+                    end.extend_from_slice(&completion.chunk(json!([]), Some(usage_json(usage))));
                 }
-                Some(Err(error)) => {
-                    let body = json!({"error": {"message": format!("the answer broke off: {}", client_text(&error)),
-                        "type": "server_error", "param": null, "code": "upstream_error"}});
-                    Bytes::from(format!("data: {body}\n\n"))
-                }
-                None => {
-                    let mut end = completion.delta(json!({}), json!("stop")).to_vec();
-                    if let Some(usage) = answer.usage().filter(|_| completion.include_usage) {
-                        end.extend_from_slice(
-                            &completion.chunk(json!([]), Some(usage_json(usage))),
-                        );
-                    }
-                    end.extend_from_slice(b"data: [DONE]\n\n");
-                    Bytes::from(end)
-                }
-            };
-            Some((Ok(frame), None))
-        }
+                end.extend_from_slice(b"data: [DONE]\n\n");
+                Bytes::from(end)
+            }
+        };
+        Some((Ok(frame), None))
     });
     futures::StreamExt::chain(futures::stream::iter([Ok(first)]), rest)
 }
@@ -169,6 +194,20 @@ mod tests {
         assert_eq!(delta_frame("hi"), "data: hi\n\n");
         assert_eq!(delta_frame("a\nb\r\nc"), "data: a\ndata: b\ndata: c\n\n");
         assert_eq!(delta_frame(" x"), "data:  x\n\n");
+    }
+
+    #[test]
+    fn a_content_chunk_is_the_same_bytes_as_the_json_tree_would_be() {
+        let completion = Completion::new(
+            "chatcmpl-42".into(),
+            "gpt-4o \"mini\"".into(),
+            1_800_000_000,
+            true,
+        );
+        for text in ["w0 ", "", "a\"b\\c\n\u{1}", "你好 👋"] {
+            let tree = completion.delta(json!({ "content": text }), Value::Null);
+            assert_eq!(completion.content(text), tree, "{text:?}");
+        }
     }
 
     #[test]

@@ -339,7 +339,6 @@ impl UpstreamReply {
     }
 }
 
-/// The message of an OpenAI-style error body (`{"error":{"message":…}}`), else the text.
 /// What one event of an OpenAI-compatible stream says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
@@ -356,11 +355,63 @@ pub enum StreamEvent {
     Error(String),
 }
 
+/// A chunk as the services send it, read without building a JSON tree (every delta of
+/// every stream is one); anything else goes the general way.
+#[derive(serde::Deserialize)]
+struct WireChunk<'a> {
+    #[serde(borrow)]
+    choices: Option<Vec<WireChoice<'a>>>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireChoice<'a> {
+    #[serde(borrow)]
+    delta: Option<WireDelta<'a>>,
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireDelta<'a> {
+    #[serde(borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct WireUsage {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+}
+
 /// Reads one event's data.
 pub fn read_event(data: &str) -> Result<StreamEvent, UpstreamError> {
     if data.trim() == "[DONE]" {
         return Ok(StreamEvent::Done);
     }
+    // An error object, or a chunk of another shape, is read as a tree below.
+    if !data.contains("\"error\"")
+        && let Ok(chunk) = serde_json::from_str::<WireChunk>(data)
+    {
+        let choice = chunk.choices.as_ref().and_then(|c| c.first());
+        return Ok(StreamEvent::Chunk {
+            delta: choice
+                .and_then(|c| c.delta.as_ref())
+                .and_then(|d| d.content.as_deref())
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned),
+            finished: choice.is_some_and(|c| c.finish_reason.is_some()),
+            usage: chunk.usage.and_then(|u| {
+                u.prompt_tokens
+                    .zip(u.completion_tokens)
+                    .map(|(prompt, completion)| TokenUsage { prompt, completion })
+            }),
+        });
+    }
+    read_tree(data)
+}
+
+/// Reads one event's data (not `[DONE]`) as a JSON tree: the general way.
+fn read_tree(data: &str) -> Result<StreamEvent, UpstreamError> {
     let chunk: Value = serde_json::from_str(data)
         .map_err(|e| UpstreamError::Protocol(format!("an event is not JSON: {e}")))?;
     if let Some(error) = chunk.get("error") {
@@ -423,6 +474,44 @@ fn describe_error(error: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quick_chunk_reader_reads_what_the_tree_reads() {
+        let chunks = [
+            r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"w0 "},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"a\"b\n\u4f60"}}]}"#,
+            r#"{"choices":[{"index":0,"finish_reason":"stop","delta":{"content":""}}],"usage":{"prompt_tokens":6,"completion_tokens":3,"total_tokens":9}}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#,
+            r#"{"choices":[{"delta":{"content":null},"finish_reason":null}],"usage":null}"#,
+            r#"{"choices":[{"delta":{}}]}"#,
+            r#"{"usage":{"prompt_tokens":7}}"#,
+            r#"{}"#,
+        ];
+        for chunk in chunks {
+            let quick = serde_json::from_str::<WireChunk>(chunk);
+            assert!(quick.is_ok(), "{chunk}: the quick reader takes it");
+            assert_eq!(
+                read_event(chunk).unwrap(),
+                read_tree(chunk).unwrap(),
+                "{chunk}"
+            );
+        }
+        // Other shapes go the general way, and read as before.
+        for odd in [
+            r#"{"choices":[{"delta":{"content":5}}]}"#,
+            r#"{"choices":"none"}"#,
+            r#"{"usage":{"prompt_tokens":-1,"completion_tokens":2}}"#,
+            r#"42"#,
+            r#"{"error":{"message":"overloaded"}}"#,
+            r#"{"error":null}"#,
+        ] {
+            assert_eq!(
+                format!("{:?}", read_event(odd)),
+                format!("{:?}", read_tree(odd)),
+                "{odd}"
+            );
+        }
+    }
 
     fn upstream(key: &str) -> Upstream {
         let timeouts = Timeouts {

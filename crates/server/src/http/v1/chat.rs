@@ -37,12 +37,12 @@ pub async fn completions(
     let model = request.model.as_str().to_owned();
     tracing::info!(%user, model, stream, "chat call (v1)");
     let answer = state.chat.start(&caller, request, &options).await?;
-    let completion = Completion {
-        id: format!("chatcmpl-{}", answer.id()),
+    let completion = Completion::new(
+        format!("chatcmpl-{}", answer.id()),
         model,
-        created: state.clock.now().timestamp(),
+        state.clock.now().timestamp(),
         include_usage,
-    };
+    );
     if stream {
         let frames = frames::openai(answer, completion);
         return Ok((
