@@ -601,6 +601,10 @@ pub trait ModelAnswer: Send + 'static {
     fn usage(&self) -> Option<crate::chat::TokenUsage> {
         None
     }
+    /// Whether the model stopped the answer at its token limit.
+    fn cut_short(&self) -> bool {
+        false
+    }
 }
 
 /// Runs work that must finish although its caller is gone (a client that left mid-answer).

@@ -325,6 +325,11 @@ where
         self.answer.usage()
     }
 
+    /// Whether the model stopped the answer at its token limit (OpenAI's `length`).
+    pub fn cut_short(&self) -> bool {
+        self.answer.cut_short()
+    }
+
     /// The next delta; `None` once the answer ended (the usage is then OK), or the error it
     /// broke off with (the usage is then FAILED, and the call counts).
     pub async fn next(&mut self) -> Option<Result<String, R::Error>> {

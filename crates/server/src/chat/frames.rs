@@ -113,7 +113,7 @@ pub fn usage_json(usage: domain::chat::TokenUsage) -> Value {
 }
 
 /// The answer as OpenAI's stream: a first chunk with the role, a chunk per delta, one
-/// with `finish_reason: "stop"`, the usage chunk when asked, then `data: [DONE]`; if the
+/// with `finish_reason` (`stop`, or `length` at the token limit), the usage chunk when asked, then `data: [DONE]`; if the
 /// model breaks off, an `{"error":…}` event ends it (the `openai` clients raise on it).
 pub fn openai<A: ChatAccounts>(
     answer: MeteredAnswer<A, ModelReply>,
@@ -134,7 +134,7 @@ pub fn openai<A: ChatAccounts>(
                 Bytes::from(format!("data: {body}\n\n"))
             }
             None => {
-                let mut end = completion.delta(json!({}), json!("stop")).to_vec();
+                let mut end = completion.delta(json!({}), finish_reason(&answer)).to_vec();
                 if let Some(usage) = answer.usage().filter(|_| completion.include_usage) {
                     end.extend_from_slice(&completion.chunk(json!([]), Some(usage_json(usage))));
                 }
@@ -145,6 +145,12 @@ pub fn openai<A: ChatAccounts>(
         Some((Ok(frame), None))
     });
     futures::StreamExt::chain(futures::stream::iter([Ok(first)]), rest)
+}
+
+/// OpenAI's `finish_reason` of an ended answer: `length` if the model stopped at the
+/// answer's token limit, else `stop`.
+pub fn finish_reason<A: ChatAccounts>(answer: &MeteredAnswer<A, ModelReply>) -> Value {
+    json!(if answer.cut_short() { "length" } else { "stop" })
 }
 
 /// A content delta as one SSE event; each line of it is a `data:` line, so a client's

@@ -225,6 +225,10 @@ impl ModelAnswer for ModelReply {
             Self::Images(_) => None,
         }
     }
+
+    fn cut_short(&self) -> bool {
+        matches!(self, Self::Stream { reply, .. } if reply.cut_short())
+    }
 }
 
 /// How many o200k_base tokens `text` is.

@@ -142,6 +142,7 @@ impl Upstream {
             pending: VecDeque::new(),
             next_chunk_by: Some(first_byte_by),
             finish_reason_seen: false,
+            cut_short: false,
             usage: None,
             done: false,
         };
@@ -227,6 +228,8 @@ pub struct UpstreamReply {
     /// The deadline for the next chunk: the first-byte limit, then the idle limit.
     next_chunk_by: Option<Instant>,
     finish_reason_seen: bool,
+    /// The service said the answer stopped at its token limit.
+    cut_short: bool,
     usage: Option<TokenUsage>,
     done: bool,
 }
@@ -235,6 +238,11 @@ impl UpstreamReply {
     /// The tokens the service reported, once it did.
     pub fn usage(&self) -> Option<TokenUsage> {
         self.usage
+    }
+
+    /// Whether the service stopped the answer at its token limit (`finish_reason: length`).
+    pub fn cut_short(&self) -> bool {
+        self.cut_short
     }
 
     /// The next non-empty content delta, `Ok(None)` once the answer is complete.
@@ -286,9 +294,11 @@ impl UpstreamReply {
             Ok(StreamEvent::Chunk {
                 delta,
                 finished,
+                cut_short,
                 usage,
             }) => {
                 self.finish_reason_seen |= finished;
+                self.cut_short |= cut_short;
                 self.usage = usage.or(self.usage);
                 Ok(delta)
             }
@@ -349,6 +359,8 @@ pub enum StreamEvent {
     Chunk {
         delta: Option<String>,
         finished: bool,
+        /// Its `finish_reason` is `length`: the answer stopped at its token limit.
+        cut_short: bool,
         usage: Option<TokenUsage>,
     },
     /// An error object in place of a chunk (its message, not yet redacted).
@@ -368,7 +380,8 @@ struct WireChunk<'a> {
 struct WireChoice<'a> {
     #[serde(borrow)]
     delta: Option<WireDelta<'a>>,
-    finish_reason: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    finish_reason: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -400,6 +413,7 @@ pub fn read_event(data: &str) -> Result<StreamEvent, UpstreamError> {
                 .filter(|text| !text.is_empty())
                 .map(str::to_owned),
             finished: choice.is_some_and(|c| c.finish_reason.is_some()),
+            cut_short: choice.is_some_and(|c| c.finish_reason.as_deref() == Some("length")),
             usage: chunk.usage.and_then(|u| {
                 u.prompt_tokens
                     .zip(u.completion_tokens)
@@ -426,6 +440,7 @@ fn read_tree(data: &str) -> Result<StreamEvent, UpstreamError> {
             .filter(|text| !text.is_empty())
             .map(str::to_owned),
         finished: !choice["finish_reason"].is_null(),
+        cut_short: choice["finish_reason"] == "length",
         usage: tokens("prompt_tokens")
             .zip(tokens("completion_tokens"))
             .map(|(prompt, completion)| TokenUsage { prompt, completion }),
@@ -484,6 +499,7 @@ mod tests {
             r#"{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}"#,
             r#"{"choices":[{"delta":{"content":null},"finish_reason":null}],"usage":null}"#,
             r#"{"choices":[{"delta":{}}]}"#,
+            r#"{"choices":[{"delta":{"content":"x"},"finish_reason":"length"}]}"#,
             r#"{"usage":{"prompt_tokens":7}}"#,
             r#"{}"#,
         ];

@@ -55,12 +55,14 @@ async fn a_call_reserves_its_longest_answer_and_pays_the_upstreams_count() {
     grant(&app, "oTokens", 100, "gpt-4o").await;
     let response = post(&app, "oTokens", &ask(true)).await;
     assert_eq!(response.status(), 200);
+    // (30 words fit in 50 tokens: the answer ends with `stop`.)
     // While it streams, the reservation is spent: the prompt and 50 completion tokens.
     let reserved = charge(prompt_tokens(), 50);
     assert_eq!(reserved, 6);
     assert_eq!(app.quota("oTokens").await, (100, 100 - reserved));
     assert_eq!(fake.last_body()["max_tokens"], 50);
-    response.text().await.unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#""finish_reason":"stop""#), "{text}");
     let row = wait_for_usage(&app, "oTokens", UsageStatus::Ok).await;
     // The fake reports 7 prompt tokens and a token per word: 0.007 + 3 → 4.
     assert_eq!(
@@ -87,6 +89,8 @@ async fn a_small_balance_gets_a_shorter_answer_never_an_overdraft() {
     assert_eq!(affordable, 29);
     assert_eq!(fake.last_body()["max_tokens"], affordable);
     assert_eq!(body["usage"]["completion_tokens"], affordable);
+    // The model stopped at the lowered limit, and the client is told so.
+    assert_eq!(body["choices"][0]["finish_reason"], "length");
     assert_eq!(app.quota("oTokensLow").await, (3, 0));
     let refused = post(&app, "oTokensLow", &ask(false)).await;
     assert_eq!(refused.status(), 429);

@@ -170,16 +170,20 @@ impl Fake {
         format!("data: {chunk}\n\n")
     }
 
-    /// The end of a whole answer of `n` words: OpenAI sends the usage chunk only when asked.
-    fn end(&self, n: usize, include_usage: bool) -> String {
+    /// The end of a whole answer of `n` words, `cut` short at the request's token limit:
+    /// the finish chunk, then (OpenAI sends it only when asked) the usage chunk.
+    fn end(&self, n: usize, cut: bool, include_usage: bool) -> String {
+        let finish = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+            "created": 1, "model": "fake", "choices": [{"index": 0, "delta": {},
+            "finish_reason": if cut { "length" } else { "stop" }}]});
         match self.flavour {
             Flavour::OpenAi if include_usage => {
                 let usage = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
                     "created": 1, "model": "fake", "choices": [],
                     "usage": {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}});
-                format!("data: {usage}\n\ndata: [DONE]\n\n")
+                format!("data: {finish}\n\ndata: {usage}\n\ndata: [DONE]\n\n")
             }
-            Flavour::OpenAi => "data: [DONE]\n\n".to_owned(),
+            Flavour::OpenAi => format!("data: {finish}\n\ndata: [DONE]\n\n"),
             Flavour::Zhipu => {
                 let last = json!({"id": "8313807536837492492", "created": 1706092316,
                     "model": "glm-4-air",
@@ -218,8 +222,11 @@ async fn answer(
             tokio::time::sleep(Duration::from_secs(3600)).await;
             unreachable!()
         }
-        Mode::Answer(n) => (Some(n.min(limit)), fake.end(n.min(limit), include_usage)),
-        Mode::Unmetered(n) => (Some(n.min(limit)), fake.end(n.min(limit), false)),
+        Mode::Answer(n) => (
+            Some(n.min(limit)),
+            fake.end(n.min(limit), n > limit, include_usage),
+        ),
+        Mode::Unmetered(n) => (Some(n.min(limit)), fake.end(n.min(limit), n > limit, false)),
         Mode::StallAfter(n) => (Some(n), String::new()),
         Mode::BreakAfter(n) => (
             Some(n),

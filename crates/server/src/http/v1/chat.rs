@@ -74,7 +74,7 @@ async fn whole<A: ChatAccounts>(
         "id": completion.id, "object": "chat.completion", "created": completion.created,
         "model": completion.model, "system_fingerprint": null,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-            "logprobs": null, "finish_reason": "stop"}],
+            "logprobs": null, "finish_reason": frames::finish_reason(&answer)}],
     });
     if let Some(usage) = answer.usage() {
         object["usage"] = usage_json(usage);
