@@ -3,22 +3,16 @@
 // copy button, stop, regenerate, the model picker from /v1/models, pictures inline, what
 // each call cost and the balance; the account page with API keys and usage; a free-trial
 // user; and both pages on a phone screen.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, sessionToken, useToken, buy, shot, newPage as openPage, PHONE, fitsPhone,
+  startServer, sharedBrowser, sessionToken, useToken, buy, shot, newPage as openPage, PHONE, fitsPhone,
 } from './harness.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const chromium = sharedBrowser();
 
 async function newPage(base, options = {}) {
-  const { context, page, errors } = await openPage(browser, options);
+  const { context, page, errors } = await openPage(chromium.browser, options);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   // Rename asks with prompt(), delete with confirm(): the user answers.
   page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? '改过的名字 Renamed' : undefined));

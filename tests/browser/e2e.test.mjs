@@ -1,22 +1,16 @@
 // The chatmall pages in headless Chromium against the real binary: log in through the
 // official-account simulator, buy, pay through the sandbox, chat, see the order; plus an
 // expired order, logged-out redirects and a phone-sized screen. Screenshots go to artifacts/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, loginCode, sessionToken, useToken, shot, newPage as openPage, PHONE, fitsPhone,
+  startServer, sharedBrowser, loginCode, sessionToken, useToken, shot, newPage as openPage, PHONE, fitsPhone,
 } from './harness.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const chromium = sharedBrowser();
 
 /** A fresh browser context (its own localStorage) and page. */
-const newPage = (options) => openPage(browser, options);
+const newPage = (options) => openPage(chromium.browser, options);
 
 const text = (page, selector) => page.locator(selector).innerText();
 

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Screenshots and server logs of the last run (gitignored). */
@@ -109,6 +110,19 @@ export async function launchBrowser() {
       '--no-proxy-server',
     ],
   });
+}
+
+/** One Chromium for the calling test file: launched before its tests, closed after them;
+ * `.browser` once they run. */
+export function sharedBrowser() {
+  const shared = { browser: null };
+  before(async () => {
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+  });
+  return shared;
 }
 
 /** A login code from the official-account simulator, as a follower would get it. */

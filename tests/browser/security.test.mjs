@@ -1,22 +1,16 @@
 // Attacks on the pages, in the browser where they would land: an open redirect after login
 // (the tab, newline, backslash and `//` forms browsers rewrite into another origin) and a
 // configured SVG image that carries a script reading the session token.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, launchBrowser, loginCode, sessionToken, useToken, newPage as openPage, WAIT } from './harness.mjs';
+import { startServer, sharedBrowser, loginCode, sessionToken, useToken, newPage as openPage, WAIT } from './harness.mjs';
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const chromium = sharedBrowser();
 
-const newPage = () => openPage(browser);
+const newPage = () => openPage(chromium.browser);
 
 test('after login, next never leaves this origin', async () => {
   const server = await startServer('redirect');
