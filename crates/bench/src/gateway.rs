@@ -173,8 +173,17 @@ fn rss_kib(pid: u32) -> u64 {
             .sum::<u64>()
 }
 
+/// Which gateway it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Direct,
+    Chatmall,
+    LiteLlm,
+}
+
 /// A gateway under test.
 struct Gateway {
+    kind: Kind,
     name: String,
     /// `…/v1/chat/completions`.
     url: String,
@@ -408,6 +417,7 @@ async fn chatmall(
     )
     .await?;
     let gateway = Gateway {
+        kind: Kind::Chatmall,
         name,
         url: format!("{}/v1/chat/completions", server.base_url),
         keys,
@@ -474,6 +484,7 @@ async fn litellm(dir: &Path, upstream: &str, users: usize) -> anyhow::Result<(Ga
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let gateway = Gateway {
+        kind: Kind::LiteLlm,
         name: format!("LiteLLM {version}"),
         url: format!("{base}/v1/chat/completions"),
         keys: vec![Some(MASTER_KEY.to_owned()); users],
@@ -505,6 +516,7 @@ pub async fn run(
     let mut notes = Vec::new();
     let (upstream, upstream_runtime) = spawn_upstream()?;
     let direct = Gateway {
+        kind: Kind::Direct,
         name: "direct".into(),
         url: format!("{upstream}/chat/completions"),
         keys: vec![None; most],
@@ -567,7 +579,7 @@ pub async fn run(
         for (i, gateway) in all.iter().enumerate() {
             // LiteLLM serves a few answers a second whatever k is: one answer per stream
             // is enough to measure it, and keeps the 1,024 level within minutes.
-            let per = if gateway.pid == litellm.as_ref().and_then(|l| l.pid) {
+            let per = if gateway.kind == Kind::LiteLlm {
                 1
             } else {
                 per
@@ -609,13 +621,11 @@ pub async fn run(
 /// The rows of one level: each gateway's added TTFB, streams/s, peak RSS and CPU.
 fn level_rows(k: usize, base: &Load, measured: &[Measured]) -> Vec<Row> {
     let added = |load: &Load, q: f64| load.ttfb.quantile(q).saturating_sub(base.ttfb.quantile(q));
-    let litellm = measured
-        .iter()
-        .find(|m| m.gateway.name.starts_with("LiteLLM"));
+    let litellm = measured.iter().find(|m| m.gateway.kind == Kind::LiteLlm);
     let mut rows = Vec::new();
     for m in measured {
         let (name, load) = (&m.gateway.name, &m.load);
-        let is_chatmall = name.starts_with("chatmall");
+        let is_chatmall = m.gateway.kind == Kind::Chatmall;
         let mut ttfb = Row::info(
             BENCH,
             format!(

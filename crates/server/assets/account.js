@@ -14,8 +14,13 @@
     REFUNDED: '已退回 Refunded',
   };
 
+  /** One cell per value: an element, or text (as text, never markup). */
   function cells(row, values) {
-    row.append(...values.map((v) => (v instanceof Node ? (() => { const td = el('td'); td.append(v); return td; })() : el('td', '', v))));
+    for (const value of values) {
+      const td = el('td');
+      td.append(value);
+      row.append(td);
+    }
   }
 
   async function loadAccount() {

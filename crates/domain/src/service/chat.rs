@@ -204,8 +204,10 @@ where
             Billing::PerCall(price) => return Ok((price, None)),
             Billing::PerToken(rates) => rates,
         };
-        let model = request.model.clone();
-        let prompt = request.prompt_tokens(|text| self.models.tokens_in(&model, text));
+        let (models, model) = (self.models.clone(), request.model.clone());
+        let tokens_in: Arc<dyn Fn(&str) -> u64 + Send + Sync> =
+            Arc::new(move |text| models.tokens_in(&model, text));
+        let prompt = request.prompt_tokens(|text| tokens_in(text));
         let wanted = request
             .max_tokens
             .unwrap_or(rates.max_completion())
@@ -229,7 +231,6 @@ where
         });
         let price =
             Price::new(u32::try_from(reserve.max(1)).unwrap_or(u32::MAX)).expect("at least 1");
-        let models = self.models.clone();
         Ok((
             price,
             Some(TokenMeter {
@@ -237,7 +238,7 @@ where
                 prompt,
                 reserved: 0,
                 streamed: String::new(),
-                tokens_in: Arc::new(move |text| models.tokens_in(&model, text)),
+                tokens_in,
             }),
         ))
     }
@@ -339,23 +340,20 @@ where
         if let Some(first) = self.first.take() {
             return Some(Ok(first));
         }
-        let reported = self.answer.usage();
         match self.answer.next_delta().await {
             Ok(Some(text)) => {
                 self.usage.streamed(&text);
                 Some(Ok(text))
             }
             Ok(None) => {
-                let reported = self.answer.usage().or(reported);
-                self.usage.finish(UsageEnd::Ok, reported).await;
+                self.usage.finish(UsageEnd::Ok, self.answer.usage()).await;
                 None
             }
             Err(error) => {
                 tracing::warn!(usage = %self.usage.usage, %error,
                     "chat model failed mid-answer; the call counts");
-                let reported = self.answer.usage().or(reported);
                 let end = UsageEnd::Failed(error.to_string());
-                self.usage.finish(end, reported).await;
+                self.usage.finish(end, self.answer.usage()).await;
                 Some(Err(error))
             }
         }

@@ -216,18 +216,9 @@ impl ChatAccounts for SeaStore {
             .await?
             .filter(|a| a.status == AccountStatus::Usable)
             .map_or(0, |a| Ord::max(a.surplus_quota, 0));
-        let Some(key) = key else {
-            return Ok(balance);
-        };
-        let row = api_key::Entity::find_by_id(key.0)
-            .one(&self.reads)
-            .await
-            .with_context(|| format!("read API key {key}"))?;
-        Ok(match row {
-            Some(k) if k.revoked_at.is_none() => k.quota_cap.map_or(balance, |cap| {
-                Ord::min(balance, Ord::max(cap - k.quota_spent, 0))
-            }),
-            _ => 0,
+        Ok(match key {
+            Some(key) => Ord::min(balance, self.key_room(key).await?),
+            None => balance,
         })
     }
 
@@ -380,15 +371,22 @@ impl SeaStore {
 impl SeaStore {
     /// Whether key `key` is live and its cap leaves room for `price`.
     async fn key_can_pay(&self, key: ApiKeyId, price: Price) -> anyhow::Result<bool> {
+        Ok(self.key_room(key).await? >= i64::from(price.get()))
+    }
+
+    /// What key `key` may still spend: its cap less its spending (unbounded without a
+    /// cap), or 0 once it is revoked or gone.
+    async fn key_room(&self, key: ApiKeyId) -> anyhow::Result<i64> {
         let row = api_key::Entity::find_by_id(key.0)
             .one(&self.reads)
             .await
             .with_context(|| format!("read API key {key}"))?;
-        Ok(row.is_some_and(|k| {
-            k.revoked_at.is_none()
-                && k.quota_cap
-                    .is_none_or(|cap| k.quota_spent + i64::from(price.get()) <= cap)
-        }))
+        Ok(match row {
+            Some(k) if k.revoked_at.is_none() => k
+                .quota_cap
+                .map_or(i64::MAX, |cap| Ord::max(cap - k.quota_spent, 0)),
+            _ => 0,
+        })
     }
 }
 

@@ -113,8 +113,9 @@ pub fn usage_json(usage: domain::chat::TokenUsage) -> Value {
 }
 
 /// The answer as OpenAI's stream: a first chunk with the role, a chunk per delta, one
-/// with `finish_reason` (`stop`, or `length` at the token limit), the usage chunk when asked, then `data: [DONE]`; if the
-/// model breaks off, an `{"error":…}` event ends it (the `openai` clients raise on it).
+/// with `finish_reason` (`stop`, or `length` at the token limit), the usage chunk when
+/// asked, then `data: [DONE]`; if the model breaks off, an `{"error":…}` event ends it (the
+/// `openai` clients raise on it).
 pub fn openai<A: ChatAccounts>(
     answer: MeteredAnswer<A, ModelReply>,
     completion: Completion,
