@@ -256,6 +256,7 @@ fn shop(
         OrderNoGenerator::new(0),
         ShopSettings {
             order_ttl: domain::order::OrderTtl::from_secs(7_200)?,
+            buyer_check_gap: chrono::Duration::seconds(5),
             merchant,
         },
     ))

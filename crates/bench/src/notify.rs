@@ -84,6 +84,7 @@ pub async fn run(
         OrderNoGenerator::new(0),
         ShopSettings {
             order_ttl: domain::order::OrderTtl::from_secs(7_200)?,
+            buyer_check_gap: chrono::Duration::seconds(5),
             merchant: MerchantIdentity {
                 mchid: world.keys.mchid.clone(),
                 appid: world.keys.appid.clone(),

@@ -14,5 +14,6 @@ pub mod money;
 pub mod order;
 pub mod ports;
 pub mod product;
+pub mod redemption;
 pub mod service;
 pub mod user;

@@ -55,25 +55,9 @@ impl LoginCode {
         if text.len() == SHORT_CODE_DIGITS && text.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Self(text.to_owned()));
         }
-        let mut canonical = String::with_capacity(LONG_CODE_SYMBOLS);
-        for c in text.chars() {
-            let symbol = match c.to_ascii_uppercase() {
-                ' ' | '-' => continue,
-                'O' => '0',
-                'I' | 'L' => '1',
-                c if c.is_ascii() && LONG_CODE_ALPHABET.contains(&(c as u8)) => c,
-                _ => return Err(LoginCodeError),
-            };
-            canonical.push(symbol);
-            if canonical.len() > LONG_CODE_SYMBOLS {
-                return Err(LoginCodeError);
-            }
-        }
-        if canonical.len() == LONG_CODE_SYMBOLS {
-            Ok(Self(canonical))
-        } else {
-            Err(LoginCodeError)
-        }
+        crockford(text, LONG_CODE_SYMBOLS)
+            .map(Self)
+            .ok_or(LoginCodeError)
     }
 
     /// A short code from a uniformly random `u32`, or `None` for the few values that would
@@ -109,15 +93,38 @@ impl LoginCode {
     pub fn display(&self) -> String {
         match self.strength() {
             CodeStrength::Short => self.0.clone(),
-            CodeStrength::Long => self
-                .0
-                .as_bytes()
-                .chunks(4)
-                .map(|group| std::str::from_utf8(group).expect("ASCII"))
-                .collect::<Vec<_>>()
-                .join("-"),
+            CodeStrength::Long => grouped(&self.0, 4),
         }
     }
+}
+
+/// `symbols` symbols of Crockford's base 32 as a user typed them (spaces, hyphens,
+/// lowercase and the look-alikes O (0), I and L (1) allowed), in canonical form.
+pub(crate) fn crockford(text: &str, symbols: usize) -> Option<String> {
+    let mut canonical = String::with_capacity(symbols);
+    for c in text.chars() {
+        let symbol = match c.to_ascii_uppercase() {
+            ' ' | '-' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c if c.is_ascii() && LONG_CODE_ALPHABET.contains(&(c as u8)) => c,
+            _ => return None,
+        };
+        canonical.push(symbol);
+        if canonical.len() > symbols {
+            return None;
+        }
+    }
+    (canonical.len() == symbols).then_some(canonical)
+}
+
+/// ASCII `text` in groups of `size` joined by hyphens (`K7QM-9XRT-4HVD`).
+pub(crate) fn grouped(text: &str, size: usize) -> String {
+    text.as_bytes()
+        .chunks(size)
+        .map(|group| std::str::from_utf8(group).expect("ASCII"))
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 impl fmt::Debug for LoginCode {

@@ -14,6 +14,7 @@ use crate::order::{
     Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, UnmatchedPayment,
 };
 use crate::product::{ModelType, Product, ProductId};
+use crate::redemption::{Batch, BatchTerms, RedeemOutcome, RedemptionCode};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -88,6 +89,15 @@ pub trait OrderRepository: Send + Sync + 'static {
         &self,
         no: &OrderNo,
         now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// Notes a buyer's check of an unpaid order at `now`, unless one was noted after
+    /// `not_since`: whether this check may go ahead (one conditional write, so concurrent
+    /// asks and instances share the limit).
+    fn note_buyer_check(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+        not_since: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// CREATED → PAY_WAIT with the code_url.
     fn record_prepay(
@@ -611,4 +621,49 @@ pub trait ModelAnswer: Send + 'static {
 pub trait Background: Send + Sync + 'static {
     /// Runs `task` to its end, detached from the caller.
     fn run(&self, task: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+}
+
+/// Redemption batches, their codes (by keyed digest only), and each user's recent
+/// redemption attempts.
+pub trait RedemptionCodes: Send + Sync + 'static {
+    /// Stores a batch and its codes' digests in one transaction.
+    fn create_batch(
+        &self,
+        terms: &BatchTerms,
+        digests: &[CodeDigest],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Batch>> + Send;
+    /// The newest batches, with how many of their codes were redeemed.
+    fn batches(&self, limit: u64) -> impl Future<Output = anyhow::Result<Vec<Batch>>> + Send;
+    /// Redeems the code with `digest` for `user`: one conditional write takes the code
+    /// (unused and unexpired), and the credit goes through the one credit path, in one
+    /// transaction, so of any number of concurrent redemptions one wins.
+    fn redeem_code(
+        &self,
+        digest: &CodeDigest,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<RedeemOutcome>> + Send;
+    /// Records an attempt of `user` before it is made (so racing attempts all count) and
+    /// counts the user's attempts after `since`, with the oldest one's time.
+    fn begin_redeem_attempt(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<(AttemptId, u32, Option<DateTime<Utc>>)>> + Send;
+    /// Forgets an attempt that did not fail.
+    fn forget_redeem_attempt(
+        &self,
+        id: AttemptId,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Where redemption codes come from and how they are digested: the system CSPRNG and a
+/// server key the database does not hold.
+pub trait RedemptionSecrets: Send + Sync + 'static {
+    /// A fresh, uniformly random code.
+    fn fresh_code(&self) -> RedemptionCode;
+    /// The keyed digest a code is stored and looked up by.
+    fn digest(&self, code: &RedemptionCode) -> CodeDigest;
 }

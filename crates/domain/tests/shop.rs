@@ -16,7 +16,8 @@ use chatmall_domain::ports::{
 };
 use chatmall_domain::product::{Product, ProductId};
 use chatmall_domain::service::{
-    CallbackError, CallbackOutcome, CheckoutError, Confirmation, Expired, Shop, ShopSettings,
+    BuyerCheckError, CallbackError, CallbackOutcome, CheckoutError, Confirmation, Expired,
+    Reconciled, Shop, ShopSettings,
 };
 use chatmall_domain::user::UserId;
 use chrono::{DateTime, Duration, Utc};
@@ -35,6 +36,8 @@ struct Memory {
     unmatched: Mutex<Vec<UnmatchedPayment>>,
     /// The `order_paid` events written with each PAID transition.
     paid_events: Mutex<Vec<OrderNo>>,
+    /// When each order's buyer last had it checked.
+    buyer_checks: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Memory {
@@ -77,6 +80,23 @@ impl ProductCatalog for Memory {
 }
 
 impl OrderRepository for Memory {
+    async fn note_buyer_check(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+        not_since: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut checks = self.buyer_checks.lock().unwrap();
+        if checks
+            .get(no.as_str())
+            .is_some_and(|last| *last > not_since)
+        {
+            return Ok(false);
+        }
+        checks.insert(no.to_string(), now);
+        Ok(true)
+    }
+
     async fn insert(&self, order: &Order) -> Result<(), InsertOrderError> {
         let mut orders = self.orders.lock().unwrap();
         if orders.contains_key(order.order_no.as_str()) {
@@ -364,6 +384,7 @@ fn fixture() -> Fixture {
             mchid: MCHID.into(),
             appid: APPID.into(),
         },
+        buyer_check_gap: Duration::seconds(5),
     };
     let shop = Shop::new(
         store.clone(),
@@ -631,4 +652,47 @@ async fn an_unpaid_order_is_closed_at_the_channel_then_here_and_a_late_payment_i
         CallbackOutcome::Payment(Confirmation::Paid)
     );
     assert_eq!(f.store.events(), 1);
+}
+
+#[tokio::test]
+async fn a_buyer_who_says_they_paid_has_the_order_checked_now_at_most_once_per_gap() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let no = &order.order_no;
+
+    // Not paid yet: the check says so and changes nothing.
+    let check = f.shop.check_for_buyer(&f.user, no).await.unwrap();
+    assert_eq!(check.found, Reconciled::Unpaid);
+    assert_eq!(check.order.status, OrderStatus::PayWait);
+
+    // Paid, and the notification lost: a second ask within the gap is refused unchecked.
+    f.channel.report(
+        no,
+        PaymentState::Paid(payment(no.as_str(), "4200000000000000021", PRICE)),
+    );
+    f.clock.advance(Duration::seconds(4));
+    assert!(matches!(
+        f.shop.check_for_buyer(&f.user, no).await,
+        Err(BuyerCheckError::TooSoon { retry_after, .. }) if retry_after == Duration::seconds(5)
+    ));
+    assert_eq!(f.store.status(no), OrderStatus::PayWait);
+
+    // Past the gap: the payment is found and takes the notification's path.
+    f.clock.advance(Duration::seconds(1));
+    let check = f.shop.check_for_buyer(&f.user, no).await.unwrap();
+    assert_eq!(check.found, Reconciled::Payment(Confirmation::Paid));
+    assert_eq!(check.order.status, OrderStatus::Paid);
+    assert_eq!(f.store.events(), 1);
+
+    // Paid now: asking again reports it without the channel, whatever the gap.
+    let check = f.shop.check_for_buyer(&f.user, no).await.unwrap();
+    assert_eq!(check.found, Reconciled::Settled(OrderStatus::Paid));
+    assert_eq!(f.store.events(), 1);
+
+    // Someone else's order is as absent as a missing one.
+    let stranger = UserId::parse("oStranger").unwrap();
+    assert!(matches!(
+        f.shop.check_for_buyer(&stranger, no).await,
+        Err(BuyerCheckError::NotFound(_))
+    ));
 }

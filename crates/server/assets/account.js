@@ -1,4 +1,4 @@
-// /account: the balance, the API keys (create — shown once —, list, revoke) and the newest
+// /account: the balance (and a redemption code to add to it), the API keys (create — shown once —, list, revoke) and the newest
 // chat calls with their tokens and charge.
 'use strict';
 (function () {
@@ -76,6 +76,23 @@
     }));
     $('usage-empty').hidden = rows.length > 0;
   }
+
+  $('redeem-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    cm.say('redeem-error', '');
+    cm.say('redeem-done', '');
+    $('redeem').disabled = true;
+    try {
+      const redeemed = await cm.api('/account/redeem', { method: 'POST', form: { code: $('redeem-code').value } });
+      cm.say('redeem-done', '兑换成功 · Redeemed: +' + redeemed.quota + '（' + redeemed.modelTypes.join(', ') + '）');
+      $('redeem-form').reset();
+      await loadAccount();
+    } catch (e) {
+      if (e.code !== '0003') cm.say('redeem-error', '兑换失败 · Could not redeem: ' + e.message);
+    } finally {
+      $('redeem').disabled = false;
+    }
+  });
 
   $('base-url').textContent = location.origin + '/v1';
   $('key-form').addEventListener('submit', async (event) => {

@@ -24,6 +24,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub officialaccount: OfficialAccountSettings,
     pub login: LoginSettings,
+    pub redeem: RedeemSettings,
     pub admin: AdminSettings,
     pub chat: ChatSettings,
     /// `[trial]`: free calls for users who never bought.
@@ -143,6 +144,8 @@ pub struct AuthSettings {
 pub struct OrderSettings {
     /// How long an order may be paid, in seconds; also sent to WeChat as `time_expire`.
     pub ttl_secs: i64,
+    /// How often a buyer may have one order checked with WeChat ("I have paid"), seconds.
+    pub buyer_check_interval_secs: i64,
 }
 
 /// `sandbox` (the built-in WeChat Pay sandbox, offline) or `live` (api.mch.weixin.qq.com).
@@ -251,7 +254,10 @@ impl Default for Settings {
                 jwt_secret: Secret::default(),
                 token_ttl_days: 7,
             },
-            order: OrderSettings { ttl_secs: 1800 },
+            order: OrderSettings {
+                ttl_secs: 1800,
+                buyer_check_interval_secs: 5,
+            },
             wechatpay: WechatPaySettings {
                 mode: WechatPayMode::Sandbox,
                 base_url: String::new(),
@@ -286,6 +292,10 @@ impl Default for Settings {
                 long_codes_after_failures: 20,
                 long_codes_window_secs: 86_400,
                 trust_forwarded_for: false,
+            },
+            redeem: RedeemSettings {
+                max_failures: 10,
+                failure_window_secs: 600,
             },
             jobs: JobSettings {
                 delivery_poll_ms: 1000,
@@ -342,10 +352,17 @@ impl Settings {
             "auth.token_ttl_days must be 1 to 3650, got {}",
             self.auth.token_ttl_days
         );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.order.buyer_check_interval_secs),
+            "order.buyer_check_interval_secs must be 1 to 3600, got {}",
+            self.order.buyer_check_interval_secs
+        );
         Ok(Parsed {
             order_ttl: domain::order::OrderTtl::from_secs(self.order.ttl_secs)
                 .context("order.ttl_secs")?,
+            buyer_check_gap: chrono::Duration::seconds(self.order.buyer_check_interval_secs),
             login: self.login.policy()?,
+            redeem: self.redeem.policy()?,
             limits: self.server.connection_limits(open_files)?,
             chat: self.chat.rules(&self.trial)?,
         })
@@ -378,7 +395,9 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub order_ttl: domain::order::OrderTtl,
+    pub buyer_check_gap: chrono::Duration,
     pub login: domain::service::LoginPolicy,
+    pub redeem: domain::redemption::RedeemPolicy,
     pub limits: crate::serve::ConnectionLimits,
     pub chat: domain::service::ChatRules,
 }
@@ -460,6 +479,34 @@ pub struct LoginSettings {
     pub long_codes_window_secs: u64,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+}
+
+/// `[redeem]`: the limit on failed redemption-code attempts, per user.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct RedeemSettings {
+    /// Failed redemptions a user may make per window before getting 429.
+    pub max_failures: u32,
+    /// The sliding window of that limit, in seconds.
+    pub failure_window_secs: u64,
+}
+
+impl RedeemSettings {
+    /// The limit, checked.
+    pub fn policy(&self) -> anyhow::Result<domain::redemption::RedeemPolicy> {
+        anyhow::ensure!(
+            self.max_failures >= 1,
+            "redeem.max_failures must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=30 * 86_400).contains(&self.failure_window_secs),
+            "redeem.failure_window_secs must be 1 to 2592000 seconds, got {}",
+            self.failure_window_secs
+        );
+        Ok(domain::redemption::RedeemPolicy {
+            max_failures: self.max_failures,
+            failure_window: chrono::Duration::seconds(self.failure_window_secs as i64),
+        })
+    }
 }
 
 /// When login codes are long (twelve letters and digits instead of six digits).

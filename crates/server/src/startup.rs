@@ -98,6 +98,14 @@ impl Application {
         )?);
         let simulator = official_account_simulator(&settings, &login, &base_url, &clock)?;
         let chat = Arc::new(chat(&settings, &parsed, &shop, port, &base_url, &clock)?);
+        let redemptions = domain::service::Redemptions::new(
+            shop.store().clone(),
+            Arc::new(crate::redemption_keys::RedemptionKeys::new(
+                jwt_secret.as_bytes(),
+            )),
+            clock.clone(),
+            parsed.redeem,
+        );
         let state = AppState {
             login,
             shop,
@@ -111,6 +119,7 @@ impl Application {
             admin_token: Arc::new(settings.admin.token.clone()),
             troubled_after: settings.jobs.troubled_after_attempts,
             chat: chat.clone(),
+            redemptions,
             node_id: settings.server.node_id,
             clock: clock.clone(),
         };
@@ -276,6 +285,7 @@ async fn shop(
     let settings = ShopSettings {
         order_ttl: parsed.order_ttl,
         merchant: payments.merchant.clone(),
+        buyer_check_gap: parsed.buyer_check_gap,
     };
     Ok(Shop::new(
         Arc::new(store.clone()),

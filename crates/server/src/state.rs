@@ -14,6 +14,9 @@ pub type AppShop = Shop<SeaStore, WechatPayChannel>;
 /// The chat over the real adapters.
 pub type AppChat = domain::service::Chat<SeaStore, crate::chat::Models>;
 
+/// Redemption codes over the store.
+pub type AppRedemptions = domain::service::Redemptions<SeaStore>;
+
 /// Handler state.
 #[derive(Clone)]
 pub struct AppState {
@@ -32,6 +35,8 @@ pub struct AppState {
     pub troubled_after: u32,
     /// The metered chat over the model services.
     pub chat: Arc<AppChat>,
+    /// Redemption codes: batches for operators, redemption for users.
+    pub redemptions: AppRedemptions,
     /// This process's node id (`server.node_id`), for its readiness probe row.
     pub node_id: u16,
     /// The one clock every flow reads.

@@ -68,6 +68,7 @@ fn pages_work_in_a_headless_browser() {
             "tests/browser/e2e.test.mjs",
             "tests/browser/chat.test.mjs",
             "tests/browser/security.test.mjs",
+            "tests/browser/money.test.mjs",
         ])
         .current_dir(&root)
         .env("CHATMALL_BIN", env!("CARGO_BIN_EXE_chatmall"))

@@ -1,6 +1,7 @@
 //! The flows, each in its own module, over the ports: the shop's (checkout, callbacks,
 //! payment confirmation, delivery, reconciliation), login and the metered chat.
 
+mod buyer_check;
 mod callback;
 mod chat;
 mod checkout;
@@ -8,13 +9,16 @@ mod confirm;
 mod deliver;
 mod login;
 mod reconcile;
+mod redeem;
 
+pub use buyer_check::{BuyerCheck, BuyerCheckError};
 pub use callback::{CallbackError, CallbackOutcome};
 pub use chat::{Chat, ChatError, ChatRules, MeteredAnswer};
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
 pub use login::{Login, LoginPolicy, LongCodes, RedeemError};
 pub use reconcile::{Expired, ReconcileError, Reconciled};
+pub use redeem::{RedeemCodeError, Redeemed, Redemptions};
 
 use crate::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use crate::ports::Clock;
@@ -27,6 +31,8 @@ pub struct ShopSettings {
     pub order_ttl: OrderTtl,
     /// The merchant a payment must name.
     pub merchant: MerchantIdentity,
+    /// How often a buyer may ask for one order to be checked with the channel.
+    pub buyer_check_gap: chrono::Duration,
 }
 
 /// The shop: checkout, payment confirmation and delivery over a store and a channel.

@@ -19,6 +19,8 @@ mod m20261202_000009_outbox_without_payload;
 mod m20261202_000010_free_trial;
 mod m20261202_000011_api_keys;
 mod m20261202_000012_usage_tokens;
+mod m20261202_000013_buyer_checks;
+mod m20261202_000014_redemption_codes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -39,6 +41,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_free_trial::Migration),
             Box::new(m20261202_000011_api_keys::Migration),
             Box::new(m20261202_000012_usage_tokens::Migration),
+            Box::new(m20261202_000013_buyer_checks::Migration),
+            Box::new(m20261202_000014_redemption_codes::Migration),
         ]
     }
 }

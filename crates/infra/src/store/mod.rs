@@ -22,6 +22,7 @@ mod orders;
 mod outbox;
 mod products;
 mod quota;
+mod redemption;
 #[cfg(feature = "testing")]
 mod test_support;
 mod unmatched;

@@ -12,8 +12,8 @@ use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, UpdateMany,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait, UpdateMany,
 };
 
 impl OrderRepository for SeaStore {
@@ -82,6 +82,26 @@ impl OrderRepository for SeaStore {
             .exec(self.writer()?)
             .await
             .with_context(|| format!("count a prepay attempt of order {no}"))?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn note_buyer_check(
+        &self,
+        no: &OrderNo,
+        now: DateTime<Utc>,
+        not_since: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let result = order::Entity::update_many()
+            .col_expr(order::Column::BuyerCheckedAt, Expr::value(millis(now)))
+            .filter(order::Column::OrderNo.eq(no.as_str()))
+            .filter(
+                Condition::any()
+                    .add(order::Column::BuyerCheckedAt.is_null())
+                    .add(order::Column::BuyerCheckedAt.lte(millis(not_since))),
+            )
+            .exec(self.writer()?)
+            .await
+            .with_context(|| format!("note a buyer's check of order {no}"))?;
         Ok(result.rows_affected == 1)
     }
 
@@ -295,6 +315,7 @@ fn to_row(order: &Order) -> order::ActiveModel {
         lease_until: Set(None),
         check_attempts: Set(0),
         last_error: Set(None),
+        buyer_checked_at: Set(None),
     }
 }
 

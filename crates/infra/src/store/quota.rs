@@ -25,9 +25,11 @@ impl SeaStore {
     ) -> anyhow::Result<Option<Account>> {
         ensure!(quota > 0, "a grant credits at least 1 quota");
         ensure!(
-            (1..=32).contains(&reason.chars().count()) && reason != ledger::REASON_ORDER_DELIVERY,
-            "a grant's reason is 1 to 32 characters and not {:?}, got {reason:?}",
-            ledger::REASON_ORDER_DELIVERY
+            (1..=32).contains(&reason.chars().count())
+                && ![ledger::REASON_ORDER_DELIVERY, ledger::REASON_REDEMPTION].contains(&reason),
+            "a grant's reason is 1 to 32 characters and not {:?} nor {:?}, got {reason:?}",
+            ledger::REASON_ORDER_DELIVERY,
+            ledger::REASON_REDEMPTION
         );
         ensure!(
             (1..=64).contains(&reference.chars().count()),

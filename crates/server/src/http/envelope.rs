@@ -51,6 +51,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Refused(String),
+    /// Asked too often: `Retry-After` says when to ask again.
+    #[error("{info}")]
+    TooMany { info: String, retry_after_secs: i64 },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -64,6 +67,7 @@ impl ApiError {
             Self::OffSale(_) => (StatusCode::CONFLICT, code::OFF_SALE),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::ERROR),
             Self::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, code::ERROR),
+            Self::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, code::ERROR),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::ERROR),
         }
     }
@@ -77,7 +81,19 @@ impl IntoResponse for ApiError {
             Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
             other => tracing::info!(status = status.as_u16(), error = %other, "request refused"),
         }
-        refusal(status, code, self.to_string())
+        let retry_after = match &self {
+            Self::TooMany {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
+            _ => None,
+        };
+        let mut response = refusal(status, code, self.to_string());
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

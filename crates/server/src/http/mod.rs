@@ -11,6 +11,7 @@ mod health;
 mod keys;
 mod notify;
 pub mod portal;
+mod redeem;
 mod request_param;
 mod sale;
 mod usage;
@@ -36,10 +37,12 @@ pub fn router(state: AppState) -> Router {
         .route("/sale/create_pay_order", post(sale::create_pay_order))
         .route("/sale/place_order", post(sale::place_order))
         .route("/sale/query_order", get(sale::query_order))
+        .route("/sale/check_payment", post(sale::check_payment))
         .route("/sale/query_order_list", get(sale::query_order_list))
         .route("/sale/pay_notify", post(notify::pay_notify))
         .route("/account/query", get(sale::query_account))
         .route("/account/usage", get(usage::list))
+        .route("/account/redeem", post(redeem::redeem))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .route(
@@ -52,7 +55,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/troubled_orders", get(admin::troubled_orders))
-        .route("/admin/unmatched_payments", get(admin::unmatched_payments));
+        .route("/admin/unmatched_payments", get(admin::unmatched_payments))
+        .route(
+            "/admin/redemption_batches",
+            get(redeem::list_batches).post(redeem::create_batch),
+        );
     Router::new()
         .nest("/api/v1", api)
         .merge(v1::router())

@@ -11,8 +11,8 @@ use axum::http::Uri;
 use domain::order::OrderNo;
 use domain::ports::{AccountRepository, OrderRepository, ProductCatalog};
 use domain::product::ProductId;
-use domain::service::{CheckoutError, PayOrder};
-use serde::Deserialize;
+use domain::service::{BuyerCheckError, CheckoutError, Confirmation, PayOrder, Reconciled};
+use serde::{Deserialize, Serialize};
 
 /// GET `query_product_list`: public, but a token that is sent must be good (`0003`).
 pub async fn query_product_list(
@@ -111,6 +111,70 @@ pub async fn query_order(
         }
         _ => Err(ApiError::NotFound(format!("no order {no}"))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderForm {
+    #[serde(rename = "orderId")]
+    order_id: Option<String>,
+}
+
+/// What "I have paid" found, and the order after it.
+#[derive(Debug, Serialize)]
+pub struct BuyerCheckView {
+    /// `paid`, `unpaid`, `closed` (closed at WeChat: it will never be paid), `unknown`
+    /// (WeChat never saw the order), `review`, or `settled` (no longer unpaid here: not
+    /// asked).
+    found: &'static str,
+    order: OrderView,
+}
+
+fn found_name(found: &Reconciled) -> &'static str {
+    match found {
+        Reconciled::Payment(Confirmation::Paid | Confirmation::AlreadyPaid) => "paid",
+        Reconciled::Payment(Confirmation::Review(_)) => "review",
+        Reconciled::Payment(Confirmation::Unmatched { .. }) | Reconciled::UnknownToChannel => {
+            "unknown"
+        }
+        Reconciled::Unpaid => "unpaid",
+        Reconciled::ClosedAtChannel => "closed",
+        Reconciled::Settled(_) => "settled",
+    }
+}
+
+/// POST `check_payment` (form `orderId`): "I have paid" (用户主动查单). The caller's unpaid
+/// order is checked with WeChat now; a payment found is applied as a notification would
+/// be, and delivery is woken at once.
+#[tracing::instrument(skip_all, fields(user = %user.0))]
+pub async fn check_payment(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<BuyerCheckView> {
+    let text = request_param(&uri, &body, |f: OrderForm| f.order_id)
+        .ok_or_else(|| ApiError::BadParameter("orderId is required".into()))?;
+    let no = OrderNo::parse(&text).map_err(|e| ApiError::BadParameter(e.to_string()))?;
+    let check = state
+        .shop
+        .check_for_buyer(&user.0, &no)
+        .await
+        .map_err(|e| match e {
+            BuyerCheckError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            BuyerCheckError::TooSoon { retry_after, .. } => ApiError::TooMany {
+                info: e.to_string(),
+                retry_after_secs: retry_after.num_seconds(),
+            },
+            BuyerCheckError::Channel(_) => ApiError::Unavailable(e.to_string()),
+            BuyerCheckError::Store(e) => ApiError::Internal(e),
+        })?;
+    if check.found == Reconciled::Payment(Confirmation::Paid) {
+        state.delivery.wake();
+    }
+    Ok(ok(BuyerCheckView {
+        found: found_name(&check.found),
+        order: OrderView::of(&check.order, state.shop.clock().now()),
+    }))
 }
 
 /// GET `query_order_list`: the caller's 50 newest orders.

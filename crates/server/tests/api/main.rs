@@ -2,6 +2,7 @@
 //! WeChat Pay sandbox with real signatures and encryption, and the notify path end to end.
 
 mod billing;
+mod buyer_check;
 mod chat;
 mod checkout;
 mod fake_models;
@@ -12,3 +13,4 @@ mod login;
 mod notify;
 mod openai;
 mod original_chat;
+mod redeem;

@@ -4,6 +4,8 @@ use sea_orm::entity::prelude::*;
 
 /// Why quota was credited by delivering an order.
 pub const REASON_ORDER_DELIVERY: &str = "order_delivery";
+/// Why quota was credited by redeeming a code (the reference is the code's row id).
+pub const REASON_REDEMPTION: &str = "redemption";
 
 /// A ledger row.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -12,5 +12,8 @@ pub mod login_code;
 pub mod order;
 pub mod outbox;
 pub mod product;
+pub mod redeem_attempt;
+pub mod redemption_batch;
+pub mod redemption_code;
 pub mod trial_call;
 pub mod unmatched_payment;

@@ -37,6 +37,8 @@ pub struct Model {
     pub lease_until: Option<i64>,
     pub check_attempts: i32,
     pub last_error: Option<String>,
+    /// When the buyer last asked for the order to be checked with WeChat.
+    pub buyer_checked_at: Option<i64>,
 }
 
 /// No relations: the schema keeps tables independent.

@@ -1,0 +1,150 @@
+//! Redemption codes (兑换码): `POST /admin/redemption_batches` makes a batch and answers its
+//! codes once; `GET /admin/redemption_batches` lists batches; `POST /account/redeem` (form
+//! `code`, the user's token) redeems one for the caller.
+
+use super::admin::Operator;
+use super::current_user::CurrentUser;
+use super::envelope::{ApiError, ApiResult, ok};
+use super::request_param::request_param;
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::Uri;
+use chrono::{DateTime, Utc};
+use domain::product::ModelType;
+use domain::redemption::{Batch, BatchTerms};
+use domain::service::RedeemCodeError;
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /admin/redemption_batches`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewBatch {
+    count: i64,
+    quota: i64,
+    model_types: Vec<String>,
+    expires_at: DateTime<Utc>,
+}
+
+/// A batch as operators see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchView {
+    batch_id: i64,
+    count: u32,
+    redeemed: u32,
+    quota: u32,
+    model_types: Vec<String>,
+    expires_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&Batch> for BatchView {
+    fn from(batch: &Batch) -> Self {
+        Self {
+            batch_id: batch.id.0,
+            count: batch.terms.count,
+            redeemed: batch.redeemed,
+            quota: batch.terms.quota,
+            model_types: batch
+                .terms
+                .models
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            expires_at: batch.terms.expires_at,
+            created_at: batch.created_at,
+        }
+    }
+}
+
+/// A new batch: its listing and its codes, shown this once.
+#[derive(Debug, Serialize)]
+pub struct IssuedBatchView {
+    #[serde(flatten)]
+    batch: BatchView,
+    codes: Vec<String>,
+}
+
+/// POST `admin/redemption_batches`.
+pub async fn create_batch(
+    State(state): State<AppState>,
+    _: Operator,
+    body: Result<Json<NewBatch>, JsonRejection>,
+) -> ApiResult<IssuedBatchView> {
+    let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
+    let terms = BatchTerms::parse(
+        body.count,
+        body.quota,
+        &body.model_types,
+        body.expires_at,
+        state.clock.now(),
+    )
+    .map_err(|e| ApiError::BadParameter(e.to_string()))?;
+    let issued = state.redemptions.issue_batch(terms).await?;
+    tracing::info!(batch = %issued.batch.id, count = issued.codes.len(), quota = issued.batch.terms.quota, "redemption batch issued");
+    Ok(ok(IssuedBatchView {
+        batch: BatchView::from(&issued.batch),
+        codes: issued.codes.iter().map(|c| c.display()).collect(),
+    }))
+}
+
+/// GET `admin/redemption_batches`: the 100 newest.
+pub async fn list_batches(State(state): State<AppState>, _: Operator) -> ApiResult<Vec<BatchView>> {
+    let batches = state.redemptions.batches(100).await?;
+    Ok(ok(batches.iter().map(BatchView::from).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeForm {
+    code: Option<String>,
+}
+
+/// What a redemption credited.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedeemedView {
+    quota: u32,
+    model_types: Vec<String>,
+    surplus_quota: i64,
+}
+
+/// POST `account/redeem` (form `code`).
+#[tracing::instrument(skip_all, fields(user = %user.0))]
+pub async fn redeem(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<RedeemedView> {
+    let typed = request_param(&uri, &body, |f: CodeForm| f.code)
+        .ok_or_else(|| ApiError::BadParameter("code is required".into()))?;
+    let redeemed = state
+        .redemptions
+        .redeem(&user.0, &typed)
+        .await
+        .map_err(|e| match e {
+            RedeemCodeError::Limited { retry_after } => ApiError::TooMany {
+                info: e.to_string(),
+                retry_after_secs: retry_after.num_seconds(),
+            },
+            RedeemCodeError::Malformed(_) => ApiError::BadParameter(e.to_string()),
+            RedeemCodeError::Unknown | RedeemCodeError::Used | RedeemCodeError::Expired => {
+                ApiError::Refused(e.to_string())
+            }
+            RedeemCodeError::Store(e) => ApiError::Internal(e),
+        })?;
+    tracing::info!(quota = redeemed.quota, "redemption code redeemed");
+    Ok(ok(RedeemedView {
+        quota: redeemed.quota,
+        model_types: redeemed
+            .models
+            .iter()
+            .map(ModelType::as_str)
+            .map(str::to_owned)
+            .collect(),
+        surplus_quota: redeemed.surplus_after,
+    }))
+}
