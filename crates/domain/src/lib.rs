@@ -15,5 +15,6 @@ pub mod order;
 pub mod ports;
 pub mod product;
 pub mod redemption;
+pub mod refund;
 pub mod service;
 pub mod user;

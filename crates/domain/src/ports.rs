@@ -15,6 +15,7 @@ use crate::order::{
 };
 use crate::product::{ModelType, Product, ProductId};
 use crate::redemption::{Batch, BatchTerms, RedeemOutcome, RedemptionCode};
+use crate::refund::{Refund, RefundNo, RefundStatus, RefundTransition};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -262,28 +263,30 @@ impl Callback<'_> {
     }
 }
 
-/// How a refund ended, as the channel reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefundEnd {
-    /// The money went back to the payer.
-    Succeeded,
-    /// The refund was closed without paying back.
-    Closed,
-    /// The refund failed at the channel (e.g. the payer's card is gone): a human must act.
-    Abnormal,
-}
-
-/// A refund's outcome, reported by a verified callback.
+/// What the channel says of a refund (a verified callback, or the answer to a refund
+/// request or query), in the domain's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefundEnded {
+pub struct RefundReport {
     pub out_trade_no: String,
     pub out_refund_no: String,
     /// The channel's id of the refund.
     pub refund_id: String,
-    pub end: RefundEnd,
+    /// Processing, Success, Closed or Abnormal (never Requested nor Refused: those are ours).
+    pub status: RefundStatus,
     pub refund: Fen,
-    /// The callback's resource exactly as reported (JSON), kept with the refund.
+    /// The report exactly as verified (JSON), kept with the refund.
     pub raw: String,
+}
+
+/// What a refund request asks of the channel; an identical retry is the same refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundCall {
+    pub refund_no: RefundNo,
+    pub order_no: OrderNo,
+    pub amount: Fen,
+    /// The order's total, which the channel checks.
+    pub total: Fen,
+    pub reason: String,
 }
 
 /// What a verified callback reports, in the channel's neutral words.
@@ -291,8 +294,8 @@ pub struct RefundEnded {
 pub enum ChannelEvent {
     /// A payment succeeded.
     PaymentSucceeded(PaymentConfirmation),
-    /// A refund ended.
-    RefundEnded(RefundEnded),
+    /// A refund moved (succeeded, closed, went abnormal, or is processing).
+    Refund(RefundReport),
     /// Genuine, and nothing for the shop to do (an unpaid state, an event it does not act
     /// on); the text says what it was, for the log.
     NothingToDo(String),
@@ -333,6 +336,16 @@ pub trait PaymentChannel: Send + Sync + 'static {
     ) -> impl Future<Output = Result<PaymentState, ChannelError>> + Send;
     /// Closes the order at the channel, so it can no longer be paid.
     fn close(&self, no: &OrderNo) -> impl Future<Output = Result<(), ChannelError>> + Send;
+    /// Asks for (or identically asks again for) a refund; what the channel says of it.
+    fn refund(
+        &self,
+        call: &RefundCall,
+    ) -> impl Future<Output = Result<RefundReport, ChannelError>> + Send;
+    /// Asks the channel where a refund is; [`ChannelError::NotFound`] if it never saw it.
+    fn query_refund(
+        &self,
+        no: &RefundNo,
+    ) -> impl Future<Output = Result<RefundReport, ChannelError>> + Send;
 }
 
 /// Which orders a background job looks at.
@@ -666,4 +679,66 @@ pub trait RedemptionSecrets: Send + Sync + 'static {
     fn fresh_code(&self) -> RedemptionCode;
     /// The keyed digest a code is stored and looked up by.
     fn digest(&self, code: &RedemptionCode) -> CodeDigest;
+}
+
+/// What storing a new refund did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenRefund {
+    /// Stored as REQUESTED, and its quota taken back from the user.
+    Opened,
+    /// Another refund of the order took this number meanwhile: plan again.
+    NumberTaken,
+    /// The user's balance no longer holds the quota to take back (spent meanwhile):
+    /// plan again.
+    QuotaMoved,
+}
+
+/// Refunds and their moves. Each move is one conditional write, in one transaction with
+/// what it implies: a success adds to the order's refunded money (and moves the order), a
+/// close or a refusal gives the quota back through the one credit path.
+pub trait RefundRepository: Send + Sync + 'static {
+    /// An order's refunds, oldest first.
+    fn refunds_of(
+        &self,
+        order: &OrderNo,
+    ) -> impl Future<Output = anyhow::Result<Vec<Refund>>> + Send;
+    /// One refund.
+    fn refund(&self, no: &RefundNo) -> impl Future<Output = anyhow::Result<Option<Refund>>> + Send;
+    /// Stores a new REQUESTED refund and takes its quota back from the user (a ledger row
+    /// unique by the refund), in one transaction.
+    fn open_refund(
+        &self,
+        refund: &Refund,
+    ) -> impl Future<Output = anyhow::Result<OpenRefund>> + Send;
+    /// Moves a refund, keeping what the channel reported; whether this caller moved it.
+    fn move_refund(
+        &self,
+        no: &RefundNo,
+        transition: RefundTransition,
+        report: Option<&RefundReport>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// Refunds in `status`, newest first (e.g. the ABNORMAL ones, for an operator).
+    fn refunds_in(
+        &self,
+        status: RefundStatus,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Refund>>> + Send;
+    /// Claims up to `limit` open refunds created before `created_before` and due now, for
+    /// the refund job, each until `lease_until` (a conditional write per refund, so several
+    /// instances never share one).
+    fn claim_open_refunds(
+        &self,
+        created_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Refund>>> + Send;
+    /// When the refund job should look at a refund again, and why (its last error).
+    fn reschedule_refund(
+        &self,
+        no: &RefundNo,
+        next_check_at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }

@@ -10,14 +10,18 @@ use chatmall_domain::order::{
     TransactionId, Transition, UnmatchedPayment,
 };
 use chatmall_domain::ports::{
-    Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent, Delivery,
-    InsertOrderError, MarkPaid, OrderRepository, PaymentChannel, PaymentState, PrepayRequest,
-    ProductCatalog, UnmatchedPayments,
+    AccountRepository, Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent,
+    Delivery, InsertOrderError, MarkPaid, OpenRefund, OrderRepository, PaymentChannel,
+    PaymentState, PrepayRequest, ProductCatalog, RefundCall, RefundReport, RefundRepository,
+    UnmatchedPayments,
 };
 use chatmall_domain::product::{Product, ProductId};
+use chatmall_domain::refund::{
+    Refund, RefundAsk, RefundNo, RefundReason, RefundRefusal, RefundStatus, RefundTransition,
+};
 use chatmall_domain::service::{
     BuyerCheckError, CallbackError, CallbackOutcome, CheckoutError, Confirmation, Expired,
-    Reconciled, Shop, ShopSettings,
+    Reconciled, RefundApplied, RefundError, Shop, ShopSettings,
 };
 use chatmall_domain::user::UserId;
 use chrono::{DateTime, Duration, Utc};
@@ -38,6 +42,9 @@ struct Memory {
     paid_events: Mutex<Vec<OrderNo>>,
     /// When each order's buyer last had it checked.
     buyer_checks: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Each user's surplus quota (credited by delivery, taken back by refunds).
+    surplus: Mutex<HashMap<String, i64>>,
+    refunds: Mutex<BTreeMap<RefundNo, Refund>>,
 }
 
 impl Memory {
@@ -210,6 +217,12 @@ impl OrderRepository for Memory {
                 other => Delivery::NotPaid(other),
             });
         }
+        *self
+            .surplus
+            .lock()
+            .unwrap()
+            .entry(order.user_id.to_string())
+            .or_default() += i64::from(order.quota);
         Ok(Delivery::Delivered(Account {
             user_id: order.user_id,
             total_quota: i64::from(order.quota),
@@ -219,6 +232,132 @@ impl OrderRepository for Memory {
             created_at: now,
             updated_at: now,
         }))
+    }
+}
+
+impl AccountRepository for Memory {
+    async fn account(&self, user: &UserId) -> anyhow::Result<Option<Account>> {
+        let surplus = self.surplus.lock().unwrap().get(user.as_str()).copied();
+        Ok(surplus.map(|surplus| Account {
+            user_id: user.clone(),
+            total_quota: surplus,
+            surplus_quota: surplus,
+            model_types: vec![],
+            status: AccountStatus::Usable,
+            created_at: t0(),
+            updated_at: t0(),
+        }))
+    }
+}
+
+/// The refunds as the store keeps them: a move is checked against `RefundTransition`, a
+/// success adds to the order, a close or refusal gives the quota back.
+impl RefundRepository for Memory {
+    async fn refunds_of(&self, order: &OrderNo) -> anyhow::Result<Vec<Refund>> {
+        let refunds = self.refunds.lock().unwrap();
+        Ok(refunds
+            .values()
+            .filter(|r| &r.order_no == order)
+            .cloned()
+            .collect())
+    }
+
+    async fn refund(&self, no: &RefundNo) -> anyhow::Result<Option<Refund>> {
+        Ok(self.refunds.lock().unwrap().get(no).cloned())
+    }
+
+    async fn open_refund(&self, refund: &Refund) -> anyhow::Result<OpenRefund> {
+        let mut refunds = self.refunds.lock().unwrap();
+        if refunds.contains_key(&refund.refund_no) {
+            return Ok(OpenRefund::NumberTaken);
+        }
+        let mut surplus = self.surplus.lock().unwrap();
+        let balance = surplus.entry(refund.user_id.to_string()).or_default();
+        if *balance < i64::from(refund.quota_back) {
+            return Ok(OpenRefund::QuotaMoved);
+        }
+        *balance -= i64::from(refund.quota_back);
+        refunds.insert(refund.refund_no.clone(), refund.clone());
+        Ok(OpenRefund::Opened)
+    }
+
+    async fn move_refund(
+        &self,
+        no: &RefundNo,
+        transition: RefundTransition,
+        report: Option<&RefundReport>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let mut refunds = self.refunds.lock().unwrap();
+        let Some(refund) = refunds.get_mut(no) else {
+            return Ok(false);
+        };
+        if !transition.allows(refund.status) {
+            return Ok(false);
+        }
+        refund.status = transition.to;
+        refund.updated_at = now;
+        if let Some(report) = report {
+            refund.channel_refund_id = Some(report.refund_id.clone());
+            refund.channel_report = Some(report.raw.clone());
+        }
+        if transition.gives_quota_back() {
+            *self
+                .surplus
+                .lock()
+                .unwrap()
+                .entry(refund.user_id.to_string())
+                .or_default() += i64::from(refund.quota_back);
+        }
+        let refund = refund.clone();
+        if transition.to == RefundStatus::Success {
+            let paid_back: u64 = refunds
+                .values()
+                .filter(|r| r.order_no == refund.order_no && r.status == RefundStatus::Success)
+                .map(|r| r.amount.fen())
+                .sum();
+            let mut orders = self.orders.lock().unwrap();
+            let order = orders.get_mut(refund.order_no.as_str()).unwrap();
+            order.status = if paid_back >= order.amount.fen() {
+                OrderStatus::Refunded
+            } else {
+                OrderStatus::PartlyRefunded
+            };
+        }
+        Ok(true)
+    }
+
+    async fn refunds_in(&self, status: RefundStatus, _limit: u64) -> anyhow::Result<Vec<Refund>> {
+        let refunds = self.refunds.lock().unwrap();
+        Ok(refunds
+            .values()
+            .filter(|r| r.status == status)
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_open_refunds(
+        &self,
+        _created_before: DateTime<Utc>,
+        _now: DateTime<Utc>,
+        _lease_until: DateTime<Utc>,
+        _limit: u64,
+    ) -> anyhow::Result<Vec<Refund>> {
+        let refunds = self.refunds.lock().unwrap();
+        Ok(refunds
+            .values()
+            .filter(|r| r.status.is_open())
+            .cloned()
+            .collect())
+    }
+
+    async fn reschedule_refund(
+        &self,
+        _no: &RefundNo,
+        _next_check_at: DateTime<Utc>,
+        _error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        Ok(())
     }
 }
 
@@ -262,6 +401,10 @@ struct Channel {
     prepays: Mutex<VecDeque<Result<String, ChannelError>>>,
     states: Mutex<HashMap<String, PaymentState>>,
     closed: Mutex<Vec<OrderNo>>,
+    /// What the channel answers the next refund requests (default: PROCESSING).
+    refund_answers: Mutex<VecDeque<Result<RefundStatus, ChannelError>>>,
+    /// The refunds it was asked for, and where each stands.
+    refunds: Mutex<BTreeMap<RefundNo, (RefundCall, RefundStatus)>>,
 }
 
 impl Channel {
@@ -270,6 +413,29 @@ impl Channel {
             .lock()
             .unwrap()
             .push_back(answer.map(str::to_owned));
+    }
+
+    fn answer_refund(&self, answer: Result<RefundStatus, ChannelError>) {
+        self.refund_answers.lock().unwrap().push_back(answer);
+    }
+
+    /// What the channel would report of a refund it holds.
+    fn refund_report(&self, no: &RefundNo) -> Option<RefundReport> {
+        let refunds = self.refunds.lock().unwrap();
+        let (call, status) = refunds.get(no)?;
+        Some(RefundReport {
+            out_trade_no: call.order_no.to_string(),
+            out_refund_no: no.to_string(),
+            refund_id: format!("50{no}"),
+            status: *status,
+            refund: call.amount,
+            raw: "{}".into(),
+        })
+    }
+
+    fn settle_refund(&self, no: &RefundNo, status: RefundStatus) -> RefundReport {
+        self.refunds.lock().unwrap().get_mut(no).unwrap().1 = status;
+        self.refund_report(no).unwrap()
     }
 
     fn report(&self, no: &OrderNo, state: PaymentState) {
@@ -324,6 +490,26 @@ impl PaymentChannel for Channel {
     async fn close(&self, no: &OrderNo) -> Result<(), ChannelError> {
         self.closed.lock().unwrap().push(no.clone());
         Ok(())
+    }
+
+    async fn refund(&self, call: &RefundCall) -> Result<RefundReport, ChannelError> {
+        let answer = self
+            .refund_answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok(RefundStatus::Processing));
+        let status = answer?;
+        self.refunds
+            .lock()
+            .unwrap()
+            .entry(call.refund_no.clone())
+            .or_insert((call.clone(), status));
+        Ok(self.refund_report(&call.refund_no).unwrap())
+    }
+
+    async fn query_refund(&self, no: &RefundNo) -> Result<RefundReport, ChannelError> {
+        self.refund_report(no).ok_or(ChannelError::NotFound)
     }
 }
 
@@ -695,4 +881,169 @@ async fn a_buyer_who_says_they_paid_has_the_order_checked_now_at_most_once_per_g
         f.shop.check_for_buyer(&stranger, no).await,
         Err(BuyerCheckError::NotFound(_))
     ));
+}
+
+/// A delivered order of the fixture's product (100 quota for PRICE fen).
+async fn delivered(f: &Fixture) -> OrderNo {
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let body = format!("paid {} 4200000000000000031 {PRICE}", order.order_no);
+    callback(f, &body).await.unwrap();
+    f.shop.deliver(&order.order_no).await.unwrap();
+    order.order_no
+}
+
+fn ask(fen: u64, force: bool) -> RefundAsk {
+    RefundAsk {
+        amount: Fen::new(fen).unwrap(),
+        reason: RefundReason::parse("不想要了").unwrap(),
+        force,
+    }
+}
+
+fn surplus(f: &Fixture) -> i64 {
+    f.store.surplus.lock().unwrap()[f.user.as_str()]
+}
+
+#[tokio::test]
+async fn only_unused_quota_is_paid_back_unless_forced_and_a_refund_moves_the_order() {
+    let f = fixture();
+    let no = delivered(&f).await;
+    assert_eq!(surplus(&f), 100);
+    // 40 of the 100 quota spent: at most 60 % of the price comes back by default.
+    *f.store
+        .surplus
+        .lock()
+        .unwrap()
+        .get_mut(f.user.as_str())
+        .unwrap() = 60;
+    let most = PRICE * 60 / 100;
+    assert!(matches!(
+        f.shop.request_refund(&no, &ask(most + 1, false), "admin-token").await,
+        Err(RefundError::Refused(RefundRefusal::MoreThanUnused { most: m, unused: 60, quota: 100 })) if m == most
+    ));
+    assert_eq!(surplus(&f), 60, "a refused refund takes nothing");
+
+    // Half the price: half the quota is taken back at once, the refund is PROCESSING.
+    let refund = f
+        .shop
+        .request_refund(&no, &ask(PRICE / 2, false), "admin-token")
+        .await
+        .unwrap();
+    assert_eq!(refund.refund_no.as_str(), format!("{no}R01"));
+    assert_eq!(
+        (refund.status, refund.quota_back),
+        (RefundStatus::Processing, 50)
+    );
+    assert_eq!(surplus(&f), 10);
+
+    // WeChat reports success: the order is partly refunded. Again: nothing changes.
+    let report = f
+        .channel
+        .settle_refund(&refund.refund_no, RefundStatus::Success);
+    assert_eq!(
+        f.shop.apply_refund_report(&report, "notify").await.unwrap(),
+        RefundApplied::Moved(RefundStatus::Success)
+    );
+    assert_eq!(
+        f.shop.apply_refund_report(&report, "notify").await.unwrap(),
+        RefundApplied::Unchanged(RefundStatus::Success)
+    );
+    assert_eq!(f.store.status(&no), OrderStatus::PartlyRefunded);
+
+    // Forced, the rest of the money: quota is taken back as far as the balance holds.
+    let rest = PRICE - PRICE / 2;
+    assert!(matches!(
+        f.shop
+            .request_refund(&no, &ask(rest + 1, true), "admin-token")
+            .await,
+        Err(RefundError::Refused(RefundRefusal::MoreThanLeft { .. }))
+    ));
+    let forced = f
+        .shop
+        .request_refund(&no, &ask(rest, true), "admin-token")
+        .await
+        .unwrap();
+    assert_eq!((forced.quota_back, forced.forced), (10, true));
+    assert_eq!(surplus(&f), 0, "never below zero");
+    let report = f
+        .channel
+        .settle_refund(&forced.refund_no, RefundStatus::Success);
+    f.shop.apply_refund_report(&report, "query").await.unwrap();
+    assert_eq!(f.store.status(&no), OrderStatus::Refunded);
+    assert!(matches!(
+        f.shop
+            .request_refund(&no, &ask(1, true), "admin-token")
+            .await,
+        Err(RefundError::Refused(RefundRefusal::NotRefundable { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn a_refund_that_closes_or_is_refused_gives_its_quota_back_and_a_lost_one_is_sent_again() {
+    let f = fixture();
+    let no = delivered(&f).await;
+
+    f.channel.answer_refund(Err(ChannelError::Refused {
+        code: "NOT_ENOUGH".into(),
+        message: "基本账户余额不足".into(),
+    }));
+    let refused = f
+        .shop
+        .request_refund(&no, &ask(100, false), "admin-token")
+        .await
+        .unwrap();
+    assert_eq!(refused.status, RefundStatus::Refused);
+    assert_eq!(surplus(&f), 100, "given back");
+
+    let closing = f
+        .shop
+        .request_refund(&no, &ask(100, false), "admin-token")
+        .await
+        .unwrap();
+    assert_eq!(closing.refund_no.as_str(), format!("{no}R02"));
+    assert_eq!(surplus(&f), 100 - i64::from(closing.quota_back));
+    let report = f
+        .channel
+        .settle_refund(&closing.refund_no, RefundStatus::Closed);
+    assert_eq!(
+        f.shop.apply_refund_report(&report, "notify").await.unwrap(),
+        RefundApplied::Moved(RefundStatus::Closed)
+    );
+    assert_eq!(surplus(&f), 100, "given back");
+    assert_eq!(f.store.status(&no), OrderStatus::Delivered);
+
+    // The request's answer is lost: REQUESTED, and the channel never saw it. The job's
+    // recheck sends it again with the same number.
+    f.channel.answer_refund(Err(ChannelError::OutcomeUnknown(
+        "did not answer in time".into(),
+    )));
+    let lost = f
+        .shop
+        .request_refund(&no, &ask(100, false), "admin-token")
+        .await
+        .unwrap();
+    assert_eq!(lost.status, RefundStatus::Requested);
+    f.channel.refunds.lock().unwrap().remove(&lost.refund_no);
+    f.shop.recheck_refund(&lost).await.unwrap();
+    let again = f.store.refund(&lost.refund_no).await.unwrap().unwrap();
+    assert_eq!(again.status, RefundStatus::Processing);
+
+    // A report that does not match our refund changes nothing.
+    let mut wrong = f
+        .channel
+        .settle_refund(&lost.refund_no, RefundStatus::Success);
+    wrong.refund = Fen::new(1).unwrap();
+    assert!(matches!(
+        f.shop.apply_refund_report(&wrong, "notify").await.unwrap(),
+        RefundApplied::Mismatch(_)
+    ));
+    assert_eq!(
+        f.store
+            .refund(&lost.refund_no)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        RefundStatus::Processing
+    );
 }

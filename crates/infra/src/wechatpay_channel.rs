@@ -5,11 +5,13 @@ use domain::money::Fen;
 use domain::order::{MerchantIdentity, OrderNo, PaymentConfirmation, TransactionId};
 use domain::ports::{
     Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent, PaymentChannel,
-    PaymentState, PrepayRequest, RefundEnd, RefundEnded,
+    PaymentState, PrepayRequest, RefundCall, RefundReport,
 };
+use domain::refund::{RefundNo, RefundStatus as DomainRefundStatus};
 use wechatpay::client::Client;
 use wechatpay::model::{
-    Amount, NativePrepayRequest, RefundNotice, RefundStatus, TradeState, Transaction,
+    Amount, NativePrepayRequest, Refund, RefundNotice, RefundRequest, RefundRequestAmount,
+    RefundStatus, TradeState, Transaction,
 };
 use wechatpay::notify::{NotificationResource, NotifyError};
 use wechatpay::verify::SignatureHeaders;
@@ -170,30 +172,45 @@ fn transaction_event(tx: &Transaction) -> Result<ChannelEvent, CallbackRefusal> 
     }
 }
 
-/// What a verified refund callback reports; a refund still in progress has not ended.
+/// A refund's status in the domain's words; one WeChat added later is still in progress
+/// as far as we can tell (the refund job asks again).
+fn refund_status(status: RefundStatus) -> DomainRefundStatus {
+    match status {
+        RefundStatus::Success => DomainRefundStatus::Success,
+        RefundStatus::Closed => DomainRefundStatus::Closed,
+        RefundStatus::Abnormal => DomainRefundStatus::Abnormal,
+        RefundStatus::Processing | RefundStatus::Unknown => DomainRefundStatus::Processing,
+    }
+}
+
+/// What a verified refund callback reports.
 fn refund_event(notice: &RefundNotice) -> Result<ChannelEvent, CallbackRefusal> {
-    let end = match notice.refund_status {
-        RefundStatus::Success => RefundEnd::Succeeded,
-        RefundStatus::Closed => RefundEnd::Closed,
-        RefundStatus::Abnormal => RefundEnd::Abnormal,
-        RefundStatus::Processing | RefundStatus::Unknown => {
-            return Ok(ChannelEvent::NothingToDo(format!(
-                "refund {} is {:?}",
-                notice.out_refund_no, notice.refund_status
-            )));
-        }
-    };
     let refund = Fen::from_i64(notice.amount.refund).map_err(|e| {
         CallbackRefusal::Unreadable(format!("refund {}: {e}", notice.out_refund_no))
     })?;
-    Ok(ChannelEvent::RefundEnded(RefundEnded {
+    Ok(ChannelEvent::Refund(RefundReport {
         out_trade_no: notice.out_trade_no.clone(),
         out_refund_no: notice.out_refund_no.clone(),
         refund_id: notice.refund_id.clone(),
-        end,
+        status: refund_status(notice.refund_status),
         refund,
         raw: serde_json::to_string(notice).expect("a refund notice serialises"),
     }))
+}
+
+/// What a refund object (a request's answer, a query's) reports.
+fn refund_report(refund: &Refund) -> Result<RefundReport, ChannelError> {
+    let amount = Fen::from_i64(refund.amount.refund).map_err(|e| {
+        ChannelError::OutcomeUnknown(format!("reported refund {} of {e}", refund.out_refund_no))
+    })?;
+    Ok(RefundReport {
+        out_trade_no: refund.out_trade_no.clone(),
+        out_refund_no: refund.out_refund_no.clone(),
+        refund_id: refund.refund_id.clone(),
+        status: refund_status(refund.status),
+        refund: amount,
+        raw: serde_json::to_string(refund).expect("a refund serialises"),
+    })
 }
 
 /// A forged, stale or tampered message is not WeChat's; a signed one we cannot read is.
@@ -247,6 +264,32 @@ impl PaymentChannel for WechatPayChannel {
 
     async fn close(&self, no: &OrderNo) -> Result<(), ChannelError> {
         self.client.close(no.as_str()).await.map_err(channel_error)
+    }
+
+    async fn refund(&self, call: &RefundCall) -> Result<RefundReport, ChannelError> {
+        let request = RefundRequest {
+            transaction_id: None,
+            out_trade_no: Some(call.order_no.to_string()),
+            out_refund_no: call.refund_no.to_string(),
+            reason: Some(call.reason.clone()),
+            // Refund callbacks come to the payments' endpoint: the resource says which.
+            notify_url: Some(self.notify_url.clone()),
+            amount: RefundRequestAmount {
+                refund: call.amount.as_i64(),
+                total: call.total.as_i64(),
+                currency: "CNY".into(),
+            },
+        };
+        let refund = self.client.refund(&request).await.map_err(channel_error)?;
+        refund_report(&refund)
+    }
+
+    async fn query_refund(&self, no: &RefundNo) -> Result<RefundReport, ChannelError> {
+        match self.client.query_refund(no.as_str()).await {
+            Ok(refund) => refund_report(&refund),
+            Err(e) if e.code() == Some("RESOURCE_NOT_EXISTS") => Err(ChannelError::NotFound),
+            Err(e) => Err(channel_error(e)),
+        }
     }
 }
 

@@ -11,10 +11,11 @@ use domain::account::AccountStatus;
 use domain::money::Fen;
 use domain::order::{NewOrder, Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId};
 use domain::ports::{
-    AccountRepository, Delivery, InsertOrderError, MarkPaid, OrderJobs, OrderRepository, OrderScan,
-    Outbox, ProductCatalog,
+    AccountRepository, Delivery, InsertOrderError, MarkPaid, OpenRefund, OrderJobs,
+    OrderRepository, OrderScan, Outbox, ProductCatalog, RefundReport, RefundRepository,
 };
 use domain::product::{ModelType, Product, ProductId};
+use domain::refund::{Refund, RefundNo, RefundReason, RefundStatus, RefundTransition};
 use domain::user::UserId;
 use sea_orm::EntityTrait;
 use std::collections::HashSet;
@@ -906,6 +907,191 @@ async fn openids_that_differ_only_in_case_are_different_users() -> anyhow::Resul
             let account = store.account(&user(who)).await?.context("an account")?;
             ensure!(account.surplus_quota == quota, "{who}: {account:?}");
         }
+        Ok(())
+    })
+    .await
+}
+
+fn new_refund(no: &OrderNo, who: &UserId, nth: u32, fen: u64, quota_back: u32) -> Refund {
+    Refund {
+        refund_no: RefundNo::nth(no, nth),
+        order_no: no.clone(),
+        user_id: who.clone(),
+        amount: Fen::new(fen).unwrap(),
+        quota_back,
+        reason: RefundReason::parse("test").unwrap(),
+        forced: false,
+        status: RefundStatus::Requested,
+        requested_by: "admin-token".into(),
+        channel_refund_id: None,
+        channel_report: None,
+        created_at: t0(),
+        updated_at: t0(),
+        ended_at: None,
+    }
+}
+
+fn report(refund: &Refund, status: RefundStatus) -> RefundReport {
+    RefundReport {
+        out_trade_no: refund.order_no.to_string(),
+        out_refund_no: refund.refund_no.to_string(),
+        refund_id: "50300000000000000000000000001".into(),
+        status,
+        refund: refund.amount,
+        raw: format!("{{\"refund_status\":\"{status}\"}}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("uRefund");
+        let p = product(1002, 100, "gpt-4o-mini");
+        let no = paid_order(&store, 1, &who, &p).await?;
+        store.deliver(&no, t0()).await?;
+
+        // More quota than the balance holds: nothing is stored.
+        let greedy = new_refund(&no, &who, 1, 990, 101);
+        assert_eq!(store.open_refund(&greedy).await?, OpenRefund::QuotaMoved);
+        assert!(store.refunds_of(&no).await?.is_empty());
+        let first = new_refund(&no, &who, 1, 495, 50);
+        assert_eq!(store.open_refund(&first).await?, OpenRefund::Opened);
+        assert_eq!(store.open_refund(&first).await?, OpenRefund::NumberTaken);
+        let account = store.account(&who).await?.context("an account")?;
+        assert_eq!((account.total_quota, account.surplus_quota), (50, 50));
+
+        // Ten reports of its success race: one moves it, the order counts it once.
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (store, no, report) = (
+                    store.clone(),
+                    first.refund_no.clone(),
+                    report(&first, RefundStatus::Success),
+                );
+                tokio::spawn(async move {
+                    store
+                        .move_refund(&no, RefundTransition::SUCCEED, Some(&report), t0())
+                        .await
+                })
+            })
+            .collect();
+        let mut moved = 0;
+        for task in tasks {
+            moved += usize::from(task.await??);
+        }
+        assert_eq!(moved, 1);
+        let order = store.order(&no).await?.context("the order")?;
+        assert_eq!(order.status, OrderStatus::PartlyRefunded);
+        let stored = store
+            .refund(&first.refund_no)
+            .await?
+            .context("the refund")?;
+        assert_eq!(stored.status, RefundStatus::Success);
+        assert_eq!(
+            stored.channel_report.as_deref(),
+            Some("{\"refund_status\":\"SUCCESS\"}")
+        );
+        assert!(stored.ended_at.is_some());
+
+        // The second refund closes, reported many times at once: its quota comes back once.
+        let second = new_refund(&no, &who, 2, 495, 50);
+        assert_eq!(store.open_refund(&second).await?, OpenRefund::Opened);
+        assert_eq!(
+            store.account(&who).await?.context("account")?.surplus_quota,
+            0
+        );
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let (store, no) = (store.clone(), second.refund_no.clone());
+                tokio::spawn(async move {
+                    store
+                        .move_refund(&no, RefundTransition::CLOSE, None, t0())
+                        .await
+                })
+            })
+            .collect();
+        let mut moved = 0;
+        for task in tasks {
+            moved += usize::from(task.await??);
+        }
+        assert_eq!(moved, 1);
+        let account = store.account(&who).await?.context("account")?;
+        assert_eq!((account.total_quota, account.surplus_quota), (50, 50));
+        // A closed refund cannot succeed later; the order did not move.
+        assert!(
+            !store
+                .move_refund(&second.refund_no, RefundTransition::SUCCEED, None, t0())
+                .await?
+        );
+        assert_eq!(
+            store.order(&no).await?.context("order")?.status,
+            OrderStatus::PartlyRefunded
+        );
+
+        // The rest, in full: REFUNDED.
+        let third = new_refund(&no, &who, 3, 495, 50);
+        assert_eq!(store.open_refund(&third).await?, OpenRefund::Opened);
+        assert!(
+            store
+                .move_refund(&third.refund_no, RefundTransition::SUCCEED, None, t0())
+                .await?
+        );
+        assert_eq!(
+            store.order(&no).await?.context("order")?.status,
+            OrderStatus::Refunded
+        );
+        assert_eq!(store.refunds_of(&no).await?.len(), 3);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn open_refunds_are_claimed_once_and_rescheduled() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("uRefundJob");
+        let p = product(1002, 100, "gpt-4o-mini");
+        let no = paid_order(&store, 1, &who, &p).await?;
+        store.deliver(&no, t0()).await?;
+        let refund = new_refund(&no, &who, 1, 99, 10);
+        store.open_refund(&refund).await?;
+        let now = t0() + Duration::seconds(60);
+        let lease = now + Duration::seconds(30);
+        let claimed = store.claim_open_refunds(now, now, lease, 10).await?;
+        assert_eq!(claimed.len(), 1);
+        assert!(
+            store
+                .claim_open_refunds(now, now, lease, 10)
+                .await?
+                .is_empty(),
+            "leased"
+        );
+        // Too young for the job's delay: not claimed.
+        store
+            .reschedule_refund(&refund.refund_no, now, Some("WeChat did not answer"))
+            .await?;
+        assert!(
+            store
+                .claim_open_refunds(t0() - Duration::seconds(1), now, lease, 10)
+                .await?
+                .is_empty()
+        );
+        assert_eq!(
+            store.claim_open_refunds(now, now, lease, 10).await?.len(),
+            1
+        );
+        // A refund that ended is not open.
+        store
+            .move_refund(&refund.refund_no, RefundTransition::ABNORMAL, None, now)
+            .await?;
+        let later = lease + Duration::seconds(1);
+        assert!(
+            store
+                .claim_open_refunds(later, later, later, 10)
+                .await?
+                .is_empty()
+        );
+        assert_eq!(store.refunds_in(RefundStatus::Abnormal, 10).await?.len(), 1);
         Ok(())
     })
     .await

@@ -154,6 +154,8 @@
         PAY_WAIT: '待支付 Unpaid',
         PAID: '已支付，发放中 Paid, crediting',
         DELIVERED: '已到账 Delivered',
+        PARTLY_REFUNDED: '部分退款 Partly refunded',
+        REFUNDED: '已退款 Refunded',
         CLOSED: '已关闭 Closed',
         REVIEW: '待核实 Under review',
       }[status] || status;

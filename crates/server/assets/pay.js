@@ -76,6 +76,12 @@
         finished = true;
         showQuota();
         break;
+      case 'PARTLY_REFUNDED':
+      case 'REFUNDED':
+        $('pay-done-text').textContent = cm.statusLabel(o.status) + ' · The money was paid back.';
+        show('pay-done');
+        finished = true;
+        break;
       case 'CLOSED':
         $('pay-expired-text').textContent = '订单已关闭，未支付 · The order was closed unpaid.';
         show('pay-expired');

@@ -223,6 +223,10 @@ pub struct JobSettings {
     pub redelivery_interval_ms: u64,
     /// PAID orders not delivered this long after payment are delivered again.
     pub redelivery_delay_secs: u64,
+    /// How often the refund job runs, in ms.
+    pub refund_check_interval_ms: u64,
+    /// Refunds older than this (seconds) whose outcome is unknown are asked about.
+    pub refund_check_delay_secs: u64,
     /// Orders (or events) a job round takes at most.
     pub batch: u64,
     /// How long a claim on an order or event lasts (a crashed worker's claim runs out).
@@ -304,6 +308,8 @@ impl Default for Settings {
                 expiry_interval_ms: 10_000,
                 redelivery_interval_ms: 30_000,
                 redelivery_delay_secs: 60,
+                refund_check_interval_ms: 10_000,
+                refund_check_delay_secs: 30,
                 batch: 100,
                 lease_secs: 60,
                 troubled_after_attempts: 5,

@@ -52,6 +52,17 @@ pub struct Faults {
     pub prepay_error: f64,
     /// Probability that a transaction query answers 500 SYSTEM_ERROR.
     pub query_error: f64,
+    /// Probability that a refund request answers 500 SYSTEM_ERROR without making the refund.
+    pub refund_error: f64,
+    /// Probability that a refund request makes the refund and then answers 500
+    /// SYSTEM_ERROR (the answer is lost: the merchant must query).
+    pub refund_answer_lost: f64,
+    /// Probability that a refund ends ABNORMAL (the payer's account cannot take it).
+    pub refund_abnormal: f64,
+    /// Probability that a refund ends CLOSED.
+    pub refund_closed: f64,
+    /// How long a refund stays PROCESSING before it ends (real time, milliseconds).
+    pub refund_settle_ms: u64,
 }
 
 impl Default for Faults {
@@ -65,6 +76,11 @@ impl Default for Faults {
             prepay_timeout_ms: 30_000,
             prepay_error: 0.0,
             query_error: 0.0,
+            refund_error: 0.0,
+            refund_answer_lost: 0.0,
+            refund_abnormal: 0.0,
+            refund_closed: 0.0,
+            refund_settle_ms: 20,
         }
     }
 }

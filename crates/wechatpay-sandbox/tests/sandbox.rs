@@ -9,7 +9,7 @@ use std::time::Duration;
 use wechatpay::aead::ApiV3Key;
 use wechatpay::model::{
     CertificatesResponse, ErrorBody, NativePrepayResponse, NotificationEnvelope, Refund,
-    TradeState, Transaction,
+    RefundStatus, TradeState, Transaction,
 };
 use wechatpay::signing::MerchantSigner;
 use wechatpay::verify::{SignatureHeaders, VerifyError};
@@ -622,6 +622,7 @@ async fn refunds() {
     );
     let refund: Refund = first.json();
     assert_eq!(refund.amount.refund, 300);
+    assert_eq!(refund.status, RefundStatus::Processing);
     assert_eq!(refund.transaction_id, transaction.transaction_id.unwrap());
     // Idempotent retry.
     let again = env
@@ -649,10 +650,23 @@ async fn refunds() {
         )
         .await;
     assert_eq!(rest.status, StatusCode::OK);
-    let queried = env
-        .call("GET", "/v3/refund/domestic/refunds/R1xxxx", "")
-        .await;
-    assert_eq!(queried.json::<Refund>(), refund);
+    // It ends a moment later: the query says SUCCESS, with the same refund id.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let queried = loop {
+        let queried: Refund = env
+            .call("GET", "/v3/refund/domestic/refunds/R1xxxx", "")
+            .await
+            .json();
+        if queried.status == RefundStatus::Success || std::time::Instant::now() > deadline {
+            break queried;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        (queried.status, &queried.refund_id),
+        (RefundStatus::Success, &refund.refund_id)
+    );
+    assert!(queried.success_time.is_some());
     let missing = env
         .call("GET", "/v3/refund/domestic/refunds/NOPE", "")
         .await;

@@ -12,8 +12,12 @@ pub enum OrderStatus {
     PayWait,
     /// Payment confirmed (notify or query); delivery is owed.
     Paid,
-    /// Quota credited. Final.
+    /// Quota credited.
     Delivered,
+    /// Delivered, and part of the money paid back (refunds that succeeded).
+    PartlyRefunded,
+    /// Delivered, and all of the money paid back. Final.
+    Refunded,
     /// Unpaid past expiry and closed. A late payment still moves it to PAID.
     Closed,
     /// A payment that does not match the order (amount, currency, merchant). Never delivered.
@@ -27,11 +31,13 @@ pub struct OrderStatusError(pub String);
 
 impl OrderStatus {
     /// Every status.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::Created,
         Self::PayWait,
         Self::Paid,
         Self::Delivered,
+        Self::PartlyRefunded,
+        Self::Refunded,
         Self::Closed,
         Self::Review,
     ];
@@ -43,6 +49,8 @@ impl OrderStatus {
             Self::PayWait => "PAY_WAIT",
             Self::Paid => "PAID",
             Self::Delivered => "DELIVERED",
+            Self::PartlyRefunded => "PARTLY_REFUNDED",
+            Self::Refunded => "REFUNDED",
             Self::Closed => "CLOSED",
             Self::Review => "REVIEW",
         }
@@ -54,6 +62,19 @@ impl OrderStatus {
             .into_iter()
             .find(|s| s.as_str() == text)
             .ok_or_else(|| OrderStatusError(text.to_owned()))
+    }
+
+    /// Whether the order was paid (whatever happened since).
+    pub fn is_paid(self) -> bool {
+        matches!(
+            self,
+            Self::Paid | Self::Delivered | Self::PartlyRefunded | Self::Refunded
+        )
+    }
+
+    /// Whether money may be paid back on the order: delivered, and not all refunded.
+    pub fn is_refundable(self) -> bool {
+        matches!(self, Self::Delivered | Self::PartlyRefunded)
     }
 
     /// Whether the order still waits for a payment.
@@ -125,6 +146,19 @@ impl Transition {
         to: Review,
     };
 
+    /// A refund succeeded and money is left to pay back.
+    pub const REFUND_PART: Self = Self {
+        name: "refund part",
+        from: &[Delivered, PartlyRefunded],
+        to: PartlyRefunded,
+    };
+    /// A refund succeeded and nothing is left to pay back.
+    pub const REFUND_ALL: Self = Self {
+        name: "refund all",
+        from: &[Delivered, PartlyRefunded],
+        to: Refunded,
+    };
+
     /// Whether an order in `status` may take this transition.
     pub fn allows(&self, status: OrderStatus) -> bool {
         self.from.contains(&status)
@@ -164,6 +198,8 @@ mod tests {
             Transition::CLOSE,
             Transition::ABANDON,
             Transition::REVIEW,
+            Transition::REFUND_PART,
+            Transition::REFUND_ALL,
         ];
         let allowed: Vec<(&str, OrderStatus)> = moves
             .iter()
@@ -188,13 +224,17 @@ mod tests {
                 ("review", Created),
                 ("review", PayWait),
                 ("review", Closed),
+                ("refund part", Delivered),
+                ("refund part", PartlyRefunded),
+                ("refund all", Delivered),
+                ("refund all", PartlyRefunded),
             ]
         );
         // Final states go nowhere.
         assert!(
             moves
                 .iter()
-                .all(|t| !t.allows(Delivered) && !t.allows(Review))
+                .all(|t| !t.allows(Refunded) && !t.allows(Review))
         );
         assert_eq!(
             Transition::DELIVER.check(Closed),

@@ -2,10 +2,11 @@
 //! the shop acts on it. A second channel plugs in with an adapter and a route; this flow
 //! and the handler stay as they are.
 
+use super::RefundApplied;
 use super::{ConfirmError, Confirmation, Shop};
 use crate::ports::{
-    Callback, CallbackRefusal, ChannelEvent, OrderRepository, PaymentChannel, RefundEnded,
-    UnmatchedPayments,
+    AccountRepository, Callback, CallbackRefusal, ChannelEvent, OrderRepository, PaymentChannel,
+    RefundRepository, UnmatchedPayments,
 };
 
 /// What a callback did.
@@ -13,9 +14,8 @@ use crate::ports::{
 pub enum CallbackOutcome {
     /// It reported a payment, applied as the confirmation says.
     Payment(Confirmation),
-    /// It reported a refund's end. No refund is asked for by this shop yet, so there is
-    /// nothing to apply it to; it is logged with everything it says.
-    Refund(RefundEnded),
+    /// It reported a refund, applied as it says.
+    Refund(RefundApplied),
     /// Genuine, and nothing to do.
     Nothing,
 }
@@ -41,7 +41,7 @@ impl From<ConfirmError> for CallbackError {
 
 impl<S, C> Shop<S, C>
 where
-    S: OrderRepository + UnmatchedPayments,
+    S: OrderRepository + UnmatchedPayments + RefundRepository + AccountRepository,
     C: PaymentChannel,
 {
     /// Verifies a callback through the channel and applies what it reports.
@@ -57,10 +57,9 @@ where
                 let confirmation = self.confirm_payment(&payment, "notify").await?;
                 Ok(CallbackOutcome::Payment(confirmation))
             }
-            ChannelEvent::RefundEnded(refund) => {
-                tracing::info!(?refund, "callback: a refund ended");
-                Ok(CallbackOutcome::Refund(refund))
-            }
+            ChannelEvent::Refund(report) => Ok(CallbackOutcome::Refund(
+                self.apply_refund_report(&report, "notify").await?,
+            )),
             ChannelEvent::NothingToDo(what) => {
                 tracing::info!(%what, "callback: nothing to do");
                 Ok(CallbackOutcome::Nothing)

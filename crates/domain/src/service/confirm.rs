@@ -47,7 +47,7 @@ where
                 return self.keep_unmatched(payment, source).await;
             };
             match order.status {
-                OrderStatus::Paid | OrderStatus::Delivered => return Ok(Confirmation::AlreadyPaid),
+                status if status.is_paid() => return Ok(Confirmation::AlreadyPaid),
                 OrderStatus::Review => {
                     return Ok(Confirmation::Review(
                         order.review_reason.unwrap_or_default(),

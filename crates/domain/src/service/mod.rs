@@ -10,6 +10,7 @@ mod deliver;
 mod login;
 mod reconcile;
 mod redeem;
+mod refund;
 
 pub use buyer_check::{BuyerCheck, BuyerCheckError};
 pub use callback::{CallbackError, CallbackOutcome};
@@ -19,6 +20,7 @@ pub use confirm::{ConfirmError, Confirmation};
 pub use login::{Login, LoginPolicy, LongCodes, RedeemError};
 pub use reconcile::{Expired, ReconcileError, Reconciled};
 pub use redeem::{RedeemCodeError, Redeemed, Redemptions};
+pub use refund::{RefundApplied, RefundError};
 
 use crate::order::{MerchantIdentity, OrderNoGenerator, OrderTtl};
 use crate::ports::Clock;

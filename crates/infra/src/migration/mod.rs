@@ -21,6 +21,7 @@ mod m20261202_000011_api_keys;
 mod m20261202_000012_usage_tokens;
 mod m20261202_000013_buyer_checks;
 mod m20261202_000014_redemption_codes;
+mod m20261202_000015_refunds;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_usage_tokens::Migration),
             Box::new(m20261202_000013_buyer_checks::Migration),
             Box::new(m20261202_000014_redemption_codes::Migration),
+            Box::new(m20261202_000015_refunds::Migration),
         ]
     }
 }

@@ -56,6 +56,54 @@ pub(super) async fn credit(
         .map(Some)
 }
 
+/// Takes `quota` back from `user`'s account in `txn` (total and surplus), with a ledger row
+/// of `-quota` unique by (`reason`, `reference`): whether the balance held it. When it did
+/// not, nothing was taken and the caller rolls `txn` back. The take is one conditional
+/// UPDATE (`surplus_quota >= quota`), so a concurrent spend cannot drive it below zero.
+pub(super) async fn debit(
+    txn: &DatabaseTransaction,
+    user: &str,
+    quota: i64,
+    reason: &str,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    if quota == 0 {
+        return Ok(true);
+    }
+    let minus = |column: account::Column| Expr::col(column).sub(quota);
+    let taken = account::Entity::update_many()
+        .col_expr(
+            account::Column::TotalQuota,
+            minus(account::Column::TotalQuota),
+        )
+        .col_expr(
+            account::Column::SurplusQuota,
+            minus(account::Column::SurplusQuota),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
+        .filter(account::Column::UserId.eq(user))
+        .filter(account::Column::SurplusQuota.gte(quota))
+        .exec(txn)
+        .await
+        .with_context(|| format!("take quota back from {user}"))?;
+    if taken.rows_affected != 1 {
+        return Ok(false);
+    }
+    ledger::Entity::insert(ledger::ActiveModel {
+        id: NotSet,
+        user_id: Set(user.to_owned()),
+        delta: Set(-quota),
+        reason: Set(reason.to_owned()),
+        reference: Set(reference.to_owned()),
+        created_at: Set(millis(now)),
+    })
+    .exec_without_returning(txn)
+    .await
+    .context("write the ledger")?;
+    Ok(true)
+}
+
 /// Adds quota and models to a user's account, creating the account if needed; the
 /// account as it stands after.
 ///

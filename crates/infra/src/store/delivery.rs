@@ -34,7 +34,9 @@ impl SeaStore {
         else {
             rollback(txn).await;
             return Ok(match find_order(&self.reads, no).await? {
-                Some(order) if order.status == OrderStatus::Delivered => Delivery::AlreadyDelivered,
+                Some(order) if order.status.is_paid() && order.status != OrderStatus::Paid => {
+                    Delivery::AlreadyDelivered
+                }
                 Some(order) => Delivery::NotPaid(order.status),
                 None => Delivery::NotFound,
             });

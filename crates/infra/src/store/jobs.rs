@@ -128,6 +128,8 @@ impl OrderJobs for SeaStore {
             )
             .filter(order::Column::Status.is_not_in([
                 OrderStatus::Delivered.as_str(),
+                OrderStatus::PartlyRefunded.as_str(),
+                OrderStatus::Refunded.as_str(),
                 OrderStatus::Closed.as_str(),
             ]))
             .order_by_desc(order::Column::CheckAttempts)

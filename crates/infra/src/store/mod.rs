@@ -23,6 +23,7 @@ mod outbox;
 mod products;
 mod quota;
 mod redemption;
+mod refunds;
 #[cfg(feature = "testing")]
 mod test_support;
 mod unmatched;

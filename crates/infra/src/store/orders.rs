@@ -316,6 +316,7 @@ fn to_row(order: &Order) -> order::ActiveModel {
         check_attempts: Set(0),
         last_error: Set(None),
         buyer_checked_at: Set(None),
+        refunded_fen: Set(0),
     }
 }
 

@@ -12,6 +12,7 @@ mod keys;
 mod notify;
 pub mod portal;
 mod redeem;
+mod refunds;
 mod request_param;
 mod sale;
 mod usage;
@@ -56,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/jobs", get(admin::jobs))
         .route("/admin/troubled_orders", get(admin::troubled_orders))
         .route("/admin/unmatched_payments", get(admin::unmatched_payments))
+        .route("/admin/orders/{order_id}", get(refunds::order))
+        .route("/admin/orders/{order_id}/refunds", post(refunds::create))
+        .route("/admin/refunds", get(refunds::list))
         .route(
             "/admin/redemption_batches",
             get(redeem::list_batches).post(redeem::create_batch),

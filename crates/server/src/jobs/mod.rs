@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod interrupted_chats;
 pub mod missed_payment;
 pub mod redelivery;
+pub mod refunds;
 pub mod relay;
 pub mod runner;
 pub mod stats;
@@ -60,6 +61,12 @@ pub fn spawn_all(
         retry: ms(settings.redelivery_interval_ms),
         claims,
     };
+    let refund_job = refunds::RefundJobSettings {
+        delay: secs(settings.refund_check_delay_secs),
+        recheck: ms(settings.refund_check_interval_ms),
+        batch: settings.batch,
+        lease: claims.lease,
+    };
     // Each round gets its own clones: a round's future owns what it uses.
     vec![
         runner::spawn("delivery", relay_schedule, stats.clone(), stop.clone(), {
@@ -105,6 +112,19 @@ pub fn spawn_all(
                 move || {
                     let (shop, redelivery) = (shop.clone(), redelivery.clone());
                     async move { redelivery::round(&shop, &redelivery).await }
+                }
+            },
+        ),
+        runner::spawn(
+            "refunds",
+            Schedule::every(refund_job.recheck),
+            stats.clone(),
+            stop.clone(),
+            {
+                let shop = shop.clone();
+                move || {
+                    let (shop, refund_job) = (shop.clone(), refund_job.clone());
+                    async move { refunds::round(&shop, &refund_job).await }
                 }
             },
         ),

@@ -14,3 +14,4 @@ mod notify;
 mod openai;
 mod original_chat;
 mod redeem;
+mod refunds;

@@ -14,6 +14,8 @@ use tokio::time::Instant;
 use wechatpay_sandbox::{Faults, KeySet, Sandbox, SandboxConfig, SandboxHandle, TimeoutMode};
 
 const JWT_SECRET: &str = "chaos-test-secret-0123456789abcdef";
+/// The operators' token of the run (refunds are asked for with it).
+const ADMIN_TOKEN: &str = "chaos-operator-token";
 /// How long an order may be paid in this run.
 pub const ORDER_TTL: Duration = Duration::from_secs(8);
 
@@ -36,6 +38,9 @@ pub struct Params {
     pub query_error: f64,
     pub pay: f64,
     pub late: f64,
+    /// The share of paid orders an operator refunds once delivered (half of them in full,
+    /// half in part).
+    pub refund: f64,
 }
 
 impl Params {
@@ -51,6 +56,7 @@ impl Params {
             query_error: env_or("CHATMALL_CHAOS_QUERY_ERROR", 0.1),
             pay: env_or("CHATMALL_CHAOS_PAY", 0.8),
             late: env_or("CHATMALL_CHAOS_LATE", 0.05),
+            refund: env_or("CHATMALL_CHAOS_REFUND", 0.2),
         }
     }
 }
@@ -189,6 +195,7 @@ impl Run {
             prepay_timeout_ms: 1_500,
             prepay_error: 0.0,
             query_error: params.query_error,
+            ..Faults::default()
         };
         let sandbox = Sandbox::new(config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -213,6 +220,9 @@ impl Run {
                 ("JOBS__REDELIVERY_INTERVAL_MS", "1000".to_owned()),
                 ("JOBS__REDELIVERY_DELAY_SECS", "2".to_owned()),
                 ("JOBS__LEASE_SECS", "5".to_owned()),
+                ("JOBS__REFUND_CHECK_INTERVAL_MS", "500".to_owned()),
+                ("JOBS__REFUND_CHECK_DELAY_SECS", "1".to_owned()),
+                ("ADMIN__TOKEN", ADMIN_TOKEN.to_owned()),
             ]
             .into_iter()
             .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v))
@@ -249,11 +259,12 @@ impl Run {
         let started = Instant::now();
         let killer = self.killer();
         let users = self.users();
-        let (paid_attempts, _) = tokio::join!(users, killer);
+        let ((paid_attempts, refunds_asked), _) = tokio::join!(users, killer);
         println!(
-            "chaos: users done in {:?}; {} payments attempted",
+            "chaos: users done in {:?}; {} payments attempted, {} refunds asked for",
             started.elapsed(),
-            paid_attempts
+            paid_attempts,
+            refunds_asked
         );
         let counts = crate::invariants::wait_until_settled(self).await;
         let mut starts = Vec::new();
@@ -277,7 +288,7 @@ impl Run {
             *outcomes.entry(kind).or_default() += 1;
         }
         println!(
-            "chaos: seed {} users {} kills {} (starts per process {:?}) | orders {} delivered {} closed {} review {} | sandbox paid {} closed {} never-reached {} | notification sends {:?} | quota {} | {:?}",
+            "chaos: seed {} users {} kills {} (starts per process {:?}) | orders {} delivered {} closed {} review {} | refunds {} ({} fen, {} quota back) orders refunded in part {} in full {} | sandbox paid {} closed {} never-reached {} | notification sends {:?} | quota {} | {:?}",
             self.params.seed,
             self.params.users,
             self.params.kills,
@@ -286,6 +297,11 @@ impl Run {
             counts.delivered,
             counts.closed,
             counts.review,
+            counts.refunds,
+            counts.refunded_fen,
+            counts.quota_back,
+            counts.partly_refunded,
+            counts.refunded,
             counts.sandbox_paid,
             counts.sandbox_closed,
             counts.never_reached_wechat,
@@ -320,8 +336,10 @@ impl Run {
         }
     }
 
-    /// Every user checks out once and (mostly) pays; returns how many tried to pay.
-    async fn users(&self) -> usize {
+    /// Every user checks out once and (mostly) pays, and an operator refunds some of the
+    /// paid orders once delivered; returns how many tried to pay, and how many refunds
+    /// were asked for.
+    async fn users(&self) -> (usize, usize) {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))
@@ -340,7 +358,14 @@ impl Run {
             let plan = if roll < self.params.late {
                 Plan::PayLate
             } else if roll < self.params.late + self.params.pay {
-                Plan::Pay(Duration::from_millis(rng.random_range(0..1_500)))
+                let refund = (rng.random::<f64>() < self.params.refund).then(|| {
+                    if rng.random::<bool>() {
+                        Refund::Full
+                    } else {
+                        Refund::Half
+                    }
+                });
+                Plan::Pay(Duration::from_millis(rng.random_range(0..1_500)), refund)
             } else {
                 Plan::Abandon
             };
@@ -349,13 +374,20 @@ impl Run {
             tasks.push(tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.unwrap();
                 let Some(order_no) = checkout(&http, port, &token, product).await else {
-                    return false;
+                    return (false, false);
                 };
                 match plan {
-                    Plan::Abandon => false,
-                    Plan::Pay(after) => {
+                    Plan::Abandon => (false, false),
+                    Plan::Pay(after, refund) => {
                         tokio::time::sleep(after).await;
-                        sandbox.pay(&order_no, None).is_ok()
+                        let paid = sandbox.pay(&order_no, None).is_ok();
+                        let asked = match refund {
+                            Some(refund) if paid => {
+                                ask_refund(&http, port, &token, &order_no, refund).await
+                            }
+                            _ => false,
+                        };
+                        (paid, asked)
                     }
                     Plan::PayLate => {
                         // The QR page is gone: WeChat refuses after time_expire.
@@ -364,23 +396,84 @@ impl Run {
                             sandbox.pay(&order_no, None).is_err(),
                             "a payment after time_expire was accepted"
                         );
-                        false
+                        (false, false)
                     }
                 }
             }));
         }
-        let mut paid = 0;
+        let (mut paid, mut refunds) = (0, 0);
         for task in tasks {
-            paid += usize::from(task.await.unwrap());
+            let (did_pay, did_refund) = task.await.unwrap();
+            paid += usize::from(did_pay);
+            refunds += usize::from(did_refund);
         }
-        paid
+        (paid, refunds)
     }
 }
 
 enum Plan {
-    Pay(Duration),
+    /// Pay after a pause; then maybe have the order refunded.
+    Pay(Duration, Option<Refund>),
     PayLate,
     Abandon,
+}
+
+#[derive(Clone, Copy)]
+enum Refund {
+    Full,
+    Half,
+}
+
+/// Once the order is delivered (as its buyer sees it), an operator asks for its refund,
+/// through whichever process is up; a refund asked for twice (an answer lost to a kill) is
+/// refused as more than is left, or pays back the other half: either is a refund the books
+/// must account for. Whether a refund was asked for.
+async fn ask_refund(
+    http: &reqwest::Client,
+    port: u16,
+    token: &str,
+    order_no: &str,
+    refund: Refund,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let mut amount = None;
+    while Instant::now() < deadline {
+        let order = http
+            .get(format!("{base}/sale/query_order?orderId={order_no}"))
+            .header("Authorization", token)
+            .send()
+            .await;
+        if let Ok(order) = order
+            && let Ok(body) = order.json::<serde_json::Value>().await
+            && body["data"]["status"] == "DELIVERED"
+        {
+            amount = body["data"]["amountFen"].as_u64();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let Some(price) = amount else {
+        return false;
+    };
+    let fen = match refund {
+        Refund::Full => price,
+        Refund::Half => price / 2,
+    };
+    while Instant::now() < deadline {
+        let answer = http
+            .post(format!("{base}/admin/orders/{order_no}/refunds"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({"amountFen": fen, "reason": "chaos: 用户申请退款"}))
+            .send()
+            .await;
+        match answer.map(|a| a.status().as_u16()) {
+            Ok(200) => return true,
+            Ok(422) => return true, // an earlier try (its answer lost) took it
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    false
 }
 
 /// Checks out until it gets a QR code (the server may be down, or WeChat slow): retries

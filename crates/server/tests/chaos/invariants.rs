@@ -3,12 +3,12 @@
 
 use crate::harness::Run;
 use infra::store::SeaStore;
-use infra::store::entities::{account, ledger, order};
+use infra::store::entities::{account, ledger, order, refund};
 use sea_orm::EntityTrait;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
-use wechatpay::model::TradeState;
+use wechatpay::model::{RefundStatus, TradeState};
 
 /// What the run ended with.
 #[derive(Debug, Default)]
@@ -21,6 +21,11 @@ pub struct Counts {
     pub sandbox_closed: usize,
     pub never_reached_wechat: usize,
     pub quota: i64,
+    pub refunds: usize,
+    pub refunded_fen: i64,
+    pub quota_back: i64,
+    pub partly_refunded: usize,
+    pub refunded: usize,
 }
 
 /// Waits (with a deadline) until every invariant holds; panics with what is still wrong.
@@ -48,6 +53,14 @@ async fn check(run: &Run, store: &SeaStore) -> (Counts, Vec<String>) {
     let orders = order::Entity::find().all(db).await.unwrap();
     let accounts = account::Entity::find().all(db).await.unwrap();
     let ledger_rows = ledger::Entity::find().all(db).await.unwrap();
+    let refunds = refund::Entity::find().all(db).await.unwrap();
+    let refunds_at_wechat: HashMap<String, (RefundStatus, i64)> = run
+        .sandbox
+        .refunds()
+        .into_iter()
+        .map(|r| (r.out_refund_no, (r.status, r.amount.refund)))
+        .collect();
+    let mut refunded_of: HashMap<&str, i64> = HashMap::new();
     let at_wechat: HashMap<String, TradeState> = run
         .sandbox
         .orders()
@@ -65,14 +78,63 @@ async fn check(run: &Run, store: &SeaStore) -> (Counts, Vec<String>) {
         ..Counts::default()
     };
     let mut delivered_quota = 0;
+    // Every refund ended, here and at WeChat alike, and took its quota back once.
+    for r in &refunds {
+        counts.refunds += 1;
+        match (r.status.as_str(), refunds_at_wechat.get(&r.refund_no)) {
+            ("SUCCESS", Some((RefundStatus::Success, fen))) if *fen == r.amount => {
+                counts.refunded_fen += r.amount;
+                counts.quota_back += r.quota_back;
+                *refunded_of.entry(r.order_no.as_str()).or_default() += r.amount;
+            }
+            (here, there) => problems.push(format!(
+                "refund {} is {here} here, {there:?} at WeChat (amount {})",
+                r.refund_no, r.amount
+            )),
+        }
+        let taken = credits.get(r.refund_no.as_str()).copied().unwrap_or(0);
+        if taken != usize::from(r.quota_back > 0) {
+            problems.push(format!("refund {} has {taken} ledger rows", r.refund_no));
+        }
+    }
+    for no in refunds_at_wechat.keys() {
+        if !refunds.iter().any(|r| &r.refund_no == no) {
+            problems.push(format!("refund {no} exists at WeChat but not here"));
+        }
+    }
     for o in &orders {
         let remote = at_wechat.get(&o.order_no).copied();
         let credited = credits.get(o.order_no.as_str()).copied().unwrap_or(0);
+        let refunded = refunded_of.get(o.order_no.as_str()).copied().unwrap_or(0);
+        if o.refunded_fen != refunded {
+            problems.push(format!(
+                "{} says {} fen refunded, its refunds {refunded}",
+                o.order_no, o.refunded_fen
+            ));
+        }
+        let expected = match refunded {
+            0 => "DELIVERED",
+            r if r < o.amount => "PARTLY_REFUNDED",
+            _ => "REFUNDED",
+        };
         match o.status.as_str() {
-            "DELIVERED" => {
+            status @ ("DELIVERED" | "PARTLY_REFUNDED" | "REFUNDED") => {
                 counts.delivered += 1;
+                counts.partly_refunded += usize::from(status == "PARTLY_REFUNDED");
+                counts.refunded += usize::from(status == "REFUNDED");
                 delivered_quota += o.quota;
-                if remote != Some(TradeState::Success) {
+                if status != expected {
+                    problems.push(format!(
+                        "{} is {status} with {refunded} fen refunded",
+                        o.order_no
+                    ));
+                }
+                let paid_there = if refunded > 0 {
+                    TradeState::Refund
+                } else {
+                    TradeState::Success
+                };
+                if remote != Some(paid_there) {
                     problems.push(format!(
                         "{} delivered but WeChat says {remote:?}",
                         o.order_no
@@ -114,7 +176,7 @@ async fn check(run: &Run, store: &SeaStore) -> (Counts, Vec<String>) {
     }
     for (no, state) in &at_wechat {
         match state {
-            TradeState::Success => counts.sandbox_paid += 1,
+            TradeState::Success | TradeState::Refund => counts.sandbox_paid += 1,
             TradeState::Closed => counts.sandbox_closed += 1,
             other => problems.push(format!("{no} is {other:?} at WeChat")),
         }
@@ -122,16 +184,18 @@ async fn check(run: &Run, store: &SeaStore) -> (Counts, Vec<String>) {
             problems.push(format!("{no} exists at WeChat but not here"));
         }
     }
+    // Σ quota = Σ delivered − Σ taken back.
     counts.quota = accounts.iter().map(|a| a.total_quota).sum();
-    if counts.quota != delivered_quota {
+    if counts.quota != delivered_quota - counts.quota_back {
         problems.push(format!(
-            "accounts hold {} quota, delivered orders {delivered_quota}",
-            counts.quota
+            "accounts hold {} quota; delivered orders {delivered_quota}, taken back {}",
+            counts.quota, counts.quota_back
         ));
     }
-    if ledger_rows.len() != counts.delivered {
+    let taking_refunds = refunds.iter().filter(|r| r.quota_back > 0).count();
+    if ledger_rows.len() != counts.delivered + taking_refunds {
         problems.push(format!(
-            "{} ledger rows for {} delivered orders",
+            "{} ledger rows for {} delivered orders and {taking_refunds} refunds",
             ledger_rows.len(),
             counts.delivered
         ));

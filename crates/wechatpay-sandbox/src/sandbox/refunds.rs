@@ -1,4 +1,5 @@
-//! Refunds: made at once (or refused as WeChat would), notified, and queried.
+//! Refunds: accepted as PROCESSING (or refused as WeChat would), ended a moment later as
+//! SUCCESS, ABNORMAL or CLOSED as the faults say, notified, and queried.
 
 use super::*;
 
@@ -6,8 +7,20 @@ use super::*;
 const MAX_REFUNDS: usize = 50;
 
 impl Sandbox {
-    /// Makes a refund (SUCCESS at once); an identical retry returns the same refund.
+    /// Makes a refund (PROCESSING, ended after `refund_settle_ms`); an identical retry
+    /// returns the same refund as it stands.
     pub(crate) fn refund(&self, request: RefundRequest) -> Result<Refund, ApiError> {
+        let faults = self.faults();
+        let system_error = || {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SYSTEM_ERROR",
+                "系统错误".to_owned(),
+            )
+        };
+        if self.roll(faults.refund_error) {
+            return Err(system_error());
+        }
         let invalid = |message: &str| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -90,9 +103,9 @@ impl Sandbox {
                 out_trade_no: out_trade_no.clone(),
                 channel: "ORIGINAL".to_owned(),
                 user_received_account: "支付用户零钱".to_owned(),
-                success_time: Some(now.clone()),
+                success_time: None,
                 create_time: now,
-                status: RefundStatus::Success,
+                status: RefundStatus::Processing,
                 amount: RefundAmount {
                     total,
                     refund: request.amount.refund,
@@ -110,21 +123,76 @@ impl Sandbox {
             );
             refund
         };
-        if let Some(notify_url) = &request.notify_url {
-            self.notify_refund(&refund, notify_url);
+        self.settle_later(&refund.out_refund_no, faults.refund_settle_ms);
+        if self.roll(faults.refund_answer_lost) {
+            return Err(system_error());
         }
         Ok(refund)
     }
 
+    /// Ends a PROCESSING refund after `ms`, as the faults then say, and notifies it.
+    fn settle_later(&self, out_refund_no: &str, ms: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("sandbox: no Tokio runtime, refund {out_refund_no} stays PROCESSING");
+            return;
+        };
+        let (sandbox, no) = (self.clone(), out_refund_no.to_owned());
+        runtime.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            sandbox.settle_refund(&no);
+        });
+    }
+
+    /// Ends a PROCESSING refund now: ABNORMAL or CLOSED by the faults' odds, else SUCCESS.
+    fn settle_refund(&self, out_refund_no: &str) {
+        let faults = self.faults();
+        let end = if self.roll(faults.refund_abnormal) {
+            RefundStatus::Abnormal
+        } else if self.roll(faults.refund_closed) {
+            RefundStatus::Closed
+        } else {
+            RefundStatus::Success
+        };
+        let (refund, notify_url) = {
+            let mut store = lock(&self.inner.store);
+            let Some(stored) = store.refunds.get_mut(out_refund_no) else {
+                return;
+            };
+            if stored.refund.status != RefundStatus::Processing {
+                return;
+            }
+            stored.refund.status = end;
+            if end == RefundStatus::Success {
+                stored.refund.success_time = Some(rfc3339_cst(Utc::now()));
+            }
+            let (refund, notify_url) = (stored.refund.clone(), stored.request.notify_url.clone());
+            if end == RefundStatus::Closed
+                && let Some(order) = store.orders.get_mut(&refund.out_trade_no)
+            {
+                // A closed refund gives the order's money back to what may be refunded.
+                order.refunded -= refund.amount.refund;
+            }
+            (refund, notify_url)
+        };
+        if let Some(notify_url) = notify_url {
+            self.notify_refund(&refund, &notify_url);
+        }
+    }
+
     fn notify_refund(&self, refund: &Refund, notify_url: &str) {
-        // The REFUND.SUCCESS resource has its own shape (refund_status, flat ids).
+        // A refund callback's resource has its own shape (refund_status, flat ids).
+        let (event_type, summary) = match refund.status {
+            RefundStatus::Abnormal => ("REFUND.ABNORMAL", "退款异常"),
+            RefundStatus::Closed => ("REFUND.CLOSED", "退款关闭"),
+            _ => ("REFUND.SUCCESS", "退款成功"),
+        };
         let resource = serde_json::json!({
             "mchid": self.inner.keys.mchid,
             "out_trade_no": refund.out_trade_no,
             "transaction_id": refund.transaction_id,
             "out_refund_no": refund.out_refund_no,
             "refund_id": refund.refund_id,
-            "refund_status": "SUCCESS",
+            "refund_status": refund.status,
             "success_time": refund.success_time,
             "user_received_account": refund.user_received_account,
             "amount": {
@@ -135,18 +203,25 @@ impl Sandbox {
             },
         });
         let plaintext = serde_json::to_vec(&resource).expect("JSON serialises");
-        let (event_id, body) =
-            notifier::build(self, "REFUND.SUCCESS", "退款成功", "refund", &plaintext);
+        let (event_id, body) = notifier::build(self, event_type, summary, "refund", &plaintext);
         notifier::dispatch(
             self,
             Notification {
                 event_id,
-                event_type: "REFUND.SUCCESS".to_owned(),
+                event_type: event_type.to_owned(),
                 out_trade_no: refund.out_trade_no.clone(),
                 notify_url: notify_url.to_owned(),
                 body,
             },
         );
+    }
+
+    /// Every refund, as it stands (what the sandbox's WeChat knows), by out_refund_no.
+    pub fn refunds(&self) -> Vec<Refund> {
+        let store = lock(&self.inner.store);
+        let mut refunds: Vec<_> = store.refunds.values().map(|s| s.refund.clone()).collect();
+        refunds.sort_by(|a, b| a.out_refund_no.cmp(&b.out_refund_no));
+        refunds
     }
 
     /// A refund by out_refund_no.

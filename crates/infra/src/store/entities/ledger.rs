@@ -4,6 +4,10 @@ use sea_orm::entity::prelude::*;
 
 /// Why quota was credited by delivering an order.
 pub const REASON_ORDER_DELIVERY: &str = "order_delivery";
+/// Why quota was taken back: a refund was requested (the reference is the refund number).
+pub const REASON_REFUND: &str = "refund";
+/// Why taken-back quota came back: the refund closed or was refused (reference: the same).
+pub const REASON_REFUND_UNDONE: &str = "refund_undone";
 /// Why quota was credited by redeeming a code (the reference is the code's row id).
 pub const REASON_REDEMPTION: &str = "redemption";
 

@@ -15,5 +15,6 @@ pub mod product;
 pub mod redeem_attempt;
 pub mod redemption_batch;
 pub mod redemption_code;
+pub mod refund;
 pub mod trial_call;
 pub mod unmatched_payment;

@@ -39,6 +39,8 @@ pub struct Model {
     pub last_error: Option<String>,
     /// When the buyer last asked for the order to be checked with WeChat.
     pub buyer_checked_at: Option<i64>,
+    /// Fen paid back by refunds that succeeded.
+    pub refunded_fen: i64,
 }
 
 /// No relations: the schema keeps tables independent.

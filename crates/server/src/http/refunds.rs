@@ -1,0 +1,194 @@
+//! Refunds for operators: `POST /admin/orders/{orderId}/refunds` (`{"amountFen","reason",
+//! "force"}`) pays money back on a delivered order; `GET /admin/orders/{orderId}` shows the
+//! order with its refunds; `GET /admin/refunds?status=ABNORMAL` lists refunds by state,
+//! each with what an operator should do about it.
+
+use super::admin::Operator;
+use super::envelope::{ApiError, ApiResult, ok};
+use super::views::OrderView;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use domain::money::Fen;
+use domain::order::OrderNo;
+use domain::ports::{OrderRepository, RefundRepository};
+use domain::refund::{Refund, RefundAsk, RefundReason, RefundRefusal, RefundStatus};
+use domain::service::RefundError;
+use serde::{Deserialize, Serialize};
+
+/// Who asks, in the refund's record: the static admin token is its own actor.
+const ADMIN_TOKEN_ACTOR: &str = "admin-token";
+
+/// The body of a refund request.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundBody {
+    amount_fen: u64,
+    reason: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// A refund as operators see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    refund_no: String,
+    order_id: String,
+    user_id: String,
+    amount_fen: u64,
+    quota_back: u32,
+    reason: String,
+    forced: bool,
+    status: &'static str,
+    requested_by: String,
+    channel_refund_id: Option<String>,
+    /// What WeChat last reported of it, as verified.
+    channel_report: Option<serde_json::Value>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    /// What an operator should do, when anything.
+    to_do: Option<&'static str>,
+}
+
+impl From<&Refund> for RefundView {
+    fn from(r: &Refund) -> Self {
+        Self {
+            refund_no: r.refund_no.to_string(),
+            order_id: r.order_no.to_string(),
+            user_id: r.user_id.to_string(),
+            amount_fen: r.amount.fen(),
+            quota_back: r.quota_back,
+            reason: r.reason.as_str().to_owned(),
+            forced: r.forced,
+            status: r.status.as_str(),
+            requested_by: r.requested_by.clone(),
+            channel_refund_id: r.channel_refund_id.clone(),
+            channel_report: r
+                .channel_report
+                .as_deref()
+                .map(|raw| serde_json::from_str(raw).unwrap_or(serde_json::Value::from(raw))),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            ended_at: r.ended_at,
+            to_do: to_do(r.status),
+        }
+    }
+}
+
+fn to_do(status: RefundStatus) -> Option<&'static str> {
+    match status {
+        RefundStatus::Abnormal => Some(
+            "WeChat could not pay this back (the payer's account or card is gone). Pay it back \
+             another way (merchant platform: 交易中心 → 退款管理 → 异常退款), or have WeChat \
+             retry it to another account; a later success notification still completes it here. \
+             The quota stays taken back.",
+        ),
+        RefundStatus::Requested => Some(
+            "WeChat's answer is not known yet: the refund job asks, and sends it again with \
+             the same number if WeChat never saw it. Nothing to do unless it stays here.",
+        ),
+        _ => None,
+    }
+}
+
+/// An order as operators see it: the buyer's view plus who bought it, the payment and the
+/// money paid back.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminOrderView {
+    #[serde(flatten)]
+    order: OrderView,
+    user_id: String,
+    transaction_id: Option<String>,
+    review_reason: Option<String>,
+    refunded_fen: u64,
+    refunds: Vec<RefundView>,
+}
+
+fn order_no(text: &str) -> Result<OrderNo, ApiError> {
+    OrderNo::parse(text).map_err(|e| ApiError::BadParameter(e.to_string()))
+}
+
+/// GET `admin/orders/{orderId}`.
+pub async fn order(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(order_id): Path<String>,
+) -> ApiResult<AdminOrderView> {
+    let no = order_no(&order_id)?;
+    let store = state.shop.store();
+    let order = store
+        .order(&no)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no order {no}")))?;
+    let refunds = store.refunds_of(&no).await?;
+    Ok(ok(AdminOrderView {
+        order: OrderView::of(&order, state.clock.now()),
+        user_id: order.user_id.to_string(),
+        transaction_id: order.transaction_id.as_ref().map(|t| t.to_string()),
+        review_reason: order.review_reason.clone(),
+        refunded_fen: refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Success)
+            .map(|r| r.amount.fen())
+            .sum(),
+        refunds: refunds.iter().map(RefundView::from).collect(),
+    }))
+}
+
+/// POST `admin/orders/{orderId}/refunds`.
+pub async fn create(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(order_id): Path<String>,
+    body: Result<Json<RefundBody>, JsonRejection>,
+) -> ApiResult<RefundView> {
+    let no = order_no(&order_id)?;
+    let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
+    let bad = |e: RefundRefusal| ApiError::BadParameter(e.to_string());
+    let ask = RefundAsk {
+        amount: Fen::new(body.amount_fen).map_err(|e| ApiError::BadParameter(e.to_string()))?,
+        reason: RefundReason::parse(&body.reason).map_err(bad)?,
+        force: body.force,
+    };
+    let refund = state
+        .shop
+        .request_refund(&no, &ask, ADMIN_TOKEN_ACTOR)
+        .await
+        .map_err(|e| match e {
+            RefundError::OrderNotFound(_) => ApiError::NotFound(e.to_string()),
+            RefundError::Refused(RefundRefusal::Reason | RefundRefusal::Zero) => {
+                ApiError::BadParameter(e.to_string())
+            }
+            RefundError::Refused(_) => ApiError::Refused(e.to_string()),
+            RefundError::Busy => ApiError::Unavailable(e.to_string()),
+            RefundError::Store(e) => ApiError::Internal(e),
+        })?;
+    Ok(ok(RefundView::from(&refund)))
+}
+
+/// `?status=`.
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    status: Option<String>,
+}
+
+/// GET `admin/refunds?status=ABNORMAL` (the default): the 100 newest in that state.
+pub async fn list(
+    State(state): State<AppState>,
+    _: Operator,
+    Query(query): Query<StatusQuery>,
+) -> ApiResult<Vec<RefundView>> {
+    let status = match query.status.as_deref() {
+        None => RefundStatus::Abnormal,
+        Some(text) => {
+            RefundStatus::parse(text).map_err(|e| ApiError::BadParameter(e.to_string()))?
+        }
+    };
+    let refunds = state.shop.store().refunds_in(status, 100).await?;
+    Ok(ok(refunds.iter().map(RefundView::from).collect()))
+}

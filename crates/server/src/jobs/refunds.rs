@@ -1,0 +1,60 @@
+//! The refund job: a refund whose outcome the channel has not told us (its request timed
+//! out, its notification never came) is asked about once it is older than a delay; one the
+//! channel never saw is sent again with the same number. What the channel says goes through
+//! the one path a notification takes (`Shop::apply_refund_report`).
+
+use super::runner::{RoundReport, retry_after};
+use crate::state::AppShop;
+use domain::ports::RefundRepository;
+use domain::service::RefundApplied;
+use std::time::Duration;
+
+/// Settings of the job.
+#[derive(Debug, Clone)]
+pub struct RefundJobSettings {
+    /// Refunds older than this are asked about.
+    pub delay: Duration,
+    /// How soon a refund still open is asked about again (doubling per failure).
+    pub recheck: Duration,
+    pub batch: u64,
+    pub lease: Duration,
+}
+
+/// One round.
+pub async fn round(shop: &AppShop, settings: &RefundJobSettings) -> anyhow::Result<RoundReport> {
+    let now = shop.clock().now();
+    let store = shop.store();
+    let claimed = store
+        .claim_open_refunds(
+            now - chrono::Duration::from_std(settings.delay)?,
+            now,
+            now + chrono::Duration::from_std(settings.lease)?,
+            settings.batch,
+        )
+        .await?;
+    let mut report = RoundReport {
+        scanned: claimed.len(),
+        ..RoundReport::default()
+    };
+    for refund in claimed {
+        // A refund that moved was given a fresh schedule by its move; one still open is
+        // looked at again later, sooner after a success than after a failure.
+        let (again, error) = match shop.recheck_refund(&refund).await {
+            Ok(RefundApplied::Moved(_)) => {
+                report.fixed += 1;
+                continue;
+            }
+            Ok(_) => (retry_after(settings.recheck, 0), None),
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(refund_no = %refund.refund_no, error = %e, "refund check failed; will retry");
+                (retry_after(settings.recheck, 1), Some(format!("{e:#}")))
+            }
+        };
+        let next = shop.clock().now() + chrono::Duration::from_std(again)?;
+        store
+            .reschedule_refund(&refund.refund_no, next, error.as_deref())
+            .await?;
+    }
+    Ok(report)
+}
