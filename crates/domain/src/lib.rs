@@ -14,6 +14,7 @@ pub mod money;
 pub mod order;
 pub mod ports;
 pub mod product;
+pub mod reconciliation;
 pub mod redemption;
 pub mod refund;
 pub mod service;

@@ -14,6 +14,7 @@ use crate::order::{
     Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, UnmatchedPayment,
 };
 use crate::product::{ModelType, Product, ProductId};
+use crate::reconciliation::{ReconciliationReport, Statement};
 use crate::redemption::{Batch, BatchTerms, RedeemOutcome, RedemptionCode};
 use crate::refund::{Refund, RefundNo, RefundStatus, RefundTransition};
 use crate::user::UserId;
@@ -346,6 +347,12 @@ pub trait PaymentChannel: Send + Sync + 'static {
         &self,
         no: &RefundNo,
     ) -> impl Future<Output = Result<RefundReport, ChannelError>> + Send;
+    /// The channel's statement of a Beijing-time day (its trade bill), refused unless its
+    /// integrity checks hold.
+    fn statement(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<Statement, ChannelError>> + Send;
 }
 
 /// Which orders a background job looks at.
@@ -741,4 +748,30 @@ pub trait RefundRepository: Send + Sync + 'static {
         next_check_at: DateTime<Utc>,
         error: Option<&str>,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// What reconciliation reads of our books, and its reports.
+pub trait Books: Send + Sync + 'static {
+    /// Orders paid within `[from, to)`, whatever happened to them since.
+    fn orders_paid_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Vec<Order>>> + Send;
+    /// Refunds asked for within `[from, to)`.
+    fn refunds_created_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Vec<Refund>>> + Send;
+    /// Stores a day's report, replacing an earlier run's.
+    fn save_report(
+        &self,
+        report: &ReconciliationReport,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// A day's report, if it was run.
+    fn report(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> impl Future<Output = anyhow::Result<Option<ReconciliationReport>>> + Send;
 }

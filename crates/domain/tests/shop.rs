@@ -511,6 +511,15 @@ impl PaymentChannel for Channel {
     async fn query_refund(&self, no: &RefundNo) -> Result<RefundReport, ChannelError> {
         self.refund_report(no).ok_or(ChannelError::NotFound)
     }
+
+    async fn statement(
+        &self,
+        _date: chrono::NaiveDate,
+    ) -> Result<chatmall_domain::reconciliation::Statement, ChannelError> {
+        // These rules are tested without a statement; the server's tests reconcile
+        // against the sandbox's bill.
+        Err(ChannelError::NotFound)
+    }
 }
 
 fn t0() -> DateTime<Utc> {

@@ -7,7 +7,9 @@ use domain::ports::{
     Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent, PaymentChannel,
     PaymentState, PrepayRequest, RefundCall, RefundReport,
 };
+use domain::reconciliation::{Statement, StatementPayment, StatementRefund};
 use domain::refund::{RefundNo, RefundStatus as DomainRefundStatus};
+use wechatpay::bill::TradeBill;
 use wechatpay::client::Client;
 use wechatpay::model::{
     Amount, NativePrepayRequest, Refund, RefundNotice, RefundRequest, RefundRequestAmount,
@@ -213,6 +215,42 @@ fn refund_report(refund: &Refund) -> Result<RefundReport, ChannelError> {
     })
 }
 
+/// A trade bill in the domain's words: payment rows and refund rows, amounts in fen.
+fn statement_of(date: chrono::NaiveDate, bill: &TradeBill) -> Result<Statement, ChannelError> {
+    let fen = |value: i64, row: &wechatpay::bill::BillRow| {
+        Fen::from_i64(value).map_err(|e| {
+            ChannelError::OutcomeUnknown(format!("gave a trade bill with {e}: {}", row.raw))
+        })
+    };
+    let mut statement = Statement {
+        date,
+        payments: Vec::new(),
+        refunds: Vec::new(),
+        paid_total: bill.summary.order_total,
+        refunded_total: bill.summary.refund_total,
+    };
+    for row in &bill.rows {
+        if row.is_refund() {
+            statement.refunds.push(StatementRefund {
+                out_trade_no: row.out_trade_no.clone(),
+                out_refund_no: row.out_refund_no.clone(),
+                refund_id: row.refund_id.clone(),
+                amount: fen(row.refund, row)?,
+                status: row.refund_status.clone(),
+                raw: row.raw.clone(),
+            });
+        } else {
+            statement.payments.push(StatementPayment {
+                out_trade_no: row.out_trade_no.clone(),
+                transaction_id: row.transaction_id.clone(),
+                total: fen(row.order_total, row)?,
+                raw: row.raw.clone(),
+            });
+        }
+    }
+    Ok(statement)
+}
+
 /// A forged, stale or tampered message is not WeChat's; a signed one we cannot read is.
 fn refusal(e: NotifyError) -> CallbackRefusal {
     match e {
@@ -282,6 +320,25 @@ impl PaymentChannel for WechatPayChannel {
         };
         let refund = self.client.refund(&request).await.map_err(channel_error)?;
         refund_report(&refund)
+    }
+
+    async fn statement(&self, date: chrono::NaiveDate) -> Result<Statement, ChannelError> {
+        // The bill's text is WeChat's, for the operator: no secret is in it.
+        let unknown = |e: wechatpay::error::Error| {
+            tracing::warn!(%date, error = %e, "trade bill not had");
+            ChannelError::OutcomeUnknown(e.to_string())
+        };
+        let day = date.format("%Y-%m-%d").to_string();
+        let answer = self.client.trade_bill(&day, true).await.map_err(unknown)?;
+        let file = self
+            .client
+            .download_bill(&answer, true)
+            .await
+            .map_err(unknown)?;
+        let bill = TradeBill::parse(&file).map_err(|e| {
+            ChannelError::OutcomeUnknown(format!("gave a trade bill we cannot read: {e}"))
+        })?;
+        statement_of(date, &bill)
     }
 
     async fn query_refund(&self, no: &RefundNo) -> Result<RefundReport, ChannelError> {

@@ -63,6 +63,12 @@ pub struct Faults {
     pub refund_closed: f64,
     /// How long a refund stays PROCESSING before it ends (real time, milliseconds).
     pub refund_settle_ms: u64,
+    /// Trade bills leave out the payment row of this out_trade_no.
+    pub bill_leave_out: Option<String>,
+    /// Trade bills write this out_trade_no's payment 1 fen higher than it was.
+    pub bill_change_amount: Option<String>,
+    /// Trade bills are answered with a SHA1 that is not their file's.
+    pub bill_corrupt_hash: bool,
 }
 
 impl Default for Faults {
@@ -81,6 +87,9 @@ impl Default for Faults {
             refund_abnormal: 0.0,
             refund_closed: 0.0,
             refund_settle_ms: 20,
+            bill_leave_out: None,
+            bill_change_amount: None,
+            bill_corrupt_hash: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! before trusting it, and maps answers to typed results or an [`Error`].
 
 use crate::aead::ApiV3Key;
+use crate::bill::BillAnswer;
 use crate::canonical::{canonical_url, encode_component};
 use crate::certificates::{PlatformCertificate, decrypt_certificate};
 use crate::error::Error;
@@ -233,6 +234,65 @@ impl Client {
         parse_json(&answer)
     }
 
+    /// Asks for the day's trade bill: GET `/v3/bill/tradebill?bill_date=…&bill_type=ALL`
+    /// (`&tar_type=GZIP` when `gzip`); where to download it, and its SHA1.
+    pub async fn trade_bill(&self, bill_date: &str, gzip: bool) -> Result<BillAnswer, Error> {
+        let mut path = format!(
+            "/v3/bill/tradebill?bill_date={}&bill_type=ALL",
+            encode_component(bill_date)
+        );
+        if gzip {
+            path.push_str("&tar_type=GZIP");
+        }
+        let answer = self.call(Method::GET, &path, None::<&()>).await?;
+        parse_json(&answer)
+    }
+
+    /// Downloads a bill (a signed GET of its `download_url`); the file is not signed, so it
+    /// is trusted only when its SHA1 (of the uncompressed file) is the one the verified
+    /// [`BillAnswer`] named. A gzip download is inflated first. A refusal is a signed JSON
+    /// answer like any other.
+    pub async fn download_bill(&self, bill: &BillAnswer, gzip: bool) -> Result<Vec<u8>, Error> {
+        let url = Url::parse(&bill.download_url)
+            .map_err(|e| Error::InvalidRequest(format!("download_url: {e}")))?;
+        let answer = self.send_to(Method::GET, url, None::<&()>).await?;
+        if !answer.status.is_success() {
+            self.verify(&answer)?;
+            check_status(&answer)?;
+        }
+        let file = if gzip {
+            let mut inflated = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(answer.body.as_slice()),
+                &mut inflated,
+            )
+            .map_err(|e| bad_response(&answer, format!("the bill is not gzip: {e}")))?;
+            inflated
+        } else {
+            answer.body.clone()
+        };
+        if !bill.hash_type.eq_ignore_ascii_case("SHA1") {
+            return Err(bad_response(
+                &answer,
+                format!("hash_type {:?} is not SHA1", bill.hash_type),
+            ));
+        }
+        let digest = hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &file,
+        ));
+        if !digest.eq_ignore_ascii_case(&bill.hash_value) {
+            return Err(bad_response(
+                &answer,
+                format!(
+                    "the bill's SHA1 is {digest}, WeChat named {}: refused",
+                    bill.hash_value
+                ),
+            ));
+        }
+        Ok(file)
+    }
+
     /// Downloads and decrypts the platform certificates (legacy mode): GET `/v3/certificates`.
     ///
     /// The answer is verified with a key the verifier already knows when it can be. When its
@@ -339,9 +399,19 @@ impl Client {
         path_and_query: &str,
         body: Option<&B>,
     ) -> Result<RawAnswer, Error> {
-        let inner = &self.inner;
-        let url = Url::parse(&format!("{}{path_and_query}", inner.base_url))
+        let url = Url::parse(&format!("{}{path_and_query}", self.inner.base_url))
             .map_err(|e| Error::InvalidRequest(format!("URL {path_and_query:?}: {e}")))?;
+        self.send_to(method, url, body).await
+    }
+
+    /// Signs and sends one request to `url`; the answer is not yet verified.
+    async fn send_to<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<RawAnswer, Error> {
+        let inner = &self.inner;
         let canonical = canonical_url(&url);
         // Serialised once: the signature covers exactly these bytes, and they are what is sent.
         let body = match body {

@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 
 pub mod aead;
+pub mod bill;
 pub mod canonical;
 pub mod certificates;
 pub mod client;

@@ -434,3 +434,55 @@ async fn in_the_migration_period_each_client_is_answered_its_way_and_callbacks_t
         "a public-key-only merchant verifies exactly one of the two"
     );
 }
+
+#[tokio::test]
+async fn the_trade_bill_downloads_plain_and_gzipped_and_a_wrong_hash_is_refused() {
+    let env = public_key_mode().await;
+    env.client
+        .native_prepay(&prepay_request(&env, "ORD_bill_1", 990))
+        .await
+        .unwrap();
+    env.sandbox.pay("ORD_bill_1", None).unwrap();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d")
+        .to_string();
+
+    let plain_answer = env.client.trade_bill(&today, false).await.unwrap();
+    assert_eq!(plain_answer.hash_type, "SHA1");
+    let plain = env
+        .client
+        .download_bill(&plain_answer, false)
+        .await
+        .unwrap();
+    let gzip_answer = env.client.trade_bill(&today, true).await.unwrap();
+    assert!(gzip_answer.download_url.contains("tartype=gzip"));
+    let inflated = env.client.download_bill(&gzip_answer, true).await.unwrap();
+    assert_eq!(inflated, plain, "the same file, compressed or not");
+    let bill = wechatpay::bill::TradeBill::parse(&plain).unwrap();
+    let row = bill
+        .rows
+        .iter()
+        .find(|r| r.out_trade_no == "ORD_bill_1")
+        .expect("the payment is on the bill");
+    assert_eq!(
+        (row.order_total, row.trade_state.as_str()),
+        (990, "SUCCESS")
+    );
+
+    // The file is not signed: a SHA1 that is not its own refuses it.
+    let mut faults = env.sandbox.faults();
+    faults.bill_corrupt_hash = true;
+    env.sandbox.set_faults(faults);
+    let answer = env.client.trade_bill(&today, true).await.unwrap();
+    let refused = env.client.download_bill(&answer, true).await.unwrap_err();
+    assert!(matches!(refused, Error::BadResponse { .. }), "{refused}");
+    assert!(refused.to_string().contains("SHA1"), "{refused}");
+    // A token that was never issued is WeChat's signed refusal.
+    let mut unknown = answer.clone();
+    unknown.download_url = unknown.download_url.replace("token=", "token=x");
+    assert!(matches!(
+        env.client.download_bill(&unknown, true).await,
+        Err(Error::Refused { .. })
+    ));
+}

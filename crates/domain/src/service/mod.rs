@@ -1,6 +1,7 @@
 //! The flows, each in its own module, over the ports: the shop's (checkout, callbacks,
 //! payment confirmation, delivery, reconciliation), login and the metered chat.
 
+mod books;
 mod buyer_check;
 mod callback;
 mod chat;
@@ -12,6 +13,7 @@ mod reconcile;
 mod redeem;
 mod refund;
 
+pub use books::BooksError;
 pub use buyer_check::{BuyerCheck, BuyerCheckError};
 pub use callback::{CallbackError, CallbackOutcome};
 pub use chat::{Chat, ChatError, ChatRules, MeteredAnswer};

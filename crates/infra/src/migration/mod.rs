@@ -22,6 +22,7 @@ mod m20261202_000012_usage_tokens;
 mod m20261202_000013_buyer_checks;
 mod m20261202_000014_redemption_codes;
 mod m20261202_000015_refunds;
+mod m20261202_000016_reconciliations;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_buyer_checks::Migration),
             Box::new(m20261202_000014_redemption_codes::Migration),
             Box::new(m20261202_000015_refunds::Migration),
+            Box::new(m20261202_000016_reconciliations::Migration),
         ]
     }
 }

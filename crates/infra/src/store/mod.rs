@@ -6,6 +6,7 @@
 
 mod accounts;
 mod api_keys;
+mod books;
 mod chat;
 mod checkpoint;
 mod claim;

@@ -11,6 +11,7 @@ mod health;
 mod keys;
 mod notify;
 pub mod portal;
+pub mod reconciliations;
 mod redeem;
 mod refunds;
 mod request_param;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/orders/{order_id}", get(refunds::order))
         .route("/admin/orders/{order_id}/refunds", post(refunds::create))
         .route("/admin/refunds", get(refunds::list))
+        .route("/admin/reconciliations", post(reconciliations::run))
+        .route("/admin/reconciliations/{date}", get(reconciliations::show))
         .route(
             "/admin/redemption_batches",
             get(redeem::list_batches).post(redeem::create_batch),

@@ -4,6 +4,7 @@
 //! claim their work by a lease in the database, or change it by one conditional write, so
 //! several processes can share one database safely.
 
+pub mod books;
 pub mod certificates;
 pub mod claims;
 pub mod expiry;
@@ -125,6 +126,19 @@ pub fn spawn_all(
                 move || {
                     let (shop, refund_job) = (shop.clone(), refund_job.clone());
                     async move { refunds::round(&shop, &refund_job).await }
+                }
+            },
+        ),
+        runner::spawn(
+            "reconciliation",
+            Schedule::every(books::INTERVAL),
+            stats.clone(),
+            stop.clone(),
+            {
+                let state = state.clone();
+                move || {
+                    let state = state.clone();
+                    async move { books::round(&state).await }
                 }
             },
         ),

@@ -13,5 +13,6 @@ mod login;
 mod notify;
 mod openai;
 mod original_chat;
+mod reconciliations;
 mod redeem;
 mod refunds;

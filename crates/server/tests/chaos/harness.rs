@@ -257,6 +257,7 @@ impl Run {
     /// Runs the users and the killer, then checks the invariants.
     pub async fn drive_and_check(&self) {
         let started = Instant::now();
+        let started_at = chrono::Utc::now();
         let killer = self.killer();
         let users = self.users();
         let ((paid_attempts, refunds_asked), _) = tokio::join!(users, killer);
@@ -267,6 +268,7 @@ impl Run {
             refunds_asked
         );
         let counts = crate::invariants::wait_until_settled(self).await;
+        let books = self.reconcile_days(started_at).await;
         let mut starts = Vec::new();
         for server in &self.servers {
             starts.push(server.lock().await.starts);
@@ -288,7 +290,7 @@ impl Run {
             *outcomes.entry(kind).or_default() += 1;
         }
         println!(
-            "chaos: seed {} users {} kills {} (starts per process {:?}) | orders {} delivered {} closed {} review {} | refunds {} ({} fen, {} quota back) orders refunded in part {} in full {} | sandbox paid {} closed {} never-reached {} | notification sends {:?} | quota {} | {:?}",
+            "chaos: seed {} users {} kills {} (starts per process {:?}) | orders {} delivered {} closed {} review {} | refunds {} ({} fen, {} quota back) orders refunded in part {} in full {} | codes redeemed {} | sandbox paid {} closed {} never-reached {} | notification sends {:?} | quota {} | reconciliation {} | {:?}",
             self.params.seed,
             self.params.users,
             self.params.kills,
@@ -302,17 +304,63 @@ impl Run {
             counts.quota_back,
             counts.partly_refunded,
             counts.refunded,
+            counts.codes_redeemed,
             counts.sandbox_paid,
             counts.sandbox_closed,
             counts.never_reached_wechat,
             outcomes,
             counts.quota,
+            books,
             started.elapsed(),
         );
         // A clean stop on SIGTERM, for every process.
         for server in &self.servers {
             server.lock().await.terminate();
         }
+    }
+
+    /// Reconciles every Beijing-time day the run touched, through the first process, once
+    /// everything settled: the jobs did their work, so the bill must show exactly our books
+    /// (no payment left for it to confirm, no difference). What it found, for the log.
+    async fn reconcile_days(&self, started_at: chrono::DateTime<chrono::Utc>) -> String {
+        let port = self.servers[0].lock().await.port;
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let first = domain::reconciliation::beijing_date(started_at);
+        let last = domain::reconciliation::beijing_date(chrono::Utc::now());
+        let mut found = Vec::new();
+        for date in first.iter_days().take_while(|d| *d <= last) {
+            let answer = http
+                .post(format!(
+                    "http://127.0.0.1:{port}/api/v1/admin/reconciliations"
+                ))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&serde_json::json!({ "date": date.to_string() }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "reconcile {date}");
+            let report: serde_json::Value = answer.json().await.unwrap();
+            let report = &report["data"];
+            assert_eq!(
+                report["differences"],
+                serde_json::json!([]),
+                "{date}: {report}"
+            );
+            assert_eq!(
+                report["confirmed"], 0,
+                "{date}: the jobs left a payment for the bill to find"
+            );
+            assert_eq!(report["billPaidFen"], report["ourPaidFen"]);
+            assert_eq!(report["billRefundedFen"], report["ourRefundedFen"]);
+            found.push(format!(
+                "{date}: bill {} payments {} fen, {} refunds {} fen, 0 differences",
+                report["billPayments"],
+                report["billPaidFen"],
+                report["billRefunds"],
+                report["billRefundedFen"]
+            ));
+        }
+        found.join("; ")
     }
 
     /// Kills a random server at random moments, then restarts it.
@@ -348,6 +396,11 @@ impl Run {
         let gate = Arc::new(tokio::sync::Semaphore::new(64));
         let mut tasks = Vec::new();
         let mut rng = StdRng::seed_from_u64(self.params.seed);
+        // One redemption code per ten users, each raced for by two of them.
+        let codes = Arc::new(
+            self.issue_codes(&http, self.params.users.div_ceil(10))
+                .await,
+        );
         for i in 0..self.params.users {
             let user = format!("oChaos{i:05}");
             let token = self
@@ -371,8 +424,13 @@ impl Run {
             };
             let port = self.servers[i % self.servers.len()].lock().await.port;
             let (http, gate, sandbox) = (http.clone(), gate.clone(), self.sandbox.clone());
+            let code = (i % 10 < 2).then(|| codes[i / 10].clone());
+            let says_paid = i % 3 == 0;
             tasks.push(tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.unwrap();
+                if let Some(code) = &code {
+                    redeem(&http, port, &token, code).await;
+                }
                 let Some(order_no) = checkout(&http, port, &token, product).await else {
                     return (false, false);
                 };
@@ -381,6 +439,15 @@ impl Run {
                     Plan::Pay(after, refund) => {
                         tokio::time::sleep(after).await;
                         let paid = sandbox.pay(&order_no, None).is_ok();
+                        if paid && says_paid {
+                            // "I have paid", racing the notification and the jobs.
+                            let _ = http
+                                .post(format!("http://127.0.0.1:{port}/api/v1/sale/check_payment"))
+                                .header("Authorization", &token)
+                                .form(&[("orderId", order_no.as_str())])
+                                .send()
+                                .await;
+                        }
                         let asked = match refund {
                             Some(refund) if paid => {
                                 ask_refund(&http, port, &token, &order_no, refund).await
@@ -408,6 +475,66 @@ impl Run {
             refunds += usize::from(did_refund);
         }
         (paid, refunds)
+    }
+}
+
+impl Run {
+    /// An operator's batch of `count` redemption codes worth [`CODE_QUOTA`] each, asked for
+    /// until a process answers.
+    async fn issue_codes(&self, http: &reqwest::Client, count: usize) -> Vec<String> {
+        let port = self.servers[0].lock().await.port;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let answer = http
+                .post(format!(
+                    "http://127.0.0.1:{port}/api/v1/admin/redemption_batches"
+                ))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&serde_json::json!({
+                    "count": count,
+                    "quota": CODE_QUOTA,
+                    "modelTypes": ["gpt-4o-mini"],
+                    "expiresAt": (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
+                }))
+                .send()
+                .await;
+            if let Ok(answer) = answer
+                && answer.status().is_success()
+                && let Ok(body) = answer.json::<serde_json::Value>().await
+            {
+                return body["data"]["codes"]
+                    .as_array()
+                    .expect("codes")
+                    .iter()
+                    .map(|c| c.as_str().expect("a code").to_owned())
+                    .collect();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no process issued the redemption codes");
+    }
+}
+
+/// What each redemption code is worth.
+pub const CODE_QUOTA: i64 = 7;
+
+/// Redeems `code` until a process answers (a lost answer may have redeemed it: the retry
+/// is then refused as used, and the books say which one won).
+async fn redeem(http: &reqwest::Client, port: u16, token: &str, code: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let answer = http
+            .post(format!("http://127.0.0.1:{port}/api/v1/account/redeem"))
+            .header("Authorization", token)
+            .form(&[("code", code)])
+            .send()
+            .await;
+        if let Ok(answer) = answer
+            && matches!(answer.status().as_u16(), 200 | 422)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::harness::Run;
 use infra::store::SeaStore;
-use infra::store::entities::{account, ledger, order, refund};
+use infra::store::entities::{account, ledger, order, redemption_code, refund};
 use sea_orm::EntityTrait;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,6 +26,7 @@ pub struct Counts {
     pub quota_back: i64,
     pub partly_refunded: usize,
     pub refunded: usize,
+    pub codes_redeemed: usize,
 }
 
 /// Waits (with a deadline) until every invariant holds; panics with what is still wrong.
@@ -54,6 +55,7 @@ async fn check(run: &Run, store: &SeaStore) -> (Counts, Vec<String>) {
     let accounts = account::Entity::find().all(db).await.unwrap();
     let ledger_rows = ledger::Entity::find().all(db).await.unwrap();
     let refunds = refund::Entity::find().all(db).await.unwrap();
+    let codes = redemption_code::Entity::find().all(db).await.unwrap();
     let refunds_at_wechat: HashMap<String, (RefundStatus, i64)> = run
         .sandbox
         .refunds()
@@ -184,20 +186,38 @@ async fn check(run: &Run, store: &SeaStore) -> (Counts, Vec<String>) {
             problems.push(format!("{no} exists at WeChat but not here"));
         }
     }
-    // Σ quota = Σ delivered − Σ taken back.
+    // Every redeemed code credited once, to the user who took it; none credited untaken.
+    for code in &codes {
+        let credited = credits
+            .get(code.id.to_string().as_str())
+            .copied()
+            .unwrap_or(0);
+        let taken = code.redeemed_by.is_some();
+        counts.codes_redeemed += usize::from(taken);
+        if credited != usize::from(taken) {
+            problems.push(format!(
+                "code {} is {} and credited {credited} times",
+                code.id,
+                if taken { "redeemed" } else { "unused" }
+            ));
+        }
+    }
+    // Σ quota = Σ delivered − Σ taken back (+ the codes redeemed).
+    let redeemed_quota = counts.codes_redeemed as i64 * crate::harness::CODE_QUOTA;
     counts.quota = accounts.iter().map(|a| a.total_quota).sum();
-    if counts.quota != delivered_quota - counts.quota_back {
+    if counts.quota != delivered_quota - counts.quota_back + redeemed_quota {
         problems.push(format!(
-            "accounts hold {} quota; delivered orders {delivered_quota}, taken back {}",
+            "accounts hold {} quota; delivered orders {delivered_quota}, taken back {}, redeemed {redeemed_quota}",
             counts.quota, counts.quota_back
         ));
     }
     let taking_refunds = refunds.iter().filter(|r| r.quota_back > 0).count();
-    if ledger_rows.len() != counts.delivered + taking_refunds {
+    if ledger_rows.len() != counts.delivered + taking_refunds + counts.codes_redeemed {
         problems.push(format!(
-            "{} ledger rows for {} delivered orders and {taking_refunds} refunds",
+            "{} ledger rows for {} delivered orders, {taking_refunds} refunds and {} codes",
             ledger_rows.len(),
-            counts.delivered
+            counts.delivered,
+            counts.codes_redeemed
         ));
     }
     (counts, problems)

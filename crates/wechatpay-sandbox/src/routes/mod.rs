@@ -1,6 +1,7 @@
 //! The HTTP routes: `/v3/*` (WeChat Pay protocol: authenticated and signed) and
 //! `/sandbox/*` (the sandbox's own helpers: open, unsigned).
 
+pub mod bills;
 pub mod certificates;
 pub mod refunds;
 pub mod sandbox;
@@ -34,6 +35,8 @@ pub fn router(state: Sandbox) -> Router {
             get(refunds::query),
         )
         .route("/v3/certificates", get(certificates::list))
+        .route("/v3/bill/tradebill", get(bills::trade_bill))
+        .route("/v3/billdownload/file", get(bills::download))
         // Layers run outside-in from the last one: signing wraps authentication, so a
         // 401 is signed too.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -3,6 +3,7 @@
 //! misbehaves and what it sent ([`faults`]), the order book ([`payments`]) and refunds
 //! ([`refunds`]).
 
+mod bills;
 mod faults;
 mod identity;
 mod payments;
@@ -20,6 +21,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -57,6 +59,8 @@ struct Inner {
     faults: Mutex<Faults>,
     rng: Mutex<StdRng>,
     store: Mutex<Store>,
+    /// Trade bill files made so far, by download token.
+    bills: Mutex<HashMap<String, Vec<u8>>>,
     corrupt_next: AtomicBool,
     log: Mutex<Vec<NotificationRecord>>,
     pending: AtomicUsize,
@@ -96,6 +100,7 @@ impl Sandbox {
                 faults: Mutex::new(config.faults),
                 rng: Mutex::new(rng),
                 store: Mutex::new(Store::default()),
+                bills: Mutex::default(),
                 corrupt_next: AtomicBool::new(false),
                 log: Mutex::new(Vec::new()),
                 pending: AtomicUsize::new(0),

@@ -12,6 +12,7 @@ pub mod login_code;
 pub mod order;
 pub mod outbox;
 pub mod product;
+pub mod reconciliation;
 pub mod redeem_attempt;
 pub mod redemption_batch;
 pub mod redemption_code;

@@ -1,0 +1,129 @@
+//! Reconciliation for operators: `POST /admin/reconciliations` (`{"date":"yyyy-MM-dd"}`)
+//! reconciles a Beijing-time day against WeChat's trade bill now; `GET
+//! /admin/reconciliations/{date}` serves the stored report.
+
+use super::admin::Operator;
+use super::envelope::{ApiError, ApiResult, ok};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::ports::Books;
+use domain::reconciliation::ReconciliationReport;
+use domain::service::BooksError;
+use serde::{Deserialize, Serialize};
+
+/// The body of a run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunBody {
+    date: String,
+}
+
+/// One difference as operators see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DifferenceView {
+    kind: String,
+    order_id: Option<String>,
+    refund_no: Option<String>,
+    detail: String,
+    action: String,
+}
+
+/// A day's report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportView {
+    date: String,
+    run_at: DateTime<Utc>,
+    /// Nothing is left for an operator.
+    agrees: bool,
+    bill_payments: u64,
+    bill_paid_fen: i64,
+    bill_refunds: u64,
+    bill_refunded_fen: i64,
+    our_payments: u64,
+    our_paid_fen: i64,
+    our_refunds: u64,
+    our_refunded_fen: i64,
+    confirmed: u64,
+    refunds_settled: u64,
+    differences: Vec<DifferenceView>,
+}
+
+impl From<&ReconciliationReport> for ReportView {
+    fn from(r: &ReconciliationReport) -> Self {
+        Self {
+            date: r.date.to_string(),
+            run_at: r.run_at,
+            agrees: r.agrees(),
+            bill_payments: r.statement_payments,
+            bill_paid_fen: r.statement_paid_fen,
+            bill_refunds: r.statement_refunds,
+            bill_refunded_fen: r.statement_refunded_fen,
+            our_payments: r.our_payments,
+            our_paid_fen: r.our_paid_fen,
+            our_refunds: r.our_refunds,
+            our_refunded_fen: r.our_refunded_fen,
+            confirmed: r.confirmed,
+            refunds_settled: r.refunds_settled,
+            differences: r
+                .differences
+                .iter()
+                .map(|d| DifferenceView {
+                    kind: d.kind.clone(),
+                    order_id: d.order_no.clone(),
+                    refund_no: d.refund_no.clone(),
+                    detail: d.detail.clone(),
+                    action: d.action.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::BadParameter(format!("date {text:?} is not yyyy-MM-dd")))
+}
+
+/// POST `admin/reconciliations`.
+pub async fn run(
+    State(state): State<AppState>,
+    _: Operator,
+    body: Result<Json<RunBody>, JsonRejection>,
+) -> ApiResult<ReportView> {
+    let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
+    let date = date_of(&body.date)?;
+    let today = domain::reconciliation::beijing_date(state.clock.now());
+    if date > today {
+        return Err(ApiError::BadParameter(format!(
+            "{date} has not begun in Beijing"
+        )));
+    }
+    let report = crate::jobs::books::reconcile(&state, date)
+        .await
+        .map_err(|e| match e {
+            BooksError::Channel(_) => ApiError::Unavailable(e.to_string()),
+            BooksError::Store(e) => ApiError::Internal(e),
+        })?;
+    Ok(ok(ReportView::from(&report)))
+}
+
+/// GET `admin/reconciliations/{date}`.
+pub async fn show(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(date): Path<String>,
+) -> ApiResult<ReportView> {
+    let date = date_of(&date)?;
+    let report = state
+        .shop
+        .store()
+        .report(date)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{date} was not reconciled")))?;
+    Ok(ok(ReportView::from(&report)))
+}
