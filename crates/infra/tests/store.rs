@@ -931,6 +931,30 @@ fn new_refund(no: &OrderNo, who: &UserId, nth: u32, fen: u64, quota_back: u32) -
     }
 }
 
+/// Ten concurrent attempts at one move of a refund: how many made it.
+async fn race_moves(
+    store: &SeaStore,
+    no: &RefundNo,
+    transition: RefundTransition,
+    report: Option<RefundReport>,
+) -> anyhow::Result<usize> {
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (store, no, report) = (store.clone(), no.clone(), report.clone());
+            tokio::spawn(async move {
+                store
+                    .move_refund(&no, transition, report.as_ref(), t0())
+                    .await
+            })
+        })
+        .collect();
+    let mut moved = 0;
+    for task in tasks {
+        moved += usize::from(task.await??);
+    }
+    Ok(moved)
+}
+
 fn report(refund: &Refund, status: RefundStatus) -> RefundReport {
     RefundReport {
         out_trade_no: refund.order_no.to_string(),
@@ -961,24 +985,14 @@ async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> any
         assert_eq!((account.total_quota, account.surplus_quota), (50, 50));
 
         // Ten reports of its success race: one moves it, the order counts it once.
-        let tasks: Vec<_> = (0..10)
-            .map(|_| {
-                let (store, no, report) = (
-                    store.clone(),
-                    first.refund_no.clone(),
-                    report(&first, RefundStatus::Success),
-                );
-                tokio::spawn(async move {
-                    store
-                        .move_refund(&no, RefundTransition::SUCCEED, Some(&report), t0())
-                        .await
-                })
-            })
-            .collect();
-        let mut moved = 0;
-        for task in tasks {
-            moved += usize::from(task.await??);
-        }
+        let success = report(&first, RefundStatus::Success);
+        let moved = race_moves(
+            &store,
+            &first.refund_no,
+            RefundTransition::SUCCEED,
+            Some(success),
+        )
+        .await?;
         assert_eq!(moved, 1);
         let order = store.order(&no).await?.context("the order")?;
         assert_eq!(order.status, OrderStatus::PartlyRefunded);
@@ -1000,20 +1014,7 @@ async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> any
             store.account(&who).await?.context("account")?.surplus_quota,
             0
         );
-        let tasks: Vec<_> = (0..10)
-            .map(|_| {
-                let (store, no) = (store.clone(), second.refund_no.clone());
-                tokio::spawn(async move {
-                    store
-                        .move_refund(&no, RefundTransition::CLOSE, None, t0())
-                        .await
-                })
-            })
-            .collect();
-        let mut moved = 0;
-        for task in tasks {
-            moved += usize::from(task.await??);
-        }
+        let moved = race_moves(&store, &second.refund_no, RefundTransition::CLOSE, None).await?;
         assert_eq!(moved, 1);
         let account = store.account(&who).await?.context("account")?;
         assert_eq!((account.total_quota, account.surplus_quota), (50, 50));

@@ -33,6 +33,33 @@ pub fn text(name: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(name).string_len(len).not_null().to_owned()
 }
 
+/// Adds `column` to `table` (one column per statement: SQLite alters one at a time).
+pub async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    mut column: ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(table)
+                .add_column(&mut column)
+                .to_owned(),
+        )
+        .await
+}
+
+/// Drops `column` from `table`.
+pub async fn drop_column(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    column: impl IntoIden,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).drop_column(column).to_owned())
+        .await
+}
+
 /// Creates the index `name` on `table` over `columns` (unique when asked).
 pub async fn index<T, C>(
     manager: &SchemaManager<'_>,

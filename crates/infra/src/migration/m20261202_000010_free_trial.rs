@@ -3,7 +3,7 @@
 //! it at the limit under concurrency; `chat_usage.trial_window` marks a call that was one
 //! of them (a refund then gives the trial call back, not quota).
 
-use super::columns::{millis, millis_null, text};
+use super::columns::{add_column, drop_column, millis, millis_null, text};
 use sea_orm_migration::prelude::*;
 
 /// Creates `trial_calls` and adds `chat_usage.trial_window`.
@@ -39,25 +39,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ChatUsage::Table)
-                    .add_column(millis_null(ChatUsage::TrialWindow))
-                    .to_owned(),
-            )
-            .await
+        add_column(
+            manager,
+            ChatUsage::Table,
+            millis_null(ChatUsage::TrialWindow),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ChatUsage::Table)
-                    .drop_column(ChatUsage::TrialWindow)
-                    .to_owned(),
-            )
-            .await?;
+        drop_column(manager, ChatUsage::Table, ChatUsage::TrialWindow).await?;
         manager
             .drop_table(Table::drop().table(TrialCalls::Table).to_owned())
             .await

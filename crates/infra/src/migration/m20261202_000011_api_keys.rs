@@ -3,7 +3,7 @@
 //! what was spent through each; `chat_usage.api_key_id` records the key of a call, so a
 //! refund gives the key its share back too.
 
-use super::columns::{id, index, millis, millis_null, text};
+use super::columns::{add_column, drop_column, id, index, millis, millis_null, text};
 use sea_orm_migration::prelude::*;
 
 /// Creates `api_keys` and adds `chat_usage.api_key_id`.
@@ -56,25 +56,19 @@ impl MigrationTrait for Migration {
             .await?;
         index(manager, "api_keys_digest", T::Table, &[T::Digest], true).await?;
         index(manager, "api_keys_user", T::Table, &[T::UserId], false).await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ChatUsage::Table)
-                    .add_column(ColumnDef::new(ChatUsage::ApiKeyId).big_integer().null())
-                    .to_owned(),
-            )
-            .await
+        add_column(
+            manager,
+            ChatUsage::Table,
+            ColumnDef::new(ChatUsage::ApiKeyId)
+                .big_integer()
+                .null()
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ChatUsage::Table)
-                    .drop_column(ChatUsage::ApiKeyId)
-                    .to_owned(),
-            )
-            .await?;
+        drop_column(manager, ChatUsage::Table, ChatUsage::ApiKeyId).await?;
         manager
             .drop_table(Table::drop().table(ApiKeys::Table).to_owned())
             .await

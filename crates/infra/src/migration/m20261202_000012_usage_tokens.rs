@@ -2,7 +2,7 @@
 //! report or our count, beside the quota it cost (`quota_spent`, settled at the call's end
 //! for a model billed by the token).
 
-use super::columns::count_null;
+use super::columns::{add_column, count_null, drop_column};
 use sea_orm_migration::prelude::*;
 
 /// Adds `chat_usage.prompt_tokens` and `chat_usage.completion_tokens`.
@@ -21,28 +21,14 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters one at a time.
         for column in [ChatUsage::PromptTokens, ChatUsage::CompletionTokens] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(ChatUsage::Table)
-                        .add_column(count_null(column))
-                        .to_owned(),
-                )
-                .await?;
+            add_column(manager, ChatUsage::Table, count_null(column)).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for column in [ChatUsage::PromptTokens, ChatUsage::CompletionTokens] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(ChatUsage::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
+            drop_column(manager, ChatUsage::Table, column).await?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! order to be checked with WeChat, so the limit of one check per interval holds across
 //! instances (a conditional UPDATE of this column grants the next one).
 
-use super::columns::millis_null;
+use super::columns::{add_column, drop_column, millis_null};
 use sea_orm_migration::prelude::*;
 
 /// Adds `orders.buyer_checked_at`.
@@ -18,24 +18,10 @@ enum Orders {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Orders::Table)
-                    .add_column(millis_null(Orders::BuyerCheckedAt))
-                    .to_owned(),
-            )
-            .await
+        add_column(manager, Orders::Table, millis_null(Orders::BuyerCheckedAt)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Orders::Table)
-                    .drop_column(Orders::BuyerCheckedAt)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, Orders::Table, Orders::BuyerCheckedAt).await
     }
 }

@@ -3,7 +3,7 @@
 //! channel last reported and the refund job's schedule; and `orders.refunded_fen`, the
 //! money that went back (refunds that succeeded), which decides PARTLY_REFUNDED / REFUNDED.
 
-use super::columns::{id, index, millis, millis_null, text};
+use super::columns::{add_column, drop_column, id, index, millis, millis_null, text};
 use sea_orm_migration::prelude::*;
 
 /// Creates `refunds` and adds `orders.refunded_fen`.
@@ -80,30 +80,20 @@ impl MigrationTrait for Migration {
             false,
         )
         .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Orders::Table)
-                    .add_column(
-                        ColumnDef::new(Orders::RefundedFen)
-                            .big_integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .to_owned(),
-            )
-            .await
+        add_column(
+            manager,
+            Orders::Table,
+            ColumnDef::new(Orders::RefundedFen)
+                .big_integer()
+                .not_null()
+                .default(0)
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Orders::Table)
-                    .drop_column(Orders::RefundedFen)
-                    .to_owned(),
-            )
-            .await?;
+        drop_column(manager, Orders::Table, Orders::RefundedFen).await?;
         manager
             .drop_table(Table::drop().table(Refunds::Table).to_owned())
             .await

@@ -24,20 +24,8 @@ async fn app_without_help() -> TestApp {
 }
 
 async fn check(app: &TestApp, user: &str, order_no: &str) -> (u16, Value, Option<String>) {
-    let response = app
-        .http
-        .post(format!("{}/api/v1/sale/check_payment", app.base_url))
-        .bearer_auth(app.token_for(user))
-        .form(&[("orderId", order_no)])
-        .send()
+    app.post_form(user, "/sale/check_payment", &[("orderId", order_no)])
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, response.json().await.unwrap(), retry_after)
 }
 
 #[tokio::test]

@@ -172,6 +172,29 @@ impl TestApp {
         (response.status().as_u16(), response.json().await.unwrap())
     }
 
+    /// POSTs a form to an API path with `user`'s token; (status, JSON body, Retry-After).
+    pub async fn post_form(
+        &self,
+        user: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value, Option<String>) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1{path}", self.base_url))
+            .bearer_auth(self.token_for(user))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, response.json().await.unwrap(), retry_after)
+    }
+
     /// GET an API path with `user`'s token; (status, JSON body).
     pub async fn get(&self, user: &str, path: &str) -> (u16, Value) {
         let request = self.http.get(format!("{}/api/v1{path}", self.base_url));

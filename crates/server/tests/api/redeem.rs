@@ -35,20 +35,8 @@ fn batch(count: u32) -> Value {
 }
 
 async fn redeem(app: &TestApp, user: &str, code: &str) -> (u16, Value, Option<String>) {
-    let response = app
-        .http
-        .post(format!("{}/api/v1/account/redeem", app.base_url))
-        .bearer_auth(app.token_for(user))
-        .form(&[("code", code)])
-        .send()
+    app.post_form(user, "/account/redeem", &[("code", code)])
         .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, response.json().await.unwrap(), retry_after)
 }
 
 fn codes(issued: &Value) -> Vec<String> {
