@@ -18,6 +18,9 @@ use wechatpay::model::{
 use wechatpay::notify::{NotificationResource, NotifyError};
 use wechatpay::verify::SignatureHeaders;
 
+/// WeChat's answer to a bill request for a day with nothing on it.
+const NO_STATEMENT: &str = "NO_STATEMENT_EXIST";
+
 /// WeChat Pay's `description` limit, in characters.
 const DESCRIPTION_MAX_CHARS: usize = 127;
 
@@ -329,7 +332,20 @@ impl PaymentChannel for WechatPayChannel {
             ChannelError::OutcomeUnknown(e.to_string())
         };
         let day = date.format("%Y-%m-%d").to_string();
-        let answer = self.client.trade_bill(&day, true).await.map_err(unknown)?;
+        let answer = match self.client.trade_bill(&day, true).await {
+            Ok(answer) => answer,
+            // WeChat makes no bill for a day without a payment or refund.
+            Err(e) if e.code() == Some(NO_STATEMENT) => {
+                return Ok(Statement {
+                    date,
+                    payments: Vec::new(),
+                    refunds: Vec::new(),
+                    paid_total: 0,
+                    refunded_total: 0,
+                });
+            }
+            Err(e) => return Err(unknown(e)),
+        };
         let file = self
             .client
             .download_bill(&answer, true)

@@ -227,6 +227,8 @@ pub struct JobSettings {
     pub refund_check_interval_ms: u64,
     /// Refunds older than this (seconds) whose outcome is unknown are asked about.
     pub refund_check_delay_secs: u64,
+    /// How often the daily reconciliation looks whether yesterday is due, in ms.
+    pub reconciliation_interval_ms: u64,
     /// Orders (or events) a job round takes at most.
     pub batch: u64,
     /// How long a claim on an order or event lasts (a crashed worker's claim runs out).
@@ -310,6 +312,7 @@ impl Default for Settings {
                 redelivery_delay_secs: 60,
                 refund_check_interval_ms: 10_000,
                 refund_check_delay_secs: 30,
+                reconciliation_interval_ms: 900_000,
                 batch: 100,
                 lease_secs: 60,
                 troubled_after_attempts: 5,

@@ -478,11 +478,12 @@ async fn the_trade_bill_downloads_plain_and_gzipped_and_a_wrong_hash_is_refused(
     let refused = env.client.download_bill(&answer, true).await.unwrap_err();
     assert!(matches!(refused, Error::BadResponse { .. }), "{refused}");
     assert!(refused.to_string().contains("SHA1"), "{refused}");
-    // A token that was never issued is WeChat's signed refusal.
+    // A token that was never issued: refused, and (unsigned, like every answer of the
+    // file endpoint) not trusted as WeChat's word either way.
     let mut unknown = answer.clone();
     unknown.download_url = unknown.download_url.replace("token=", "token=x");
     assert!(matches!(
         env.client.download_bill(&unknown, true).await,
-        Err(Error::Refused { .. })
+        Err(Error::UntrustedResponse { .. })
     ));
 }

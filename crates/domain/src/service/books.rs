@@ -170,8 +170,13 @@ where
                 ));
                 continue;
             }
-            // Both still in progress agree (the statement's status is a snapshot).
-            if ours.status.is_open() && listed_refund.status != "PROCESSING" {
+            // Both still in progress agree (the statement's status is a snapshot); an open
+            // or ABNORMAL refund of ours that the statement shows moved on is asked about.
+            let may_have_moved = ours.status.is_open() || ours.status == RefundStatus::Abnormal;
+            if may_have_moved
+                && listed_refund.status != "PROCESSING"
+                && listed_refund.status != ours.status.as_str()
+            {
                 let applied = self.recheck_refund(&ours).await?;
                 let settled = matches!(applied, RefundApplied::Moved(status) if !status.is_open());
                 refunds_settled += u64::from(settled);

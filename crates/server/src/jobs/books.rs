@@ -8,10 +8,7 @@ use chrono::Timelike as _;
 use domain::ports::Books;
 use domain::reconciliation::{ReconciliationReport, beijing_date};
 use domain::service::BooksError;
-use std::time::Duration;
 
-/// How often the job looks.
-pub const INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// WeChat makes the day's bill after 10:00 the next day (Beijing time).
 const BILL_READY_HOUR: u32 = 10;
 

@@ -131,7 +131,7 @@ pub fn spawn_all(
         ),
         runner::spawn(
             "reconciliation",
-            Schedule::every(books::INTERVAL),
+            Schedule::every(ms(settings.reconciliation_interval_ms)),
             stats.clone(),
             stop.clone(),
             {

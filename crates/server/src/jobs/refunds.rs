@@ -44,7 +44,12 @@ pub async fn round(shop: &AppShop, settings: &RefundJobSettings) -> anyhow::Resu
                 report.fixed += 1;
                 continue;
             }
-            Ok(_) => (retry_after(settings.recheck, 0), None),
+            // Still open: asked about again sooner while young, then less often (a refund
+            // to a bank card takes days), at most hourly.
+            Ok(_) => (
+                still_open_gap(settings.recheck, now - refund.created_at),
+                None,
+            ),
             Err(e) => {
                 report.failed += 1;
                 tracing::warn!(refund_no = %refund.refund_no, error = %e, "refund check failed; will retry");
@@ -57,4 +62,26 @@ pub async fn round(shop: &AppShop, settings: &RefundJobSettings) -> anyhow::Resu
             .await?;
     }
     Ok(report)
+}
+
+/// When to ask again about a refund still open at `age`: a tenth of its age, at least
+/// `recheck` and at most an hour.
+fn still_open_gap(recheck: Duration, age: chrono::Duration) -> Duration {
+    let tenth = age.to_std().unwrap_or_default() / 10;
+    tenth.clamp(recheck, Duration::from_secs(3600).max(recheck))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_refund_is_asked_about_less_often_as_it_ages() {
+        let recheck = Duration::from_secs(10);
+        let at = |secs: i64| still_open_gap(recheck, chrono::Duration::seconds(secs));
+        assert_eq!(at(5), recheck);
+        assert_eq!(at(600), Duration::from_secs(60));
+        assert_eq!(at(86_400 * 2), Duration::from_secs(3600));
+        assert_eq!(at(-5), recheck, "a clock that went back");
+    }
 }

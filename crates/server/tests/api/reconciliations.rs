@@ -221,3 +221,41 @@ async fn reconciliation_needs_the_admin_token_and_a_past_or_present_day() {
     let (status, _) = stored(&app, "2020-01-01").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_daily_job_reconciles_yesterday_once_its_bill_is_ready() {
+    let app = TestApp::spawn_with(|s| {
+        s.admin.token = Secret::from(ADMIN.to_owned());
+        s.jobs.reconciliation_interval_ms = 100;
+    })
+    .await;
+    let order_no = delivered(&app, "oBooksDaily", "1002").await;
+    let day = today();
+    // The server's clock moves to 10:30 the next day, Beijing time: the bill of the day of
+    // the payment is ready, and the job takes that day as yesterday.
+    let next_morning =
+        chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap() + chrono::Duration::days(1);
+    let at = next_morning
+        .and_hms_opt(10, 30, 0)
+        .unwrap()
+        .and_local_timezone(chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    app.clock.advance(at - chrono::Utc::now());
+    let started = tokio::time::Instant::now();
+    let report = loop {
+        let (status, body) = stored(&app, &day).await;
+        if status == 200 {
+            break body["data"].clone();
+        }
+        assert!(
+            started.elapsed() < crate::helpers::DEADLINE,
+            "the job did not reconcile {day}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(report["agrees"], true, "{report}");
+    assert_eq!(report["billPayments"], 1);
+    assert_eq!(report["ourPaidFen"], 990);
+    assert_eq!(app.ledger_rows(&order_no).await, 1);
+}

@@ -36,7 +36,6 @@ pub fn router(state: Sandbox) -> Router {
         )
         .route("/v3/certificates", get(certificates::list))
         .route("/v3/bill/tradebill", get(bills::trade_bill))
-        .route("/v3/billdownload/file", get(bills::download))
         // Layers run outside-in from the last one: signing wraps authentication, so a
         // 401 is signed too.
         .route_layer(axum::middleware::from_fn_with_state(
@@ -47,6 +46,14 @@ pub fn router(state: Sandbox) -> Router {
             state.clone(),
             crate::respond::sign_response,
         ));
+    // WeChat sends a bill file without signature headers (its hash, in the signed answer
+    // that named it, is the proof): authenticated, not signed.
+    let files = Router::new()
+        .route("/v3/billdownload/file", get(bills::download))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
     let own = Router::new()
         .route("/sandbox/pay", post(sandbox::pay))
         .route("/sandbox/scan", get(sandbox::scan))
@@ -56,7 +63,7 @@ pub fn router(state: Sandbox) -> Router {
         )
         .route("/sandbox/orders", get(sandbox::orders))
         .route("/sandbox/notifications", get(sandbox::notifications));
-    v3.merge(own).with_state(state)
+    v3.merge(files).merge(own).with_state(state)
 }
 
 /// The `mchid` query parameter, which queries must carry and which must be ours.
