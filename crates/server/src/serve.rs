@@ -214,32 +214,32 @@ impl Registry {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Makes room for one more connection: at the cap, closes the one idle the longest;
-    /// `false` when every connection is busy.
+    /// Whether one more connection fits under `cap`. At the cap, the connection idle the
+    /// longest is told to close, and there is room only once it has: until its task drops
+    /// it, its socket still holds a file descriptor, so counting it as gone would let a
+    /// burst of new connections (each closing one more) run past the open-file limit.
     fn make_room(&self, cap: usize) -> bool {
         let open = self.lock();
         if open.len() < cap {
             return true;
         }
-        let victim = open
-            .values()
-            .filter(|c| c.is_idle() && !c.close.is_cancelled())
-            .min_by_key(|c| {
-                let started = c.request_started.load(Ordering::Acquire);
-                // A half-sent request has been idle since its first byte at the latest.
-                if started != 0 {
-                    started.min(c.idle_since.load(Ordering::Acquire))
-                } else {
-                    c.idle_since.load(Ordering::Acquire)
-                }
-            });
-        match victim {
-            Some(conn) => {
-                conn.close.cancel();
-                true
-            }
-            None => false,
+        if open.values().any(|c| c.close.is_cancelled()) {
+            // One is closing already: wait for it.
+            return false;
         }
+        let victim = open.values().filter(|c| c.is_idle()).min_by_key(|c| {
+            let started = c.request_started.load(Ordering::Acquire);
+            // A half-sent request has been idle since its first byte at the latest.
+            if started != 0 {
+                started.min(c.idle_since.load(Ordering::Acquire))
+            } else {
+                c.idle_since.load(Ordering::Acquire)
+            }
+        });
+        if let Some(conn) = victim {
+            conn.close.cancel();
+        }
+        false
     }
 }
 
@@ -257,7 +257,8 @@ pub async fn serve(
     let sweeper = tokio::spawn(sweep(registry.clone(), limits, stop.clone()));
     let mut accept_errors = 0u32;
     loop {
-        // Room first, so the cap holds; at the cap an idle connection gives way.
+        // Room first, so the cap holds; at the cap an idle connection gives way, and the new
+        // one waits until it has closed.
         while !registry.make_room(limits.max_connections) {
             // A close between the check and the wait would be missed: look again soon.
             tokio::select! {
@@ -428,10 +429,21 @@ mod tests {
         let _in_flight = InFlight::begin(&busy);
         registry.lock().insert(1, old.clone());
         registry.lock().insert(2, busy.clone());
-        assert!(registry.make_room(2));
+        assert!(
+            !registry.make_room(2),
+            "no room until the idle one has closed"
+        );
         assert!(old.close.is_cancelled() && !busy.close.is_cancelled());
+        let other = Arc::new(Conn::new());
+        registry.lock().insert(4, other.clone());
+        assert!(!registry.make_room(2));
+        assert!(!other.close.is_cancelled(), "one closes at a time");
+        registry.lock().remove(&4);
+        // Its task dropped it: now there is room.
         registry.lock().remove(&1);
+        assert!(registry.make_room(2));
         registry.lock().insert(3, busy.clone());
         assert!(!registry.make_room(2), "every connection is busy: wait");
+        assert!(!busy.close.is_cancelled());
     }
 }
