@@ -89,13 +89,17 @@ impl Difference {
     pub const SETTLED: &'static str = "refund settled by query";
 }
 
+/// Beijing time (UTC+8), in which WeChat's days and bills run.
+pub fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
+}
+
 /// The instants a Beijing-time day spans, `[from, to)`.
 pub fn day_bounds(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
     let from = date
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")
-        .and_local_timezone(cst)
+        .and_local_timezone(beijing())
         .single()
         .expect("a fixed offset has one midnight")
         .with_timezone(&Utc);
@@ -104,8 +108,7 @@ pub fn day_bounds(date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
 
 /// The Beijing-time date of `at`.
 pub fn beijing_date(at: DateTime<Utc>) -> NaiveDate {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-    at.with_timezone(&cst).date_naive()
+    at.with_timezone(&beijing()).date_naive()
 }
 
 #[cfg(test)]

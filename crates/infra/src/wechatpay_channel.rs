@@ -1,6 +1,6 @@
 //! The WeChat Pay adapter for the domain's `PaymentChannel` port (Native payments).
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use domain::money::Fen;
 use domain::order::{MerchantIdentity, OrderNo, PaymentConfirmation, TransactionId};
 use domain::ports::{
@@ -68,8 +68,7 @@ impl WechatPayChannel {
 
 /// RFC 3339 in China Standard Time, as WeChat's docs write `time_expire`.
 pub fn beijing_time(at: DateTime<Utc>) -> String {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
-    at.with_timezone(&cst)
+    at.with_timezone(&domain::reconciliation::beijing())
         .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 

@@ -79,6 +79,22 @@ pub struct BillSummary {
     pub requested_refund_total: i64,
 }
 
+impl BillSummary {
+    /// What `rows` add up to: the order totals are the payments' (a refund row may repeat
+    /// its order's amounts), the refund totals the refunds'.
+    pub fn of(rows: &[BillRow]) -> Self {
+        let payments = || rows.iter().filter(|r| !r.is_refund());
+        let refunds = || rows.iter().filter(|r| r.is_refund());
+        Self {
+            count: rows.len() as u64,
+            settlement_total: payments().map(|r| r.settlement_total).sum(),
+            refund_total: refunds().map(|r| r.refund).sum(),
+            order_total: payments().map(|r| r.order_total).sum(),
+            requested_refund_total: refunds().map(|r| r.requested_refund).sum(),
+        }
+    }
+}
+
 /// A parsed trade bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TradeBill {
@@ -273,17 +289,7 @@ impl TradeBill {
             });
         }
         let summary = summary.ok_or(BillError::Missing("summary"))?;
-        // The order totals are the payments' (a refund row may repeat its order's amounts),
-        // the refund totals the refunds'.
-        let payments = || rows.iter().filter(|r| !r.is_refund());
-        let refunds = || rows.iter().filter(|r| r.is_refund());
-        let found = BillSummary {
-            count: rows.len() as u64,
-            settlement_total: payments().map(|r| r.settlement_total).sum(),
-            refund_total: refunds().map(|r| r.refund).sum(),
-            order_total: payments().map(|r| r.order_total).sum(),
-            requested_refund_total: refunds().map(|r| r.requested_refund).sum(),
-        };
+        let found = BillSummary::of(&rows);
         if found != summary {
             return Err(BillError::Summary(format!(
                 "the rows make {found:?}, the summary says {summary:?}"

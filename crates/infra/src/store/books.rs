@@ -2,13 +2,13 @@
 //! second run replaces the first).
 
 use super::entities::{order, reconciliation, refund};
-use super::{SeaStore, from_millis, millis, orders};
+use super::{SeaStore, from_millis, millis, orders, refunds};
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::order::Order;
-use domain::ports::{Books, RefundRepository as _};
+use domain::ports::Books;
 use domain::reconciliation::{Difference, ReconciliationReport};
-use domain::refund::{Refund, RefundNo};
+use domain::refund::Refund;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -48,22 +48,14 @@ impl Books for SeaStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> anyhow::Result<Vec<Refund>> {
-        let numbers: Vec<String> = refund::Entity::find()
+        let rows = refund::Entity::find()
             .filter(refund::Column::CreatedAt.gte(millis(from)))
             .filter(refund::Column::CreatedAt.lt(millis(to)))
             .order_by_asc(refund::Column::Id)
             .all(&self.reads)
             .await
-            .context("list the day's refunds")?
-            .into_iter()
-            .map(|row| row.refund_no)
-            .collect();
-        let mut refunds = Vec::with_capacity(numbers.len());
-        for no in numbers {
-            let no = RefundNo::parse(&no).with_context(|| format!("stored refund {no}"))?;
-            refunds.extend(self.refund(&no).await?);
-        }
-        Ok(refunds)
+            .context("list the day's refunds")?;
+        rows.into_iter().map(refunds::to_domain).collect()
     }
 
     async fn save_report(&self, report: &ReconciliationReport) -> anyhow::Result<()> {

@@ -288,7 +288,8 @@ async fn add_to_order(
     Ok(())
 }
 
-fn to_domain(row: refund::Model) -> anyhow::Result<Refund> {
+/// A stored refund as the domain's.
+pub(super) fn to_domain(row: refund::Model) -> anyhow::Result<Refund> {
     let context = || format!("stored refund {}", row.refund_no);
     Ok(Refund {
         refund_no: RefundNo::parse(&row.refund_no).with_context(context)?,

@@ -52,9 +52,10 @@ fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
     last.rsplit(',').next()?.trim().parse().ok()
 }
 
+/// `code`, in the query string or a form (a login code, or a redemption code).
 #[derive(Debug, Deserialize)]
-struct CodeForm {
-    code: Option<String>,
+pub(super) struct CodeForm {
+    pub(super) code: Option<String>,
 }
 
 /// Why a login was refused; mapped to HTTP here and only here.

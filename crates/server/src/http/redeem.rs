@@ -3,6 +3,7 @@
 //! `code`, the user's token) redeems one for the caller.
 
 use super::admin::Operator;
+use super::auth::CodeForm;
 use super::current_user::CurrentUser;
 use super::envelope::{ApiError, ApiResult, ok};
 use super::request_param::request_param;
@@ -95,11 +96,6 @@ pub async fn create_batch(
 pub async fn list_batches(State(state): State<AppState>, _: Operator) -> ApiResult<Vec<BatchView>> {
     let batches = state.redemptions.batches(100).await?;
     Ok(ok(batches.iter().map(BatchView::from).collect()))
-}
-
-#[derive(Debug, Deserialize)]
-struct CodeForm {
-    code: Option<String>,
 }
 
 /// What a redemption credited.

@@ -87,7 +87,7 @@ pub async fn place_order(
     }))
 }
 
-/// `?orderId=`.
+/// `orderId`, in the query string or a form.
 #[derive(Debug, Deserialize)]
 pub struct OrderQuery {
     #[serde(rename = "orderId")]
@@ -111,12 +111,6 @@ pub async fn query_order(
         }
         _ => Err(ApiError::NotFound(format!("no order {no}"))),
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct OrderForm {
-    #[serde(rename = "orderId")]
-    order_id: Option<String>,
 }
 
 /// What "I have paid" found, and the order after it.
@@ -152,7 +146,7 @@ pub async fn check_payment(
     uri: Uri,
     body: Bytes,
 ) -> ApiResult<BuyerCheckView> {
-    let text = request_param(&uri, &body, |f: OrderForm| f.order_id)
+    let text = request_param(&uri, &body, |f: OrderQuery| f.order_id)
         .ok_or_else(|| ApiError::BadParameter("orderId is required".into()))?;
     let no = OrderNo::parse(&text).map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let check = state

@@ -6,7 +6,7 @@ use super::runner::RoundReport;
 use crate::state::AppState;
 use chrono::Timelike as _;
 use domain::ports::Books;
-use domain::reconciliation::{ReconciliationReport, beijing_date};
+use domain::reconciliation::{ReconciliationReport, beijing, beijing_date};
 use domain::service::BooksError;
 
 /// WeChat makes the day's bill after 10:00 the next day (Beijing time).
@@ -28,8 +28,7 @@ pub async fn reconcile(
 /// One round: scanned = fixed = 1 when it reconciled a day.
 pub async fn round(state: &AppState) -> anyhow::Result<RoundReport> {
     let now = state.clock.now();
-    let beijing = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00"));
-    if beijing.hour() < BILL_READY_HOUR {
+    if now.with_timezone(&beijing()).hour() < BILL_READY_HOUR {
         return Ok(RoundReport::default());
     }
     let yesterday = beijing_date(now) - chrono::Duration::days(1);

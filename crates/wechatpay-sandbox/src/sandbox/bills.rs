@@ -119,14 +119,7 @@ impl Sandbox {
                 raw: String::new(),
             });
         }
-        let payments = || rows.iter().filter(|r| !r.is_refund());
-        let summary = BillSummary {
-            count: rows.len() as u64,
-            settlement_total: payments().map(|r| r.settlement_total).sum(),
-            refund_total: rows.iter().map(|r| r.refund).sum(),
-            order_total: payments().map(|r| r.order_total).sum(),
-            requested_refund_total: rows.iter().map(|r| r.requested_refund).sum(),
-        };
+        let summary = BillSummary::of(&rows);
         TradeBill { rows, summary }
     }
 }
