@@ -494,6 +494,51 @@ async fn litellm(dir: &Path, upstream: &str, users: usize) -> anyhow::Result<(Ga
     Ok((gateway, version))
 }
 
+/// What part of benchmark 8 to run (the full run: everything).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--streams=64,256,1024`: the levels, instead of the run's own.
+    levels: Option<Vec<usize>>,
+    /// `--billing=call|token`: only chatmall with this billing.
+    billing: Option<Billing>,
+    /// `--no-litellm`: chatmall against direct only.
+    no_litellm: bool,
+}
+
+impl Options {
+    /// Reads the benchmark's own options from the command line.
+    pub fn from_args(args: &[String]) -> anyhow::Result<Self> {
+        let mut options = Self::default();
+        for arg in args {
+            if let Some(levels) = arg.strip_prefix("--streams=") {
+                let levels = levels
+                    .split(',')
+                    .map(|n| {
+                        n.parse::<usize>()
+                            .with_context(|| format!("--streams={levels}"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                anyhow::ensure!(levels.iter().all(|&n| n > 0), "--streams: at least 1");
+                options.levels = Some(levels);
+            } else if let Some(billing) = arg.strip_prefix("--billing=") {
+                options.billing = Some(match billing {
+                    "call" => Billing::PerCall,
+                    "token" => Billing::PerToken,
+                    other => bail!("--billing=call or --billing=token, not {other:?}"),
+                });
+            } else if arg == "--no-litellm" {
+                options.no_litellm = true;
+            }
+        }
+        Ok(options)
+    }
+
+    /// Whether the run leaves something out (its results are then not the full table).
+    pub fn narrowed(&self) -> bool {
+        self.levels.is_some() || self.billing.is_some() || self.no_litellm
+    }
+}
+
 /// One gateway's figures at one level, beside direct's.
 struct Measured<'a> {
     gateway: &'a Gateway,
@@ -509,10 +554,15 @@ pub async fn run(
     world: &World,
     backends: &[Backend],
     quick: bool,
+    options: &Options,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
-    let levels: &[usize] = if quick { &[64, 256] } else { &[64, 256, 1_024] };
+    let levels: &[usize] = match &options.levels {
+        Some(levels) => levels,
+        None if quick => &[64, 256],
+        None => &[64, 256, 1_024],
+    };
     let per = if quick { 1 } else { 3 };
-    let most = *levels.last().expect("levels");
+    let most = *levels.iter().max().expect("levels");
     let mut notes = Vec::new();
     let (upstream, upstream_runtime) = spawn_upstream()?;
     let direct = Gateway {
@@ -537,17 +587,23 @@ pub async fn run(
     let mut databases = Vec::new();
     for &backend in backends {
         for billing in [Billing::PerCall, Billing::PerToken] {
+            if options.billing.is_some_and(|only| only != billing) {
+                continue;
+            }
             let (gateway, db) = chatmall(&setup, backend, billing).await?;
             gateways.push(gateway);
             databases.push(db);
         }
     }
-    let litellm = match litellm(dir, &upstream, most).await {
-        Ok((gateway, _)) => Some(gateway),
-        Err(e) => {
-            notes.push(format!("8 gateway: LiteLLM not measured: {e:#}"));
-            None
-        }
+    let litellm = match options.no_litellm {
+        true => None,
+        false => match litellm(dir, &upstream, most).await {
+            Ok((gateway, _)) => Some(gateway),
+            Err(e) => {
+                notes.push(format!("8 gateway: LiteLLM not measured: {e:#}"));
+                None
+            }
+        },
     };
     let rss_now = |gateways: &[&Gateway]| -> Vec<u64> {
         gateways.iter().map(|g| g.pid.map_or(0, rss_kib)).collect()

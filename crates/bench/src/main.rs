@@ -36,10 +36,12 @@ fn main() -> anyhow::Result<()> {
         .filter_map(|a| a.strip_prefix("--only="))
         .flat_map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>())
         .collect();
+    let gateway = gateway::Options::from_args(&args)?;
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "chatmall-bench [--quick] [--no-postgres] [--only=crypto,peer,notify,checkout,jobs,chat,gateway]\n\
-             The full run writes bench/RESULTS.md; --quick or --only write bench/out/ instead."
+             \x20              [--streams=64,256,1024] [--billing=call|token] [--no-litellm]\n\
+             The full run writes bench/RESULTS.md; --quick, --only or a gateway option write bench/out/ instead."
         );
         return Ok(());
     }
@@ -50,10 +52,15 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(quick, no_postgres, &only))
+    runtime.block_on(run(quick, no_postgres, &only, &gateway))
 }
 
-async fn run(quick: bool, no_postgres: bool, only: &[String]) -> anyhow::Result<()> {
+async fn run(
+    quick: bool,
+    no_postgres: bool,
+    only: &[String],
+    gateway: &gateway::Options,
+) -> anyhow::Result<()> {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     // Built (or found fresh) before the clock starts: a build is not part of the run.
     let bin = if wanted("notify") || wanted("gateway") {
@@ -121,14 +128,20 @@ async fn run(quick: bool, no_postgres: bool, only: &[String]) -> anyhow::Result<
             started.elapsed().as_secs_f64()
         );
         let bin = bin.as_deref().expect("built above when gateway is wanted");
-        let (rows, notes) = gateway::run(bin, dir.path(), &world, &backends, quick).await?;
+        let (rows, notes) =
+            gateway::run(bin, dir.path(), &world, &backends, quick, gateway).await?;
         report.add(rows);
         for note in notes {
             report.note(note);
         }
     }
     let elapsed = started.elapsed();
-    write_results(&report, quick, !only.is_empty(), elapsed)?;
+    write_results(
+        &report,
+        quick,
+        !only.is_empty() || gateway.narrowed(),
+        elapsed,
+    )?;
     println!("done in {:.0} s", elapsed.as_secs_f64());
     Ok(())
 }

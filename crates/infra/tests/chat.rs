@@ -496,7 +496,78 @@ async fn a_call_billed_by_the_token_settles_once_and_gives_the_rest_back() -> an
         ensure!(surplus(&store, &who).await? == 93);
         let row = &store.usage_of(&who, 10).await?[0];
         ensure!(row.quota_spent == 2 && row.tokens == reported.tokens);
+
+        // Without a key (the session token): the account alone gets the rest back.
+        let id = spent(&store, &who, "gpt-4o", 10).await?;
+        let settled = Settlement {
+            charge: Some(Charge {
+                reserved: 10,
+                spent: 4,
+            }),
+            ..settled
+        };
+        ensure!(
+            store
+                .finish(id, &UsageEnd::Ok, None, &settled, t0())
+                .await?
+        );
+        ensure!(
+            !store
+                .finish(id, &UsageEnd::Ok, None, &settled, t0())
+                .await?
+        );
+        ensure!(surplus(&store, &who).await? == 89, "93 − 4");
+        ensure!(store.usage_of(&who, 10).await?[0].quota_spent == 4);
+        ensure!(
+            store.spendable(&who, Some(key.id)).await? == 25,
+            "another key's share is untouched"
+        );
         Ok(())
     })
     .await
+}
+
+#[tokio::test]
+async fn a_spend_that_comes_back_after_its_caller_left_is_given_back() -> anyhow::Result<()> {
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Executor as _};
+    use std::time::{Duration, Instant};
+    // SQLite's writes run on the write lane, where a spend finishes even after its caller
+    // stopped waiting; it must then not keep the price of a call that never started.
+    let db = chatmall_infra::testing::fresh_sqlite().await?;
+    let store = db.store.clone();
+    let who = funded(&store, "oLeftEarly", 10).await?;
+    // Another connection holds the write lock, so the spend is still waiting for it when
+    // its caller gives up.
+    let mut holder = db
+        .url
+        .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()?
+        .connect()
+        .await?;
+    holder.execute("BEGIN IMMEDIATE").await?;
+    let gpt = model("gpt-4o");
+    let spend = store.spend(&who, &gpt, price(3), None, t0());
+    ensure!(
+        tokio::time::timeout(Duration::from_millis(50), spend)
+            .await
+            .is_err(),
+        "the spend waits for the write lock"
+    );
+    holder.execute("COMMIT").await?;
+    holder.close().await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = store.usage_of(&who, 10).await?;
+        if let [row] = rows.as_slice()
+            && row.status == UsageStatus::Refunded
+        {
+            ensure!(surplus(&store, &who).await? == 10, "the price went back");
+            ensure!(row.error.as_deref() == Some("the caller left before the call started"));
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the spend was not given back: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

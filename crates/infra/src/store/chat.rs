@@ -2,7 +2,7 @@
 //! concurrently), and end each call's usage row exactly once (a refund gives the price back).
 
 use super::entities::{account, account_model, api_key, chat_usage, trial_call};
-use super::{SeaStore, from_millis, from_millis_opt, millis, rollback};
+use super::{SeaStore, from_millis, from_millis_opt, lane, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
@@ -20,14 +20,18 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    QueryTrait, TransactionTrait,
 };
+use std::future::Future;
+use std::pin::Pin;
 
 /// How often a spend that lost its conditional write to a concurrent change looks again
 /// (it only retries when the account still looks able to pay, e.g. after a refund).
 const SPEND_ATTEMPTS: u32 = 3;
 /// The error recorded on a call whose process stopped mid-answer.
 const INTERRUPTED: &str = "interrupted: the server stopped during the call";
+/// The error recorded on a call whose caller left before its spend came back.
+const CALLER_LEFT: &str = "the caller left before the call started";
 /// Stored error texts are cut to this many characters.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -43,7 +47,11 @@ impl ChatAccounts for SeaStore {
         let mut total = 0;
         for _ in 0..SPEND_ATTEMPTS {
             // Write first: a spend that goes through (the common case) never reads the account.
-            if let Some(usage) = self.try_spend(user, model, price, key, now).await? {
+            let spend = {
+                let (store, user, model) = (self.clone(), user.clone(), model.clone());
+                async move { store.try_spend(&user, &model, price, key, now).await }
+            };
+            if let Some(usage) = self.on_lane(spend, self.undo_spend(now)).await? {
                 return Ok(Spend::Spent(usage));
             }
             // Read only to say why it was refused; an account that now looks able to pay
@@ -64,6 +72,129 @@ impl ChatAccounts for SeaStore {
     }
 
     async fn spend_trial(
+        &self,
+        user: &UserId,
+        model: &ModelType,
+        window: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<UsageId>> {
+        let spend = {
+            let (store, user, model) = (self.clone(), user.clone(), model.clone());
+            async move { store.try_trial(&user, &model, window, limit, now).await }
+        };
+        self.on_lane(spend, self.undo_spend(now)).await
+    }
+
+    async fn refund(
+        &self,
+        usage: UsageId,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let (store, error) = (self.clone(), error.to_owned());
+        let refund = async move { store.refund_now(usage, &error, now).await };
+        self.on_lane(refund, |_| async {}).await
+    }
+
+    async fn finish(
+        &self,
+        usage: UsageId,
+        end: &UsageEnd,
+        first_token_ms: Option<i64>,
+        settlement: &Settlement,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let (store, end, settlement) = (self.clone(), end.clone(), settlement.clone());
+        let finish = async move {
+            store
+                .finish_now(usage, &end, first_token_ms, &settlement, now)
+                .await
+        };
+        self.on_lane(finish, |_| async {}).await
+    }
+
+    async fn spendable(&self, user: &UserId, key: Option<ApiKeyId>) -> anyhow::Result<i64> {
+        let balance = self
+            .account(user)
+            .await?
+            .filter(|a| a.status == AccountStatus::Usable)
+            .map_or(0, |a| Ord::max(a.surplus_quota, 0));
+        Ok(match key {
+            Some(key) => Ord::min(balance, self.key_room(key).await?),
+            None => balance,
+        })
+    }
+
+    async fn end_interrupted(
+        &self,
+        started_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let result = chat_usage::Entity::update_many()
+            .col_expr(
+                chat_usage::Column::Status,
+                Expr::value(UsageStatus::Failed.as_str()),
+            )
+            .col_expr(chat_usage::Column::FinishedAt, Expr::value(millis(now)))
+            .col_expr(chat_usage::Column::Error, Expr::value(INTERRUPTED))
+            .filter(chat_usage::Column::Status.eq(UsageStatus::Started.as_str()))
+            .filter(chat_usage::Column::StartedAt.lt(millis(started_before)))
+            .exec(self.writer()?)
+            .await
+            .context("end interrupted chat calls")?;
+        Ok(result.rows_affected)
+    }
+
+    async fn usage_of(&self, user: &UserId, limit: u64) -> anyhow::Result<Vec<ChatUsage>> {
+        chat_usage::Entity::find()
+            .filter(chat_usage::Column::UserId.eq(user.as_str()))
+            .order_by_desc(chat_usage::Column::StartedAt)
+            .order_by_desc(chat_usage::Column::Id)
+            .limit(limit)
+            .all(&self.reads)
+            .await
+            .with_context(|| format!("list the chat calls of {user}"))?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+}
+
+impl SeaStore {
+    /// Runs `write` on the write lane, if the store has one (see [`lane`]).
+    async fn on_lane<T, U>(
+        &self,
+        write: impl Future<Output = anyhow::Result<T>> + Send + 'static,
+        undo: impl FnOnce(T) -> U + Send + 'static,
+    ) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        U: Future<Output = ()> + Send + 'static,
+    {
+        lane::write(self.lane.as_ref(), write, undo).await
+    }
+
+    /// What undoes a spend that went through for a caller who had left meanwhile: the
+    /// call never started, so its price goes back.
+    fn undo_spend(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl FnOnce(Option<UsageId>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static
+    {
+        let store = self.clone();
+        move |spent| {
+            Box::pin(async move {
+                let Some(usage) = spent else { return };
+                if let Err(e) = store.refund_now(usage, CALLER_LEFT, now).await {
+                    tracing::error!(%usage, error = ?e, "could not give back the spend of a caller who left");
+                }
+            })
+        }
+    }
+
+    /// The trial call's count, under its limit, and its usage row.
+    async fn try_trial(
         &self,
         user: &UserId,
         model: &ModelType,
@@ -124,7 +255,8 @@ impl ChatAccounts for SeaStore {
         open_usage(txn, row).await.with_context(context).map(Some)
     }
 
-    async fn refund(
+    /// Ends call `usage` as REFUNDED and gives its price back, unless it ended already.
+    async fn refund_now(
         &self,
         usage: UsageId,
         error: &str,
@@ -164,7 +296,8 @@ impl ChatAccounts for SeaStore {
         Ok(true)
     }
 
-    async fn finish(
+    /// Ends call `usage` and settles it, unless it ended already.
+    async fn finish_now(
         &self,
         usage: UsageId,
         end: &UsageEnd,
@@ -192,14 +325,22 @@ impl ChatAccounts for SeaStore {
             return Ok(won.rows_affected == 1);
         };
         // Ending the row is the guard here too: the rest of the reservation goes back once.
+        let ended = ended.col_expr(chat_usage::Column::QuotaSpent, Expr::value(charge.spent));
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Postgres {
+            // One statement, as the spend is: the key's share and the account get the rest
+            // back only for the row this statement ended.
+            let settle = settle_in_one(ended.into_query(), charge.returned(), now);
+            let row = self
+                .writer()?
+                .query_one_raw(backend.build(&settle))
+                .await
+                .with_context(context)?
+                .with_context(context)?;
+            return Ok(row.try_get::<i64>("", "won").with_context(context)? == 1);
+        }
         let txn = self.writer()?.begin().await.with_context(context)?;
-        let won = ended
-            .col_expr(chat_usage::Column::QuotaSpent, Expr::value(charge.spent))
-            .exec(&txn)
-            .await
-            .with_context(context)?
-            .rows_affected
-            == 1;
+        let won = ended.exec(&txn).await.with_context(context)?.rows_affected == 1;
         if !won {
             rollback(txn).await;
             return Ok(false);
@@ -210,54 +351,6 @@ impl ChatAccounts for SeaStore {
         Ok(true)
     }
 
-    async fn spendable(&self, user: &UserId, key: Option<ApiKeyId>) -> anyhow::Result<i64> {
-        let balance = self
-            .account(user)
-            .await?
-            .filter(|a| a.status == AccountStatus::Usable)
-            .map_or(0, |a| Ord::max(a.surplus_quota, 0));
-        Ok(match key {
-            Some(key) => Ord::min(balance, self.key_room(key).await?),
-            None => balance,
-        })
-    }
-
-    async fn end_interrupted(
-        &self,
-        started_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<u64> {
-        let result = chat_usage::Entity::update_many()
-            .col_expr(
-                chat_usage::Column::Status,
-                Expr::value(UsageStatus::Failed.as_str()),
-            )
-            .col_expr(chat_usage::Column::FinishedAt, Expr::value(millis(now)))
-            .col_expr(chat_usage::Column::Error, Expr::value(INTERRUPTED))
-            .filter(chat_usage::Column::Status.eq(UsageStatus::Started.as_str()))
-            .filter(chat_usage::Column::StartedAt.lt(millis(started_before)))
-            .exec(self.writer()?)
-            .await
-            .context("end interrupted chat calls")?;
-        Ok(result.rows_affected)
-    }
-
-    async fn usage_of(&self, user: &UserId, limit: u64) -> anyhow::Result<Vec<ChatUsage>> {
-        chat_usage::Entity::find()
-            .filter(chat_usage::Column::UserId.eq(user.as_str()))
-            .order_by_desc(chat_usage::Column::StartedAt)
-            .order_by_desc(chat_usage::Column::Id)
-            .limit(limit)
-            .all(&self.reads)
-            .await
-            .with_context(|| format!("list the chat calls of {user}"))?
-            .into_iter()
-            .map(to_domain)
-            .collect()
-    }
-}
-
-impl SeaStore {
     /// The conditional spend: takes `price` from a usable account granted `model` whose
     /// balance covers it and opens the call's usage row, atomically; `None` when no account
     /// qualified (nothing changed).
@@ -400,6 +493,66 @@ async fn ended_row(
         .await
         .with_context(|| format!("read chat call {usage}"))?
         .with_context(|| format!("chat call {usage} vanished while ending it"))
+}
+
+/// PostgreSQL's settlement in one statement: `ended` (returning the call's user and key)
+/// ends the row, and `returned` goes back to its key's share and to its account; `won` is
+/// 1 if the row ended here, else 0 and nothing changed.
+fn settle_in_one(
+    mut ended: UpdateStatement,
+    returned: i64,
+    now: DateTime<Utc>,
+) -> sea_orm::sea_query::WithQuery {
+    let ended = ended
+        .returning(
+            Query::returning().columns([chat_usage::Column::UserId, chat_usage::Column::ApiKeyId]),
+        )
+        .to_owned();
+    let from_ended = |column: chat_usage::Column| {
+        Query::select()
+            .column(column)
+            .from(Alias::new("ended"))
+            .to_owned()
+    };
+    let key_back = Query::update()
+        .table(api_key::Entity)
+        .value(
+            api_key::Column::QuotaSpent,
+            Expr::col(api_key::Column::QuotaSpent).sub(returned),
+        )
+        .and_where(
+            Expr::col(api_key::Column::Id).in_subquery(from_ended(chat_usage::Column::ApiKeyId)),
+        )
+        .and_where(Expr::col(api_key::Column::QuotaSpent).gte(returned))
+        .to_owned();
+    let account_back = Query::update()
+        .table(account::Entity)
+        .value(
+            account::Column::SurplusQuota,
+            Expr::col(account::Column::SurplusQuota).add(returned),
+        )
+        .value(account::Column::UpdatedAt, millis(now))
+        .and_where(
+            Expr::col(account::Column::UserId).in_subquery(from_ended(chat_usage::Column::UserId)),
+        )
+        .to_owned();
+    let cte = |name: &str, statement: UpdateStatement| {
+        CommonTableExpression::new()
+            .query(statement)
+            .table_name(Alias::new(name))
+            .to_owned()
+    };
+    Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("won"))
+        .from(Alias::new("ended"))
+        .to_owned()
+        .with(
+            WithClause::new()
+                .cte(cte("ended", ended))
+                .cte(cte("key_back", key_back))
+                .cte(cte("account_back", account_back))
+                .to_owned(),
+        )
 }
 
 /// Gives `amount` of what call `row` spent back to its account and to its key's share.

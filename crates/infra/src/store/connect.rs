@@ -4,6 +4,7 @@
 use super::checkpoint::{BACKSTOP_AUTOCHECKPOINT_PAGES, Checkpointer};
 use super::entities::product;
 use super::file::DatabaseFile;
+use super::lane::WriteLane;
 use super::{SeaStore, millis};
 use crate::migration::Migrator;
 use anyhow::Context as _;
@@ -152,7 +153,7 @@ impl SeaStore {
         Migrator::up(&db, None)
             .await
             .context("run database migrations")?;
-        let (reads, checkpointer, file) = match sqlite_path(url) {
+        let (reads, checkpointer, file, lane) = match sqlite_path(url) {
             Some(path) => {
                 let mut options = ConnectOptions::new(url.to_owned());
                 options
@@ -166,17 +167,24 @@ impl SeaStore {
                     .with_context(|| format!("parse {}", redact(url)))?;
                 let checkpointer = Checkpointer::start(sqlite_options(options)).await?;
                 let file = DatabaseFile::open(PathBuf::from(path))?;
-                (reads, Some(checkpointer), Some(std::sync::Arc::new(file)))
+                let lane = WriteLane::start().context("start the SQLite write lane")?;
+                (
+                    reads,
+                    Some(checkpointer),
+                    Some(std::sync::Arc::new(file)),
+                    Some(lane),
+                )
             }
             // PostgreSQL's pool serves reads and writes alike; an in-memory SQLite database
             // exists only on its one connection.
-            None => (db.clone(), None, None),
+            None => (db.clone(), None, None, None),
         };
         Ok(SeaStore {
             db,
             reads,
             _checkpointer: checkpointer,
             file,
+            lane,
         })
     }
 

@@ -18,6 +18,7 @@ pub mod entities;
 mod file;
 mod health;
 mod jobs;
+mod lane;
 mod login_codes;
 mod orders;
 mod outbox;
@@ -46,6 +47,8 @@ pub struct SeaStore {
     _checkpointer: Option<checkpoint::Checkpointer>,
     /// SQLite files only: the file the store opened, which must still be there.
     file: Option<std::sync::Arc<file::DatabaseFile>>,
+    /// SQLite files only: where the chat's writes run (see [`lane`]).
+    lane: Option<lane::WriteLane>,
 }
 
 impl SeaStore {
