@@ -287,23 +287,32 @@ impl PaymentChannel for WechatPayChannel {
     }
 
     async fn prepay(&self, request: &PrepayRequest) -> Result<String, ChannelError> {
-        self.client
-            .native_prepay(&self.prepay_body(request))
-            .await
-            .map(|answer| answer.code_url)
-            .map_err(channel_error)
+        timed("prepay", async {
+            self.client
+                .native_prepay(&self.prepay_body(request))
+                .await
+                .map(|answer| answer.code_url)
+                .map_err(channel_error)
+        })
+        .await
     }
 
     async fn query(&self, no: &OrderNo) -> Result<PaymentState, ChannelError> {
-        match self.client.query_by_out_trade_no(no.as_str()).await {
-            Ok(tx) => payment_state(&tx),
-            Err(e) if e.is_order_not_exist() => Ok(PaymentState::NotFound),
-            Err(e) => Err(channel_error(e)),
-        }
+        timed("query", async {
+            match self.client.query_by_out_trade_no(no.as_str()).await {
+                Ok(tx) => payment_state(&tx),
+                Err(e) if e.is_order_not_exist() => Ok(PaymentState::NotFound),
+                Err(e) => Err(channel_error(e)),
+            }
+        })
+        .await
     }
 
     async fn close(&self, no: &OrderNo) -> Result<(), ChannelError> {
-        self.client.close(no.as_str()).await.map_err(channel_error)
+        timed("close", async {
+            self.client.close(no.as_str()).await.map_err(channel_error)
+        })
+        .await
     }
 
     async fn refund(&self, call: &RefundCall) -> Result<RefundReport, ChannelError> {
@@ -320,11 +329,52 @@ impl PaymentChannel for WechatPayChannel {
                 currency: "CNY".into(),
             },
         };
-        let refund = self.client.refund(&request).await.map_err(channel_error)?;
-        refund_report(&refund)
+        timed("refund", async {
+            let refund = self.client.refund(&request).await.map_err(channel_error)?;
+            refund_report(&refund)
+        })
+        .await
     }
 
     async fn statement(&self, date: chrono::NaiveDate) -> Result<Statement, ChannelError> {
+        timed("tradebill", self.statement_of_day(date)).await
+    }
+
+    async fn query_refund(&self, no: &RefundNo) -> Result<RefundReport, ChannelError> {
+        timed("query_refund", async {
+            match self.client.query_refund(no.as_str()).await {
+                Ok(refund) => refund_report(&refund),
+                Err(e) if e.code() == Some("RESOURCE_NOT_EXISTS") => Err(ChannelError::NotFound),
+                Err(e) => Err(channel_error(e)),
+            }
+        })
+        .await
+    }
+}
+
+/// Counts and times a call to WeChat Pay, by endpoint and outcome.
+async fn timed<T>(
+    endpoint: &'static str,
+    call: impl std::future::Future<Output = Result<T, ChannelError>>,
+) -> Result<T, ChannelError> {
+    let started = std::time::Instant::now();
+    let outcome = call.await;
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(ChannelError::NotFound) => "not_found",
+        Err(ChannelError::Refused { .. }) => "refused",
+        Err(ChannelError::OutcomeUnknown(_)) => "unknown",
+    };
+    metrics::histogram!("chatmall_wechatpay_call_duration_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("chatmall_wechatpay_calls_total", "endpoint" => endpoint, "outcome" => label)
+        .increment(1);
+    outcome
+}
+
+impl WechatPayChannel {
+    /// The day's bill as a statement (no bill: an empty one).
+    async fn statement_of_day(&self, date: chrono::NaiveDate) -> Result<Statement, ChannelError> {
         // The bill's text is WeChat's, for the operator: no secret is in it.
         let unknown = |e: wechatpay::error::Error| {
             tracing::warn!(%date, error = %e, "trade bill not had");
@@ -354,14 +404,6 @@ impl PaymentChannel for WechatPayChannel {
             ChannelError::OutcomeUnknown(format!("gave a trade bill we cannot read: {e}"))
         })?;
         statement_of(date, &bill)
-    }
-
-    async fn query_refund(&self, no: &RefundNo) -> Result<RefundReport, ChannelError> {
-        match self.client.query_refund(no.as_str()).await {
-            Ok(refund) => refund_report(&refund),
-            Err(e) if e.code() == Some("RESOURCE_NOT_EXISTS") => Err(ChannelError::NotFound),
-            Err(e) => Err(channel_error(e)),
-        }
     }
 }
 

@@ -59,8 +59,8 @@ pub enum SandboxCommand {
 /// Parses the command line and runs it.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    crate::telemetry::init();
     let settings = Settings::load(&cli.config)?;
+    crate::telemetry::init(settings.log.format);
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command.unwrap_or(Command::Serve {
         new_database: false,

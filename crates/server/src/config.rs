@@ -33,6 +33,49 @@ pub struct Settings {
     /// `[pages]`: what the web pages show.
     #[serde(default)]
     pub pages: PagesSettings,
+    /// `[log]`: how the log is written.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `[log]`: how the log is written (to stderr, filtered by `RUST_LOG`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `text` (for people) or `json` (one object per line, for collectors).
+    pub format: LogFormat,
+}
+
+/// The log's line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[metrics]`: `GET /metrics` in Prometheus' text format.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Off: no `/metrics` anywhere.
+    pub enabled: bool,
+    /// `host:port` to serve `/metrics` on, apart from the shop (e.g. `127.0.0.1:9464` for
+    /// a scraper on the same host); empty = on the shop's own port.
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: String::new(),
+        }
+    }
 }
 
 /// `[pages]`: what the web pages show.
@@ -321,6 +364,8 @@ impl Default for Settings {
             chat: ChatSettings::default(),
             trial: TrialSettings::default(),
             pages: PagesSettings::default(),
+            log: LogSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod net;
 pub mod officialaccount;
 pub mod pages;
 pub mod process;
+pub mod prometheus;
 pub mod redemption_keys;
 pub mod secrets;
 pub mod serve;

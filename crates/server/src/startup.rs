@@ -29,6 +29,8 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 /// A built, bound, not yet serving application.
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own (`metrics.listen`).
+    metrics: Option<(TcpListener, axum::Router)>,
     port: u16,
     base_url: String,
     router: axum::Router,
@@ -123,9 +125,24 @@ impl Application {
             node_id: settings.server.node_id,
             clock: clock.clone(),
         };
-        let router = router(&settings, &parsed, &state, &payments, simulator)?;
+        let mut router = router(&settings, &parsed, &state, &payments, simulator)?;
+        let mut metrics = None;
+        if settings.metrics.enabled {
+            crate::prometheus::handle();
+            let route = crate::prometheus::router().with_state(state.clone());
+            if settings.metrics.listen.is_empty() {
+                router = router.merge(route);
+            } else {
+                let address = &settings.metrics.listen;
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("bind metrics.listen {address}"))?;
+                metrics = Some((listener, route));
+            }
+        }
         Ok(Self {
             listener,
+            metrics,
             port,
             base_url,
             router,
@@ -139,6 +156,12 @@ impl Application {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port `/metrics` is served on apart from the shop (`metrics.listen`), if it is.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     /// The URL this server is reached at.
@@ -161,6 +184,17 @@ impl Application {
         let mut jobs = crate::jobs::spawn_all(&self.state, &self.settings.jobs, &stop);
         if self.settings.wechatpay.uses_platform_certificates() {
             jobs.push(crate::jobs::certificates::spawn(&self.state, &stop));
+        }
+        if let Some((listener, route)) = self.metrics {
+            let stop = stop.clone();
+            jobs.push(tokio::spawn(async move {
+                let served = axum::serve(listener, route)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = ?e, "the metrics listener stopped");
+                }
+            }));
         }
         let limits = self.limits;
         tracing::info!(
@@ -350,7 +384,7 @@ fn router(
     if let Some(cors) = crate::http::cors::layer(&settings.server.cors_allowed_origins)? {
         router = router.layer(cors);
     }
-    Ok(crate::http::security_headers(router)
+    let router = crate::http::security_headers(router)
         // A body must arrive as promptly as headers (a slow body holds a socket too).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             parsed.limits.header_timeout,
@@ -358,7 +392,8 @@ fn router(
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(crate::telemetry::request_span),
-        ))
+        );
+    Ok(crate::telemetry::with_request_ids(router))
 }
 
 /// Whether a file can be made in `dir` now.

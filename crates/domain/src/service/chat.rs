@@ -12,9 +12,10 @@
 use crate::api_key::Caller;
 use crate::chat::{
     Billing, Charge, ChatRequest, Price, Pricing, Screened, Settlement, Spend, TokenRates,
-    TokenUsage, Trial, UsageEnd, UsageId, WordFilter,
+    TokenUsage, Trial, UsageEnd, UsageId, UsageStatus, WordFilter,
 };
 use crate::ports::{Background, ChatAccounts, Clock, ModelAnswer, ModelGateway};
+use crate::product::ModelType;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
@@ -135,6 +136,8 @@ where
             clock: self.clock.clone(),
             background: self.background.clone(),
             usage,
+            model: model.clone(),
+            taken: reserved,
             started,
             first_token_ms: None,
             ended: false,
@@ -152,6 +155,7 @@ where
                 if let Some(text) = &first {
                     usage.streamed(text);
                 }
+                metrics::gauge!(OPEN_STREAMS).increment(1.0);
                 Ok(MeteredAnswer {
                     answer,
                     first,
@@ -304,6 +308,9 @@ impl TokenMeter {
     }
 }
 
+/// The gauge of answers being streamed now.
+const OPEN_STREAMS: &str = "chatmall_chat_open_streams";
+
 /// A call whose answer has started. Dropping it unended (the caller left) ends its usage
 /// as CANCELLED; the dropped model answer closes its connection.
 pub struct MeteredAnswer<A: ChatAccounts, R: ModelAnswer> {
@@ -362,6 +369,7 @@ where
 
 impl<A: ChatAccounts, R: ModelAnswer> Drop for MeteredAnswer<A, R> {
     fn drop(&mut self) {
+        metrics::gauge!(OPEN_STREAMS).decrement(1.0);
         // The guard, dropped next, settles a caller that left with what the model reported.
         self.usage.reported = self.answer.usage();
     }
@@ -374,6 +382,9 @@ struct UsageGuard<A: ChatAccounts> {
     clock: Arc<dyn Clock>,
     background: Arc<dyn Background>,
     usage: UsageId,
+    model: ModelType,
+    /// What the spend took (0 for a trial call).
+    taken: i64,
     started: DateTime<Utc>,
     first_token_ms: Option<i64>,
     ended: bool,
@@ -395,6 +406,32 @@ impl<A: ChatAccounts> UsageGuard<A> {
         }
     }
 
+    /// The ended call in the metrics: its outcome, time to the first token, the quota it
+    /// kept (none if refunded) and its tokens.
+    fn counted(&self, outcome: &str, settlement: &Settlement) {
+        let model = self.model.as_str().to_owned();
+        metrics::counter!("chatmall_chat_calls_total", "model" => model.clone(),
+            "outcome" => outcome.to_ascii_lowercase())
+        .increment(1);
+        if let Some(ms) = self.first_token_ms {
+            metrics::histogram!("chatmall_chat_first_token_seconds", "model" => model.clone())
+                .record(ms as f64 / 1000.0);
+        }
+        let kept = match settlement.charge {
+            _ if outcome == "refunded" => 0,
+            Some(charge) => charge.spent,
+            None => self.taken,
+        };
+        metrics::counter!("chatmall_chat_quota_spent_total", "model" => model.clone())
+            .increment(u64::try_from(kept).unwrap_or(0));
+        if let Some(tokens) = settlement.tokens {
+            for (kind, n) in [("prompt", tokens.prompt), ("completion", tokens.completion)] {
+                metrics::counter!("chatmall_chat_tokens_total", "model" => model.clone(), "kind" => kind)
+                    .increment(n);
+            }
+        }
+    }
+
     /// What the call used and costs, given what the model `reported`.
     fn settlement(&self, reported: Option<TokenUsage>) -> Settlement {
         match &self.meter {
@@ -408,6 +445,7 @@ impl<A: ChatAccounts> UsageGuard<A> {
 
     async fn refund(&mut self, error: &str) {
         self.ended = true;
+        self.counted("refunded", &Settlement::default());
         if let Err(e) = self
             .accounts
             .refund(self.usage, error, self.clock.now())
@@ -420,6 +458,7 @@ impl<A: ChatAccounts> UsageGuard<A> {
     async fn finish(&mut self, end: UsageEnd, reported: Option<TokenUsage>) {
         self.ended = true;
         let settlement = self.settlement(reported);
+        self.counted(end.status().as_str(), &settlement);
         if let Err(e) = self
             .accounts
             .finish(
@@ -444,6 +483,7 @@ impl<A: ChatAccounts> Drop for UsageGuard<A> {
         let (accounts, usage, first) = (self.accounts.clone(), self.usage, self.first_token_ms);
         let now = self.clock.now();
         let settlement = self.settlement(self.reported);
+        self.counted(UsageStatus::Cancelled.as_str(), &settlement);
         tracing::info!(%usage, "chat caller went away; the call counts");
         // Drop cannot wait: the write runs in the background (at shutdown the row may stay
         // STARTED, and the interrupted-chats job ends it).

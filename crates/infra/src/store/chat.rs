@@ -105,7 +105,7 @@ impl ChatAccounts for SeaStore {
         settlement: &Settlement,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let (store, end, settlement) = (self.clone(), end.clone(), settlement.clone());
+        let (store, end, settlement) = (self.clone(), end.clone(), *settlement);
         let finish = async move {
             store
                 .finish_now(usage, &end, first_token_ms, &settlement, now)

@@ -2,7 +2,7 @@
 
 use super::credit;
 use super::entities::{ledger, order};
-use super::orders::{find_order, transition, transition_and_read};
+use super::orders::{committed, find_order, transition, transition_and_read};
 use super::{SeaStore, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -65,6 +65,7 @@ impl SeaStore {
         txn.commit()
             .await
             .with_context(|| format!("deliver order {no}: commit"))?;
+        committed(Transition::DELIVER, true);
         Ok(Delivery::Delivered(after))
     }
 }

@@ -1,13 +1,36 @@
-//! The readiness probe: can the store write and read its database now?
+//! The readiness probe (can the store write and read its database now?) and the pools'
+//! use, for the metrics.
 
 use super::entities::health_probe;
 use super::{SeaStore, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbBackend, EntityTrait};
+
+/// One connection pool's use now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `writes` and `reads` for SQLite (one writer beside the readers), else `shared`.
+    pub name: &'static str,
+    /// Connections open, busy or idle.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: usize,
+    /// The most it opens.
+    pub max: u32,
+}
 
 impl SeaStore {
+    /// The use of each connection pool.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        if self.file.is_some() {
+            vec![pool_use("writes", &self.db), pool_use("reads", &self.reads)]
+        } else {
+            vec![pool_use("shared", &self.db)]
+        }
+    }
+
     /// Writes this node's probe row and reads it back: an error says why the database
     /// cannot serve now (gone, replaced, read-only, unreachable).
     pub async fn probe(&self, node_id: u16, now: DateTime<Utc>) -> anyhow::Result<()> {
@@ -33,5 +56,24 @@ impl SeaStore {
             "the readiness probe written was not read back"
         );
         Ok(())
+    }
+}
+
+fn pool_use(name: &'static str, db: &DatabaseConnection) -> PoolUse {
+    fn of<D: sea_orm::sqlx::Database>(
+        name: &'static str,
+        pool: &sea_orm::sqlx::Pool<D>,
+    ) -> PoolUse {
+        PoolUse {
+            name,
+            open: pool.size(),
+            idle: pool.num_idle(),
+            max: pool.options().get_max_connections(),
+        }
+    }
+    match db.get_database_backend() {
+        DbBackend::Postgres => of(name, db.get_postgres_connection_pool()),
+        DbBackend::MySql => of(name, db.get_mysql_connection_pool()),
+        _ => of(name, db.get_sqlite_connection_pool()),
     }
 }

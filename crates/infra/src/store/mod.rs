@@ -13,6 +13,7 @@ mod claim;
 mod connect;
 mod credit;
 pub use connect::{IfMissing, PoolSize, sqlite_file};
+pub use health::PoolUse;
 mod delivery;
 pub mod entities;
 mod file;

@@ -116,7 +116,7 @@ impl OrderRepository for SeaStore {
             .exec(self.writer()?)
             .await
             .with_context(|| format!("record the prepay of order {no}"))?;
-        Ok(result.rows_affected == 1)
+        Ok(committed(Transition::PREPAY, result.rows_affected == 1))
     }
 
     async fn mark_paid(
@@ -175,6 +175,7 @@ impl OrderRepository for SeaStore {
         txn.commit()
             .await
             .with_context(|| format!("mark order {no} paid: commit"))?;
+        committed(Transition::PAY, true);
         Ok(MarkPaid::Paid)
     }
 
@@ -202,7 +203,7 @@ impl OrderRepository for SeaStore {
             other => other,
         }
         .with_context(|| format!("put order {no} under review"))?;
-        Ok(result.rows_affected == 1)
+        Ok(committed(Transition::REVIEW, result.rows_affected == 1))
     }
 
     async fn close(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
@@ -231,8 +232,18 @@ impl SeaStore {
             .exec(self.writer()?)
             .await
             .with_context(|| format!("{} order {no}", t.name))?;
-        Ok(result.rows_affected == 1)
+        Ok(committed(t, result.rows_affected == 1))
     }
+}
+
+/// Counts transition `t` in the metrics if it `happened` (it committed); says whether.
+pub(super) fn committed(t: Transition, happened: bool) -> bool {
+    if happened {
+        metrics::counter!("chatmall_order_transitions_total",
+            "transition" => t.name, "to" => t.to.as_str())
+        .increment(1);
+    }
+    happened
 }
 
 /// The conditional UPDATE of a transition: `SET status = to, updated_at = now WHERE

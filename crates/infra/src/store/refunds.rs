@@ -3,7 +3,7 @@
 //! refunded money and state on success, the quota back on a close or refusal).
 
 use super::entities::{ledger, order, refund};
-use super::orders::transition;
+use super::orders::{committed, transition};
 use super::{
     SeaStore, credit, from_millis, from_millis_opt, is_unique_violation, millis, rollback,
 };
@@ -149,9 +149,11 @@ impl RefundRepository for SeaStore {
             .await
             .with_context(|| format!("read refund {no}"))?
             .with_context(|| format!("refund {no} vanished"))?;
-        if t.to == RefundStatus::Success {
-            add_to_order(&txn, &row, now).await?;
-        }
+        let order_moved = if t.to == RefundStatus::Success {
+            Some(add_to_order(&txn, &row, now).await?)
+        } else {
+            None
+        };
         if t.gives_quota_back() && row.quota_back > 0 {
             credit::credit(
                 &txn,
@@ -168,6 +170,10 @@ impl RefundRepository for SeaStore {
             .with_context(|| format!("give refund {no}'s quota back"))?;
         }
         txn.commit().await.context("move a refund: commit")?;
+        metrics::counter!("chatmall_refund_transitions_total", "to" => t.to.as_str()).increment(1);
+        if let Some(order_moved) = order_moved {
+            committed(order_moved, true);
+        }
         Ok(true)
     }
 
@@ -263,7 +269,7 @@ async fn add_to_order(
     txn: &DatabaseTransaction,
     row: &refund::Model,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Transition> {
     let context = || format!("add refund {} to order {}", row.refund_no, row.order_no);
     order::Entity::update_many()
         .col_expr(
@@ -275,7 +281,7 @@ async fn add_to_order(
         .await
         .with_context(context)?;
     let refunded = Expr::col(order::Column::RefundedFen);
-    transition(Transition::REFUND_ALL, &row.order_no, now)
+    let all = transition(Transition::REFUND_ALL, &row.order_no, now)
         .filter(refunded.clone().gte(Expr::col(order::Column::Amount)))
         .exec(txn)
         .await
@@ -285,7 +291,11 @@ async fn add_to_order(
         .exec(txn)
         .await
         .with_context(context)?;
-    Ok(())
+    Ok(if all.rows_affected == 1 {
+        Transition::REFUND_ALL
+    } else {
+        Transition::REFUND_PART
+    })
 }
 
 /// A stored refund as the domain's.

@@ -148,6 +148,9 @@ impl ModelGateway for Models {
                 }
                 Err(error) => {
                     hop.breaker.on_error();
+                    metrics::counter!("chatmall_chat_upstream_errors_total",
+                        "upstream" => hop.upstream.base_url().to_owned())
+                    .increment(1);
                     tracing::warn!(upstream = hop.upstream.base_url(), model = route.model,
                         %error, "chat upstream failed before its first token");
                     failure = Some(error);

@@ -39,7 +39,9 @@ pub async fn pay_notify(
         headers: &headers,
         body: &body,
     };
-    match state.shop.handle_callback(callback).await {
+    let handled = state.shop.handle_callback(callback).await;
+    metrics::counter!("chatmall_notifications_total", "outcome" => outcome(&handled)).increment(1);
+    match handled {
         Ok(CallbackOutcome::Payment(Confirmation::Paid)) => {
             state.delivery.wake();
             StatusCode::NO_CONTENT.into_response()
@@ -59,5 +61,20 @@ pub async fn pay_notify(
             tracing::error!(error = ?e, "pay_notify: cannot record the payment now; WeChat will retry");
             fail(StatusCode::INTERNAL_SERVER_ERROR, "temporarily unavailable")
         }
+    }
+}
+
+/// What a notification came to, as the metrics name it.
+fn outcome(handled: &Result<CallbackOutcome, CallbackError>) -> &'static str {
+    match handled {
+        Ok(CallbackOutcome::Payment(Confirmation::Paid)) => "accepted",
+        Ok(CallbackOutcome::Payment(Confirmation::AlreadyPaid)) => "repeat",
+        Ok(CallbackOutcome::Payment(Confirmation::Review(_))) => "review",
+        Ok(CallbackOutcome::Payment(Confirmation::Unmatched { .. })) => "unmatched",
+        Ok(CallbackOutcome::Refund(_)) => "refund",
+        Ok(CallbackOutcome::Nothing) => "nothing",
+        Err(CallbackError::Refused(CallbackRefusal::NotGenuine(_))) => "refused",
+        Err(CallbackError::Refused(CallbackRefusal::Unreadable(_))) => "unreadable",
+        Err(CallbackError::Store(_)) => "error",
     }
 }

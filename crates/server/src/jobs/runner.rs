@@ -66,6 +66,7 @@ where
         loop {
             let report = match round().await {
                 Ok(report) => {
+                    counted(name, "ok", report);
                     let totals = stats.record(name, report);
                     if report.scanned > 0 {
                         tracing::info!(
@@ -83,6 +84,7 @@ where
                 }
                 Err(e) => {
                     tracing::error!(job = name, error = ?e, "job round failed");
+                    counted(name, "error", RoundReport::default());
                     RoundReport::default()
                 }
             };
@@ -100,6 +102,19 @@ where
             "job stopped"
         );
     })
+}
+
+/// A round of `job` in the metrics.
+fn counted(job: &'static str, outcome: &'static str, report: RoundReport) {
+    metrics::counter!("chatmall_job_rounds_total", "job" => job, "outcome" => outcome).increment(1);
+    for (result, n) in [
+        ("scanned", report.scanned),
+        ("fixed", report.fixed),
+        ("failed", report.failed),
+    ] {
+        metrics::counter!("chatmall_job_items_total", "job" => job, "result" => result)
+            .increment(n as u64);
+    }
 }
 
 /// Waits `pause` (or a wake-up); `false` when told to stop.

@@ -17,6 +17,8 @@ use wechatpay_sandbox::Sandbox;
 /// A running server.
 pub struct TestApp {
     pub base_url: String,
+    /// `/metrics` when it is served apart from the shop (`metrics.listen`).
+    pub metrics_url: Option<String>,
     /// The server's clock: the wall clock, moved forward by tests instead of waiting.
     pub clock: Arc<ShiftedClock>,
     /// The database it runs on (another server may share it).
@@ -132,6 +134,9 @@ impl TestApp {
             .await
             .expect("the application builds");
         let base_url = app.base_url().to_owned();
+        let metrics_url = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}/metrics"));
         let sandbox = match &served {
             Some(served) => served.sandbox().clone(),
             None => app.sandbox().expect("sandbox mode").clone(),
@@ -141,6 +146,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         Self {
             base_url,
+            metrics_url,
             clock,
             database_url,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),

@@ -10,6 +10,7 @@ mod helpers;
 mod jobs;
 mod live;
 mod login;
+mod metrics;
 mod notify;
 mod openai;
 mod original_chat;
