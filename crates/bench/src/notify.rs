@@ -214,7 +214,12 @@ async fn in_process(
                 let payment = confirmation_of(tx)
                     .map_err(anyhow::Error::msg)?
                     .ok_or_else(|| anyhow::anyhow!("not paid"))?;
-                let outcome = shop.confirm_payment(&payment, "notify").await?;
+                let outcome = shop
+                    .confirm_payment(
+                        &payment,
+                        &domain::order::Cause::Notification(notification.id.clone()),
+                    )
+                    .await?;
                 lat.push(t.elapsed());
                 anyhow::ensure!(
                     outcome == Confirmation::Paid,

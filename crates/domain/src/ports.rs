@@ -11,7 +11,8 @@ use crate::login_code::{
 };
 use crate::money::Fen;
 use crate::order::{
-    Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, UnmatchedPayment,
+    Cause, Order, OrderEvent, OrderNo, OrderStatus, PaymentConfirmation, TransactionId,
+    UnmatchedPayment,
 };
 use crate::product::{ModelType, Product, ProductId};
 use crate::reconciliation::{ReconciliationReport, Statement};
@@ -102,16 +103,21 @@ pub trait OrderRepository: Send + Sync + 'static {
         not_since: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// CREATED → PAY_WAIT with the code_url.
+    ///
+    /// This and every transition below write the order's history (its time, `cause` and
+    /// what it acted on) in the transition's own transaction.
     fn record_prepay(
         &self,
         no: &OrderNo,
         code_url: &str,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// CREATED | PAY_WAIT | CLOSED → PAID, and an `order_paid` outbox event, in one transaction.
     fn mark_paid(
         &self,
         payment: &PaymentConfirmation,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<MarkPaid>> + Send;
     /// CREATED | PAY_WAIT | CLOSED → REVIEW, with the reason. The transaction id is kept
@@ -121,18 +127,21 @@ pub trait OrderRepository: Send + Sync + 'static {
         no: &OrderNo,
         reason: &str,
         transaction_id: &TransactionId,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// CREATED | PAY_WAIT → CLOSED.
     fn close(
         &self,
         no: &OrderNo,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// CREATED → CLOSED: WeChat refused the prepay, so the number is given up.
     fn abandon(
         &self,
         no: &OrderNo,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// PAID → DELIVERED, credit the account, and a ledger row unique by (reason, order), in
@@ -140,8 +149,12 @@ pub trait OrderRepository: Send + Sync + 'static {
     fn deliver(
         &self,
         no: &OrderNo,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Delivery>> + Send;
+    /// The order's history, its refunds' moves included, oldest first.
+    fn history(&self, no: &OrderNo)
+    -> impl Future<Output = anyhow::Result<Vec<OrderEvent>>> + Send;
 }
 
 /// Verified payments that name no order of this shop, kept for an operator.
@@ -716,13 +729,16 @@ pub trait RefundRepository: Send + Sync + 'static {
     fn open_refund(
         &self,
         refund: &Refund,
+        cause: &Cause,
     ) -> impl Future<Output = anyhow::Result<OpenRefund>> + Send;
     /// Moves a refund, keeping what the channel reported; whether this caller moved it.
+    /// Both write the order's history, as its transitions do.
     fn move_refund(
         &self,
         no: &RefundNo,
         transition: RefundTransition,
         report: Option<&RefundReport>,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;
     /// Refunds in `status`, newest first (e.g. the ABNORMAL ones, for an operator).

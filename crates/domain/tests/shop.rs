@@ -6,8 +6,8 @@ use chatmall_domain::account::{Account, AccountStatus};
 use chatmall_domain::clock::ManualClock;
 use chatmall_domain::money::Fen;
 use chatmall_domain::order::{
-    MerchantIdentity, Order, OrderNo, OrderNoGenerator, OrderStatus, OrderTtl, PaymentConfirmation,
-    TransactionId, Transition, UnmatchedPayment,
+    Cause, MerchantIdentity, Order, OrderEvent, OrderNo, OrderNoGenerator, OrderStatus, OrderTtl,
+    PaymentConfirmation, TransactionId, Transition, UnmatchedPayment,
 };
 use chatmall_domain::ports::{
     AccountRepository, Callback, CallbackRefusal, ChannelCallback, ChannelError, ChannelEvent,
@@ -45,11 +45,28 @@ struct Memory {
     /// Each user's surplus quota (credited by delivery, taken back by refunds).
     surplus: Mutex<HashMap<String, i64>>,
     refunds: Mutex<BTreeMap<RefundNo, Refund>>,
+    /// Every order's history, in order.
+    history: Mutex<Vec<Move>>,
+}
+
+/// One move in an order's history.
+struct Move {
+    order: String,
+    refund: Option<String>,
+    transition: &'static str,
+    cause: String,
 }
 
 impl Memory {
-    /// Applies `transition` to the order if its state allows it; `false` otherwise.
-    fn apply(&self, no: &str, transition: Transition, change: impl FnOnce(&mut Order)) -> bool {
+    /// Applies `transition` to the order if its state allows it, writing its history;
+    /// `false` otherwise.
+    fn apply(
+        &self,
+        no: &str,
+        transition: Transition,
+        cause: &Cause,
+        change: impl FnOnce(&mut Order),
+    ) -> bool {
         let mut orders = self.orders.lock().unwrap();
         let Some(order) = orders.get_mut(no) else {
             return false;
@@ -59,7 +76,27 @@ impl Memory {
         };
         order.status = to;
         change(order);
+        self.noted(no, None, transition.name, cause);
         true
+    }
+
+    fn noted(&self, no: &str, refund: Option<&RefundNo>, transition: &'static str, cause: &Cause) {
+        self.history.lock().unwrap().push(Move {
+            order: no.to_owned(),
+            refund: refund.map(|r| r.to_string()),
+            transition,
+            cause: cause.to_text(),
+        });
+    }
+
+    /// The (transition, cause) of each move of order `no` and its refunds.
+    fn moves(&self, no: &OrderNo) -> Vec<(&'static str, String)> {
+        let history = self.history.lock().unwrap();
+        history
+            .iter()
+            .filter(|m| m.order == no.as_str())
+            .map(|m| (m.transition, m.cause.clone()))
+            .collect()
     }
 
     fn status(&self, no: &OrderNo) -> OrderStatus {
@@ -152,9 +189,10 @@ impl OrderRepository for Memory {
         &self,
         no: &OrderNo,
         code_url: &str,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        Ok(self.apply(no.as_str(), Transition::PREPAY, |o| {
+        Ok(self.apply(no.as_str(), Transition::PREPAY, cause, |o| {
             o.code_url = Some(code_url.to_owned());
             o.updated_at = now;
         }))
@@ -163,6 +201,7 @@ impl OrderRepository for Memory {
     async fn mark_paid(
         &self,
         payment: &PaymentConfirmation,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<MarkPaid> {
         let taken = self.orders.lock().unwrap().values().any(|o| {
@@ -172,7 +211,7 @@ impl OrderRepository for Memory {
         if taken {
             return Ok(MarkPaid::TransactionOnAnotherOrder);
         }
-        if !self.apply(&payment.out_trade_no, Transition::PAY, |o| {
+        if !self.apply(&payment.out_trade_no, Transition::PAY, cause, |o| {
             o.paid_at = Some(payment.success_time.unwrap_or(now));
             o.transaction_id = Some(payment.transaction_id.clone());
         }) {
@@ -188,28 +227,58 @@ impl OrderRepository for Memory {
         no: &OrderNo,
         reason: &str,
         _: &TransactionId,
+        cause: &Cause,
         _: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        Ok(self.apply(no.as_str(), Transition::REVIEW, |o| {
+        Ok(self.apply(no.as_str(), Transition::REVIEW, cause, |o| {
             o.review_reason = Some(reason.to_owned());
         }))
     }
 
-    async fn close(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        Ok(self.apply(no.as_str(), Transition::CLOSE, |o| o.closed_at = Some(now)))
-    }
-
-    async fn abandon(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        Ok(self.apply(no.as_str(), Transition::ABANDON, |o| {
+    async fn close(&self, no: &OrderNo, cause: &Cause, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        Ok(self.apply(no.as_str(), Transition::CLOSE, cause, |o| {
             o.closed_at = Some(now)
         }))
     }
 
-    async fn deliver(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<Delivery> {
+    async fn abandon(
+        &self,
+        no: &OrderNo,
+        cause: &Cause,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        Ok(self.apply(no.as_str(), Transition::ABANDON, cause, |o| {
+            o.closed_at = Some(now)
+        }))
+    }
+
+    async fn history(&self, no: &OrderNo) -> anyhow::Result<Vec<OrderEvent>> {
+        let history = self.history.lock().unwrap();
+        Ok(history
+            .iter()
+            .filter(|m| m.order == no.as_str())
+            .map(|m| OrderEvent {
+                order_no: no.clone(),
+                refund_no: m.refund.clone(),
+                transition: m.transition.to_owned(),
+                to: String::new(),
+                cause: m.cause.clone(),
+                detail: None,
+                at: DateTime::UNIX_EPOCH,
+            })
+            .collect())
+    }
+
+    async fn deliver(
+        &self,
+        no: &OrderNo,
+        cause: &Cause,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Delivery> {
         let Some(order) = self.order(no).await? else {
             return Ok(Delivery::NotFound);
         };
-        if !self.apply(no.as_str(), Transition::DELIVER, |o| {
+        if !self.apply(no.as_str(), Transition::DELIVER, cause, |o| {
             o.delivered_at = Some(now)
         }) {
             return Ok(match order.status {
@@ -266,7 +335,7 @@ impl RefundRepository for Memory {
         Ok(self.refunds.lock().unwrap().get(no).cloned())
     }
 
-    async fn open_refund(&self, refund: &Refund) -> anyhow::Result<OpenRefund> {
+    async fn open_refund(&self, refund: &Refund, cause: &Cause) -> anyhow::Result<OpenRefund> {
         let mut refunds = self.refunds.lock().unwrap();
         if refunds.contains_key(&refund.refund_no) {
             return Ok(OpenRefund::NumberTaken);
@@ -278,6 +347,12 @@ impl RefundRepository for Memory {
         }
         *balance -= i64::from(refund.quota_back);
         refunds.insert(refund.refund_no.clone(), refund.clone());
+        self.noted(
+            refund.order_no.as_str(),
+            Some(&refund.refund_no),
+            "open",
+            cause,
+        );
         Ok(OpenRefund::Opened)
     }
 
@@ -286,6 +361,7 @@ impl RefundRepository for Memory {
         no: &RefundNo,
         transition: RefundTransition,
         report: Option<&RefundReport>,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let mut refunds = self.refunds.lock().unwrap();
@@ -297,6 +373,7 @@ impl RefundRepository for Memory {
         }
         refund.status = transition.to;
         refund.updated_at = now;
+        self.noted(refund.order_no.as_str(), Some(no), transition.name, cause);
         if let Some(report) = report {
             refund.channel_refund_id = Some(report.refund_id.clone());
             refund.channel_report = Some(report.raw.clone());
@@ -693,11 +770,20 @@ async fn a_genuine_payment_callback_pays_once_and_its_repeats_change_nothing() {
     assert_eq!(f.store.status(&order.order_no), OrderStatus::Paid);
     assert_eq!(f.store.events(), 1, "one delivery is owed, once");
 
-    let delivered = f.shop.deliver(&order.order_no).await.unwrap();
+    let delivered = f.shop.deliver(&order.order_no, "delivery").await.unwrap();
     assert!(matches!(delivered, Delivery::Delivered(ref a) if a.surplus_quota == 100));
     assert_eq!(
-        f.shop.deliver(&order.order_no).await.unwrap(),
+        f.shop.deliver(&order.order_no, "delivery").await.unwrap(),
         Delivery::AlreadyDelivered
+    );
+    // Its history: each move once, with what caused it; the repeats wrote nothing.
+    assert_eq!(
+        f.store.moves(&order.order_no),
+        [
+            ("prepay", "buyer".to_owned()),
+            ("pay", "notification:EV-1".to_owned()),
+            ("deliver", "job:delivery".to_owned()),
+        ]
     );
 }
 
@@ -878,6 +964,10 @@ async fn a_buyer_who_says_they_paid_has_the_order_checked_now_at_most_once_per_g
     assert_eq!(check.found, Reconciled::Payment(Confirmation::Paid));
     assert_eq!(check.order.status, OrderStatus::Paid);
     assert_eq!(f.store.events(), 1);
+    assert_eq!(
+        f.store.moves(no).last(),
+        Some(&("pay", "query:buyer_check".to_owned()))
+    );
 
     // Paid now: asking again reports it without the channel, whatever the gap.
     let check = f.shop.check_for_buyer(&f.user, no).await.unwrap();
@@ -897,7 +987,7 @@ async fn delivered(f: &Fixture) -> OrderNo {
     let order = f.shop.place_order(&f.user, f.product).await.unwrap();
     let body = format!("paid {} 4200000000000000031 {PRICE}", order.order_no);
     callback(f, &body).await.unwrap();
-    f.shop.deliver(&order.order_no).await.unwrap();
+    f.shop.deliver(&order.order_no, "delivery").await.unwrap();
     order.order_no
 }
 
@@ -950,11 +1040,17 @@ async fn only_unused_quota_is_paid_back_unless_forced_and_a_refund_moves_the_ord
         .channel
         .settle_refund(&refund.refund_no, RefundStatus::Success);
     assert_eq!(
-        f.shop.apply_refund_report(&report, "notify").await.unwrap(),
+        f.shop
+            .apply_refund_report(&report, &Cause::Notification("EV-REFUND".into()))
+            .await
+            .unwrap(),
         RefundApplied::Moved(RefundStatus::Success)
     );
     assert_eq!(
-        f.shop.apply_refund_report(&report, "notify").await.unwrap(),
+        f.shop
+            .apply_refund_report(&report, &Cause::Notification("EV-REFUND".into()))
+            .await
+            .unwrap(),
         RefundApplied::Unchanged(RefundStatus::Success)
     );
     assert_eq!(f.store.status(&no), OrderStatus::PartlyRefunded);
@@ -977,7 +1073,10 @@ async fn only_unused_quota_is_paid_back_unless_forced_and_a_refund_moves_the_ord
     let report = f
         .channel
         .settle_refund(&forced.refund_no, RefundStatus::Success);
-    f.shop.apply_refund_report(&report, "query").await.unwrap();
+    f.shop
+        .apply_refund_report(&report, &Cause::Query("refunds"))
+        .await
+        .unwrap();
     assert_eq!(f.store.status(&no), OrderStatus::Refunded);
     assert!(matches!(
         f.shop
@@ -1015,7 +1114,10 @@ async fn a_refund_that_closes_or_is_refused_gives_its_quota_back_and_a_lost_one_
         .channel
         .settle_refund(&closing.refund_no, RefundStatus::Closed);
     assert_eq!(
-        f.shop.apply_refund_report(&report, "notify").await.unwrap(),
+        f.shop
+            .apply_refund_report(&report, &Cause::Notification("EV-REFUND".into()))
+            .await
+            .unwrap(),
         RefundApplied::Moved(RefundStatus::Closed)
     );
     assert_eq!(surplus(&f), 100, "given back");
@@ -1033,7 +1135,7 @@ async fn a_refund_that_closes_or_is_refused_gives_its_quota_back_and_a_lost_one_
         .unwrap();
     assert_eq!(lost.status, RefundStatus::Requested);
     f.channel.refunds.lock().unwrap().remove(&lost.refund_no);
-    f.shop.recheck_refund(&lost).await.unwrap();
+    f.shop.recheck_refund(&lost, "refunds").await.unwrap();
     let again = f.store.refund(&lost.refund_no).await.unwrap().unwrap();
     assert_eq!(again.status, RefundStatus::Processing);
 
@@ -1043,7 +1145,10 @@ async fn a_refund_that_closes_or_is_refused_gives_its_quota_back_and_a_lost_one_
         .settle_refund(&lost.refund_no, RefundStatus::Success);
     wrong.refund = Fen::new(1).unwrap();
     assert!(matches!(
-        f.shop.apply_refund_report(&wrong, "notify").await.unwrap(),
+        f.shop
+            .apply_refund_report(&wrong, &Cause::Notification("EV-WRONG".into()))
+            .await
+            .unwrap(),
         RefundApplied::Mismatch(_)
     ));
     assert_eq!(

@@ -9,7 +9,9 @@ use chatmall_infra::testing::{on_every_backend, t0};
 use chrono::{DateTime, Duration, Utc};
 use domain::account::AccountStatus;
 use domain::money::Fen;
-use domain::order::{NewOrder, Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId};
+use domain::order::{
+    Cause, NewOrder, Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId,
+};
 use domain::ports::{
     AccountRepository, Delivery, InsertOrderError, MarkPaid, OpenRefund, OrderJobs,
     OrderRepository, OrderScan, Outbox, ProductCatalog, RefundReport, RefundRepository,
@@ -19,6 +21,9 @@ use domain::refund::{Refund, RefundNo, RefundReason, RefundStatus, RefundTransit
 use domain::user::UserId;
 use sea_orm::EntityTrait;
 use std::collections::HashSet;
+
+/// What moves the orders of tests that are not about history.
+const TEST: Cause = Cause::Job("test");
 
 fn user(name: &str) -> UserId {
     UserId::parse(name).unwrap()
@@ -80,7 +85,11 @@ async fn paid_order(
     store.insert(&order).await?;
     ensure!(
         store
-            .mark_paid(&payment(&order.order_no, &format!("42000{n:010}")), t0())
+            .mark_paid(
+                &payment(&order.order_no, &format!("42000{n:010}")),
+                &TEST,
+                t0()
+            )
             .await?
             == MarkPaid::Paid
     );
@@ -206,7 +215,7 @@ async fn open_order_finds_only_unpaid_unexpired_orders() -> anyhow::Result<()> {
         }
         ensure!(
             store
-                .record_prepay(&newer.order_no, "weixin://x", t0())
+                .record_prepay(&newer.order_no, "weixin://x", &TEST, t0())
                 .await?
         );
         let now = t0() + Duration::minutes(1);
@@ -224,7 +233,7 @@ async fn open_order_finds_only_unpaid_unexpired_orders() -> anyhow::Result<()> {
             "another user's is not theirs"
         );
 
-        ensure!(store.close(&newer.order_no, now).await?);
+        ensure!(store.close(&newer.order_no, &TEST, now).await?);
         let found = store
             .open_order(&alice, p1.id, now)
             .await?
@@ -232,7 +241,7 @@ async fn open_order_finds_only_unpaid_unexpired_orders() -> anyhow::Result<()> {
         assert_eq!(found.order_no, older.order_no, "CLOSED does not count");
         ensure!(
             store
-                .mark_paid(&payment(&older.order_no, "4200000000000000009"), now)
+                .mark_paid(&payment(&older.order_no, "4200000000000000009"), &TEST, now)
                 .await?
                 == MarkPaid::Paid
         );
@@ -274,13 +283,13 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         ensure!(store.note_prepay_attempt(&a.order_no, later).await?);
         ensure!(
             store
-                .record_prepay(&a.order_no, "weixin://one", later)
+                .record_prepay(&a.order_no, "weixin://one", &TEST, later)
                 .await?,
             "CREATED → PAY_WAIT"
         );
         ensure!(
             !store
-                .record_prepay(&a.order_no, "weixin://two", later)
+                .record_prepay(&a.order_no, "weixin://two", &TEST, later)
                 .await?,
             "only once"
         );
@@ -295,17 +304,17 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
 
         ensure!(
             store
-                .mark_paid(&payment(&a.order_no, "4200000000000000001"), later)
+                .mark_paid(&payment(&a.order_no, "4200000000000000001"), &TEST, later)
                 .await?
                 == MarkPaid::Paid
         );
         ensure!(
-            !store.close(&a.order_no, later).await?,
+            !store.close(&a.order_no, &TEST, later).await?,
             "a paid order does not close"
         );
         ensure!(
             !store
-                .mark_review(&a.order_no, "x", &txid("4200000000000000002"), later)
+                .mark_review(&a.order_no, "x", &txid("4200000000000000002"), &TEST, later)
                 .await?
         );
         let stored = store.order(&a.order_no).await?.context("order a")?;
@@ -323,8 +332,11 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         // A payment that turns up after the order closed is honoured.
         let b = open(2, &who, &p, t0());
         store.insert(&b).await?;
-        ensure!(store.close(&b.order_no, later).await?);
-        ensure!(!store.close(&b.order_no, later).await?, "closes once");
+        ensure!(store.close(&b.order_no, &TEST, later).await?);
+        ensure!(
+            !store.close(&b.order_no, &TEST, later).await?,
+            "closes once"
+        );
         assert_eq!(
             store.order(&b.order_no).await?.context("b")?.closed_at,
             Some(later)
@@ -332,7 +344,7 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         let mut late = payment(&b.order_no, "4200000000000000003");
         late.success_time = None;
         ensure!(
-            store.mark_paid(&late, later).await? == MarkPaid::Paid,
+            store.mark_paid(&late, &TEST, later).await? == MarkPaid::Paid,
             "CLOSED → PAID"
         );
         assert_eq!(
@@ -346,17 +358,20 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         store.insert(&d).await?;
         ensure!(
             store
-                .record_prepay(&d.order_no, "weixin://d", later)
+                .record_prepay(&d.order_no, "weixin://d", &TEST, later)
                 .await?,
             "d is PAY_WAIT"
         );
         ensure!(
-            !store.abandon(&d.order_no, later).await?,
+            !store.abandon(&d.order_no, &TEST, later).await?,
             "a PAY_WAIT order is not abandoned"
         );
         let e = open(5, &who, &p, t0());
         store.insert(&e).await?;
-        ensure!(store.abandon(&e.order_no, later).await?, "CREATED → CLOSED");
+        ensure!(
+            store.abandon(&e.order_no, &TEST, later).await?,
+            "CREATED → CLOSED"
+        );
         assert_eq!(
             store.order(&d.order_no).await?.context("d")?.status,
             OrderStatus::PayWait
@@ -376,13 +391,14 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
                     &c.order_no,
                     "paid 1 fen",
                     &txid("4200000000000000004"),
+                    &TEST,
                     later
                 )
                 .await?
         );
         ensure!(
             store
-                .mark_paid(&payment(&c.order_no, "4200000000000000004"), later)
+                .mark_paid(&payment(&c.order_no, "4200000000000000004"), &TEST, later)
                 .await?
                 == MarkPaid::Unchanged
         );
@@ -394,12 +410,12 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
             Some("4200000000000000004")
         );
         assert_eq!(
-            store.deliver(&c.order_no, later).await?,
+            store.deliver(&c.order_no, &TEST, later).await?,
             Delivery::NotPaid(OrderStatus::Review)
         );
         ensure!(
             !store
-                .record_prepay(&order_no(99), "weixin://", later)
+                .record_prepay(&order_no(99), "weixin://", &TEST, later)
                 .await?,
             "no such order"
         );
@@ -419,15 +435,22 @@ async fn a_transaction_id_already_on_another_order_changes_nothing_until_review(
             store.insert(order).await?;
             ensure!(
                 store
-                    .record_prepay(&order.order_no, "weixin://x", t0())
+                    .record_prepay(&order.order_no, "weixin://x", &TEST, t0())
                     .await?
             );
         }
         let taken = "4200000000000000077";
-        ensure!(store.mark_paid(&payment(&a.order_no, taken), t0()).await? == MarkPaid::Paid);
+        ensure!(
+            store
+                .mark_paid(&payment(&a.order_no, taken), &TEST, t0())
+                .await?
+                == MarkPaid::Paid
+        );
         let events = store.outbox_pending().await?;
 
-        let outcome = store.mark_paid(&payment(&b.order_no, taken), t0()).await?;
+        let outcome = store
+            .mark_paid(&payment(&b.order_no, taken), &TEST, t0())
+            .await?;
         ensure!(
             outcome == MarkPaid::TransactionOnAnotherOrder,
             "{outcome:?}"
@@ -442,7 +465,7 @@ async fn a_transaction_id_already_on_another_order_changes_nothing_until_review(
         // The review still goes through; the id stays with the order that holds it.
         ensure!(
             store
-                .mark_review(&b.order_no, "same transaction", &txid(taken), t0())
+                .mark_review(&b.order_no, "same transaction", &txid(taken), &TEST, t0())
                 .await?
         );
         let reviewed = store.order(&b.order_no).await?.context("b")?;
@@ -467,7 +490,7 @@ async fn concurrent_mark_paid_wins_once_and_writes_one_event() -> anyhow::Result
         store.insert(&order).await?;
         ensure!(
             store
-                .record_prepay(&order.order_no, "weixin://x", t0())
+                .record_prepay(&order.order_no, "weixin://x", &TEST, t0())
                 .await?
         );
         let tasks: Vec<_> = (0..10)
@@ -476,7 +499,7 @@ async fn concurrent_mark_paid_wins_once_and_writes_one_event() -> anyhow::Result
                     store.clone(),
                     payment(&order.order_no, "4200000000000000001"),
                 );
-                tokio::spawn(async move { store.mark_paid(&paid, t0()).await })
+                tokio::spawn(async move { store.mark_paid(&paid, &TEST, t0()).await })
             })
             .collect();
         let mut wins = 0;
@@ -516,7 +539,7 @@ async fn concurrent_delivery_credits_once() -> anyhow::Result<()> {
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let (store, no) = (store.clone(), no.clone());
-                tokio::spawn(async move { store.deliver(&no, now).await })
+                tokio::spawn(async move { store.deliver(&no, &TEST, now).await })
             })
             .collect();
         let mut outcomes = Vec::new();
@@ -553,12 +576,18 @@ async fn concurrent_delivery_credits_once() -> anyhow::Result<()> {
         );
 
         // And the outcomes that change nothing.
-        assert_eq!(store.deliver(&no, now).await?, Delivery::AlreadyDelivered);
-        assert_eq!(store.deliver(&order_no(77), now).await?, Delivery::NotFound);
+        assert_eq!(
+            store.deliver(&no, &TEST, now).await?,
+            Delivery::AlreadyDelivered
+        );
+        assert_eq!(
+            store.deliver(&order_no(77), &TEST, now).await?,
+            Delivery::NotFound
+        );
         let unpaid = open(2, &who, &p, t0());
         store.insert(&unpaid).await?;
         assert_eq!(
-            store.deliver(&unpaid.order_no, now).await?,
+            store.deliver(&unpaid.order_no, &TEST, now).await?,
             Delivery::NotPaid(OrderStatus::Created)
         );
         assert_eq!(
@@ -590,7 +619,7 @@ async fn concurrent_deliveries_to_one_user_both_count() -> anyhow::Result<()> {
             .iter()
             .map(|no| {
                 let (store, no) = (store.clone(), no.clone());
-                tokio::spawn(async move { store.deliver(&no, t0()).await })
+                tokio::spawn(async move { store.deliver(&no, &TEST, t0()).await })
             })
             .collect();
         for task in tasks {
@@ -684,7 +713,7 @@ async fn an_order_that_moves_on_while_a_job_holds_it_is_due_for_its_new_state() 
         let no = order.order_no.clone();
         let now = t0() + Duration::seconds(10);
         ensure!(store.note_prepay_attempt(&no, now).await?);
-        ensure!(store.record_prepay(&no, "weixin://x", now).await?);
+        ensure!(store.record_prepay(&no, "weixin://x", &TEST, now).await?);
 
         let unpaid = OrderScan::Unpaid {
             created_before: now,
@@ -701,7 +730,7 @@ async fn an_order_that_moves_on_while_a_job_holds_it_is_due_for_its_new_state() 
         let paid_at = now + Duration::seconds(1);
         ensure!(
             store
-                .mark_paid(&payment(&no, "4200000000000000001"), paid_at)
+                .mark_paid(&payment(&no, "4200000000000000001"), &TEST, paid_at)
                 .await?
                 == MarkPaid::Paid
         );
@@ -943,7 +972,7 @@ async fn race_moves(
             let (store, no, report) = (store.clone(), no.clone(), report.clone());
             tokio::spawn(async move {
                 store
-                    .move_refund(&no, transition, report.as_ref(), t0())
+                    .move_refund(&no, transition, report.as_ref(), &TEST, t0())
                     .await
             })
         })
@@ -972,15 +1001,21 @@ async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> any
         let who = user("uRefund");
         let p = product(1002, 100, "gpt-4o-mini");
         let no = paid_order(&store, 1, &who, &p).await?;
-        store.deliver(&no, t0()).await?;
+        store.deliver(&no, &TEST, t0()).await?;
 
         // More quota than the balance holds: nothing is stored.
         let greedy = new_refund(&no, &who, 1, 990, 101);
-        assert_eq!(store.open_refund(&greedy).await?, OpenRefund::QuotaMoved);
+        assert_eq!(
+            store.open_refund(&greedy, &TEST).await?,
+            OpenRefund::QuotaMoved
+        );
         assert!(store.refunds_of(&no).await?.is_empty());
         let first = new_refund(&no, &who, 1, 495, 50);
-        assert_eq!(store.open_refund(&first).await?, OpenRefund::Opened);
-        assert_eq!(store.open_refund(&first).await?, OpenRefund::NumberTaken);
+        assert_eq!(store.open_refund(&first, &TEST).await?, OpenRefund::Opened);
+        assert_eq!(
+            store.open_refund(&first, &TEST).await?,
+            OpenRefund::NumberTaken
+        );
         let account = store.account(&who).await?.context("an account")?;
         assert_eq!((account.total_quota, account.surplus_quota), (50, 50));
 
@@ -1009,7 +1044,7 @@ async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> any
 
         // The second refund closes, reported many times at once: its quota comes back once.
         let second = new_refund(&no, &who, 2, 495, 50);
-        assert_eq!(store.open_refund(&second).await?, OpenRefund::Opened);
+        assert_eq!(store.open_refund(&second, &TEST).await?, OpenRefund::Opened);
         assert_eq!(
             store.account(&who).await?.context("account")?.surplus_quota,
             0
@@ -1021,7 +1056,13 @@ async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> any
         // A closed refund cannot succeed later; the order did not move.
         assert!(
             !store
-                .move_refund(&second.refund_no, RefundTransition::SUCCEED, None, t0())
+                .move_refund(
+                    &second.refund_no,
+                    RefundTransition::SUCCEED,
+                    None,
+                    &TEST,
+                    t0()
+                )
                 .await?
         );
         assert_eq!(
@@ -1031,10 +1072,16 @@ async fn a_refund_takes_quota_back_once_and_concurrent_moves_apply_once() -> any
 
         // The rest, in full: REFUNDED.
         let third = new_refund(&no, &who, 3, 495, 50);
-        assert_eq!(store.open_refund(&third).await?, OpenRefund::Opened);
+        assert_eq!(store.open_refund(&third, &TEST).await?, OpenRefund::Opened);
         assert!(
             store
-                .move_refund(&third.refund_no, RefundTransition::SUCCEED, None, t0())
+                .move_refund(
+                    &third.refund_no,
+                    RefundTransition::SUCCEED,
+                    None,
+                    &TEST,
+                    t0()
+                )
                 .await?
         );
         assert_eq!(
@@ -1053,9 +1100,9 @@ async fn open_refunds_are_claimed_once_and_rescheduled() -> anyhow::Result<()> {
         let who = user("uRefundJob");
         let p = product(1002, 100, "gpt-4o-mini");
         let no = paid_order(&store, 1, &who, &p).await?;
-        store.deliver(&no, t0()).await?;
+        store.deliver(&no, &TEST, t0()).await?;
         let refund = new_refund(&no, &who, 1, 99, 10);
-        store.open_refund(&refund).await?;
+        store.open_refund(&refund, &TEST).await?;
         let now = t0() + Duration::seconds(60);
         let lease = now + Duration::seconds(30);
         let claimed = store.claim_open_refunds(now, now, lease, 10).await?;
@@ -1083,7 +1130,13 @@ async fn open_refunds_are_claimed_once_and_rescheduled() -> anyhow::Result<()> {
         );
         // A refund that ended is not open.
         store
-            .move_refund(&refund.refund_no, RefundTransition::ABNORMAL, None, now)
+            .move_refund(
+                &refund.refund_no,
+                RefundTransition::ABNORMAL,
+                None,
+                &TEST,
+                now,
+            )
             .await?;
         let later = lease + Duration::seconds(1);
         assert!(
@@ -1093,6 +1146,128 @@ async fn open_refunds_are_claimed_once_and_rescheduled() -> anyhow::Result<()> {
                 .is_empty()
         );
         assert_eq!(store.refunds_in(RefundStatus::Abnormal, 10).await?.len(), 1);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn every_transition_writes_the_orders_history_with_its_cause_once() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("uHistory");
+        let p = product(1002, 100, "gpt-4o-mini");
+        let order = open(1, &who, &p, t0());
+        let no = order.order_no.clone();
+        store.insert(&order).await?;
+        ensure!(
+            store
+                .record_prepay(&no, "weixin://h", &Cause::Buyer, t0())
+                .await?
+        );
+        let notified = Cause::Notification("EV-HISTORY-1".into());
+        let mut paid = payment(&no, "4200000000000000061");
+        paid.raw = r#"{"trade_state":"SUCCESS","transaction_id":"4200000000000000061"}"#.into();
+        ensure!(store.mark_paid(&paid, &notified, t0()).await? == MarkPaid::Paid);
+        // A repeat, and a transition the state refuses, write nothing.
+        ensure!(store.mark_paid(&paid, &notified, t0()).await? == MarkPaid::Unchanged);
+        ensure!(!store.close(&no, &Cause::Job("expiry"), t0()).await?);
+        let delivered = store.deliver(&no, &Cause::Job("delivery"), t0()).await?;
+        ensure!(matches!(delivered, Delivery::Delivered(_)));
+        let refund = new_refund(&no, &who, 1, 990, 100);
+        let operator = Cause::Operator("admin-token".into());
+        ensure!(store.open_refund(&refund, &operator).await? == OpenRefund::Opened);
+        let success = report(&refund, RefundStatus::Success);
+        ensure!(
+            store
+                .move_refund(
+                    &refund.refund_no,
+                    RefundTransition::SUCCEED,
+                    Some(&success),
+                    &Cause::Query("refunds"),
+                    t0()
+                )
+                .await?
+        );
+
+        let history = store.history(&no).await?;
+        let seen: Vec<(Option<&str>, &str, &str, &str)> = history
+            .iter()
+            .map(|e| {
+                (
+                    e.refund_no.as_deref(),
+                    e.transition.as_str(),
+                    e.to.as_str(),
+                    e.cause.as_str(),
+                )
+            })
+            .collect();
+        let refund_no = refund.refund_no.to_string();
+        ensure!(
+            seen == [
+                (None, "prepay", "PAY_WAIT", "buyer"),
+                (None, "pay", "PAID", "notification:EV-HISTORY-1"),
+                (None, "deliver", "DELIVERED", "job:delivery"),
+                (
+                    Some(refund_no.as_str()),
+                    "open",
+                    "REQUESTED",
+                    "operator:admin-token"
+                ),
+                (
+                    Some(refund_no.as_str()),
+                    RefundTransition::SUCCEED.name,
+                    "SUCCESS",
+                    "query:refunds"
+                ),
+                (None, "refund all", "REFUNDED", "query:refunds"),
+            ],
+            "{seen:#?}"
+        );
+        // What each acted on: the payment and the refund as WeChat reported them, the
+        // quota credited.
+        ensure!(history[1].detail.as_deref() == Some(paid.raw.as_str()));
+        ensure!(
+            history[2]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("\"quota\":100"))
+        );
+        ensure!(history[4].detail.as_deref() == Some(success.raw.as_str()));
+        ensure!(history.iter().all(|e| e.order_no == no && e.at == t0()));
+        // Another order's history is its own.
+        ensure!(store.history(&order_no(2)).await?.is_empty());
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_review_is_in_the_history_even_when_its_transaction_id_is_taken() -> anyhow::Result<()> {
+    on_every_backend(|store| async move {
+        let who = user("uHistoryReview");
+        let p = product(1002, 100, "gpt-4o-mini");
+        paid_order(&store, 1, &who, &p).await?;
+        let b = open(2, &who, &p, t0());
+        store.insert(&b).await?;
+        // The transaction id paid_order gave order 1.
+        let taken = txid(&format!("42000{:010}", 1));
+        let cause = Cause::Query("missed_payment");
+        // The id already pays order a: the review falls back to keeping none, once.
+        ensure!(
+            store
+                .mark_review(&b.order_no, "pays another order", &taken, &cause, t0())
+                .await?
+        );
+        let history = store.history(&b.order_no).await?;
+        ensure!(history.len() == 1, "{history:?}");
+        ensure!(history[0].transition == "review" && history[0].cause == "query:missed_payment");
+        ensure!(
+            history[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("pays another order")),
+            "{history:?}"
+        );
         Ok(())
     })
     .await

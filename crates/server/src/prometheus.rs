@@ -93,6 +93,12 @@ fn describe() {
         "Order state transitions committed, by transition and the state entered"
     );
     describe_counter!(
+        "chatmall_payments_total",
+        "Payments WeChat vouched for, by how they came (notify, query: a job's or the \
+         buyer's check, reconciliation) and what they did: paid, already_paid, review, \
+         unmatched, error"
+    );
+    describe_counter!(
         "chatmall_refund_transitions_total",
         "Refund state changes committed, by the state entered"
     );

@@ -5,7 +5,7 @@
 //! that the statement shows is asked about and settled; everything else is listed.
 
 use super::{Confirmation, RefundApplied, Shop};
-use crate::order::{OrderNo, OrderStatus};
+use crate::order::{Cause, OrderNo, OrderStatus};
 use crate::ports::{
     AccountRepository, Books, ChannelError, OrderRepository, PaymentChannel, PaymentState,
     RefundRepository, UnmatchedPayments,
@@ -79,7 +79,7 @@ where
                 // confirm path (delivery follows the order_paid event).
                 match self.channel.query(&order.order_no).await {
                     Ok(PaymentState::Paid(payment)) => {
-                        let outcome = self.confirm_payment(&payment, "reconciliation").await?;
+                        let outcome = self.confirm_payment(&payment, &Cause::Query("reconciliation")).await?;
                         let action = if outcome == Confirmation::Paid {
                             confirmed += 1;
                             Difference::CONFIRMED
@@ -177,7 +177,7 @@ where
                 && listed_refund.status != "PROCESSING"
                 && listed_refund.status != ours.status.as_str()
             {
-                let applied = self.recheck_refund(&ours).await?;
+                let applied = self.recheck_refund(&ours, "reconciliation").await?;
                 let settled = matches!(applied, RefundApplied::Moved(status) if !status.is_open());
                 refunds_settled += u64::from(settled);
                 differences.push(Difference {

@@ -79,7 +79,7 @@ where
                 retry_after: gap,
             });
         }
-        let found = self.reconcile(&order).await?;
+        let found = self.reconcile(&order, "buyer_check").await?;
         let order = self
             .store
             .order(no)

@@ -4,6 +4,7 @@
 
 use super::RefundApplied;
 use super::{ConfirmError, Confirmation, Shop};
+use crate::order::Cause;
 use crate::ports::{
     AccountRepository, Callback, CallbackRefusal, ChannelEvent, OrderRepository, PaymentChannel,
     RefundRepository, UnmatchedPayments,
@@ -54,11 +55,13 @@ where
         tracing::Span::current().record("event_id", callback.event_id.as_str());
         match callback.event {
             ChannelEvent::PaymentSucceeded(payment) => {
-                let confirmation = self.confirm_payment(&payment, "notify").await?;
+                let cause = Cause::Notification(callback.event_id.clone());
+                let confirmation = self.confirm_payment(&payment, &cause).await?;
                 Ok(CallbackOutcome::Payment(confirmation))
             }
             ChannelEvent::Refund(report) => Ok(CallbackOutcome::Refund(
-                self.apply_refund_report(&report, "notify").await?,
+                self.apply_refund_report(&report, &Cause::Notification(callback.event_id.clone()))
+                    .await?,
             )),
             ChannelEvent::NothingToDo(what) => {
                 tracing::info!(%what, "callback: nothing to do");

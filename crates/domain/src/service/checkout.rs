@@ -6,7 +6,7 @@
 
 use super::Shop;
 use crate::money::Fen;
-use crate::order::{NewOrder, Order, OrderNo, OrderStatus};
+use crate::order::{Cause, NewOrder, Order, OrderNo, OrderStatus};
 use crate::ports::{
     ChannelError, InsertOrderError, OrderRepository, PaymentChannel, PrepayRequest, ProductCatalog,
 };
@@ -132,7 +132,7 @@ where
             Ok(code_url) => {
                 if self
                     .store
-                    .record_prepay(&order.order_no, &code_url, self.clock.now())
+                    .record_prepay(&order.order_no, &code_url, &Cause::Buyer, self.clock.now())
                     .await?
                 {
                     return Ok(pay_order(&order, code_url, reused));
@@ -149,7 +149,7 @@ where
                 // a fresh order instead of retrying a refusal forever.
                 if !self
                     .store
-                    .abandon(&order.order_no, self.clock.now())
+                    .abandon(&order.order_no, &Cause::Buyer, self.clock.now())
                     .await?
                 {
                     // A concurrent checkout got a QR code for it first: that one stands.

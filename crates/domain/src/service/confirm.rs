@@ -3,7 +3,7 @@
 //! transition: repeats and races are harmless.
 
 use super::Shop;
-use crate::order::{OrderNo, OrderStatus, PaymentConfirmation, Transition};
+use crate::order::{Cause, OrderNo, OrderStatus, PaymentConfirmation, Transition};
 use crate::ports::{MarkPaid, OrderRepository, UnmatchedPayments};
 
 /// What a confirmed payment did to its order.
@@ -31,11 +31,36 @@ impl<S, C> Shop<S, C>
 where
     S: OrderRepository + UnmatchedPayments,
 {
-    /// Applies a payment that the channel vouches for; `source` says how it came (`notify`,
-    /// `query`), for the record of a payment that names no order.
+    /// Applies a payment that the channel vouches for; `cause` says how it came (a
+    /// notification, or a query and who asked), for the order's history, the record of a
+    /// payment that names no order, and the metrics (how many payments each path found).
     pub async fn confirm_payment(
         &self,
         payment: &PaymentConfirmation,
+        cause: &Cause,
+    ) -> Result<Confirmation, ConfirmError> {
+        let source = match cause {
+            Cause::Notification(_) => "notify",
+            Cause::Query(by) => by,
+            other => other.kind(),
+        };
+        let confirmed = self.apply_payment(payment, cause, source).await;
+        let outcome = match &confirmed {
+            Ok(Confirmation::Paid) => "paid",
+            Ok(Confirmation::AlreadyPaid) => "already_paid",
+            Ok(Confirmation::Review(_)) => "review",
+            Ok(Confirmation::Unmatched { .. }) => "unmatched",
+            Err(_) => "error",
+        };
+        metrics::counter!("chatmall_payments_total", "source" => source, "outcome" => outcome)
+            .increment(1);
+        confirmed
+    }
+
+    async fn apply_payment(
+        &self,
+        payment: &PaymentConfirmation,
+        cause: &Cause,
         source: &str,
     ) -> Result<Confirmation, ConfirmError> {
         let Ok(no) = OrderNo::parse(&payment.out_trade_no) else {
@@ -62,7 +87,7 @@ where
             let now = self.clock.now();
             let review = match payment.check(order.amount, &self.settings.merchant) {
                 Err(mismatch) => mismatch.to_string(),
-                Ok(()) => match self.store.mark_paid(payment, now).await? {
+                Ok(()) => match self.store.mark_paid(payment, cause, now).await? {
                     MarkPaid::Paid => return Ok(Confirmation::Paid),
                     MarkPaid::Unchanged => continue,
                     MarkPaid::TransactionOnAnotherOrder => format!(
@@ -74,7 +99,7 @@ where
             tracing::warn!(order_no = %no, reason = %review, "payment cannot be applied to its order: REVIEW");
             if self
                 .store
-                .mark_review(&no, &review, &payment.transaction_id, now)
+                .mark_review(&no, &review, &payment.transaction_id, cause, now)
                 .await?
             {
                 return Ok(Confirmation::Review(review));

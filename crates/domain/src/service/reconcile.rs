@@ -6,7 +6,10 @@
 //! checks as a notification.
 
 use super::{Confirmation, Shop};
-use crate::order::{Order, OrderStatus};
+use crate::order::{Cause, Order, OrderStatus};
+
+/// The expiry job, as it names itself in an order's history.
+const EXPIRY: &str = "expiry";
 use crate::ports::{
     ChannelError, OrderRepository, PaymentChannel, PaymentState, UnmatchedPayments,
 };
@@ -53,18 +56,26 @@ where
     S: OrderRepository + UnmatchedPayments,
     C: PaymentChannel,
 {
-    /// Asks the channel whether an unpaid order was paid, and applies what it says.
-    pub async fn reconcile(&self, order: &Order) -> Result<Reconciled, ReconcileError> {
+    /// Asks the channel whether an unpaid order was paid, and applies what it says; `by`
+    /// names who asks (a job, `buyer_check`), for the order's history.
+    pub async fn reconcile(
+        &self,
+        order: &Order,
+        by: &'static str,
+    ) -> Result<Reconciled, ReconcileError> {
+        let cause = Cause::Query(by);
         if !order.status.is_unpaid() {
             return Ok(Reconciled::Settled(order.status));
         }
         match self.channel.query(&order.order_no).await {
             Ok(PaymentState::Paid(payment)) => Ok(Reconciled::Payment(
-                self.confirm_payment(&payment, "query").await?,
+                self.confirm_payment(&payment, &cause).await?,
             )),
             Ok(PaymentState::Unpaid | PaymentState::Failed(_)) => Ok(Reconciled::Unpaid),
             Ok(PaymentState::Closed) => {
-                self.store.close(&order.order_no, self.clock.now()).await?;
+                self.store
+                    .close(&order.order_no, &cause, self.clock.now())
+                    .await?;
                 Ok(Reconciled::ClosedAtChannel)
             }
             Ok(PaymentState::NotFound) | Err(ChannelError::NotFound) => {
@@ -77,7 +88,7 @@ where
     /// Expires an unpaid order past its deadline: query first (a payment wins), then close
     /// at the channel, then locally. Any step that fails leaves the order for a later round.
     pub async fn expire(&self, order: &Order) -> Result<Expired, ReconcileError> {
-        match self.reconcile(order).await? {
+        match self.reconcile(order, EXPIRY).await? {
             Reconciled::Payment(confirmation) => return Ok(Expired::Payment(confirmation)),
             Reconciled::Settled(status) => return Ok(Expired::Settled(status)),
             Reconciled::ClosedAtChannel => return Ok(Expired::Closed),
@@ -88,7 +99,11 @@ where
                 Err(e) => return Err(ReconcileError::Channel(e)),
             },
         }
-        if self.store.close(&order.order_no, self.clock.now()).await? {
+        if self
+            .store
+            .close(&order.order_no, &Cause::Job(EXPIRY), self.clock.now())
+            .await?
+        {
             return Ok(Expired::Closed);
         }
         // Lost a race with a payment: report what the order is now.

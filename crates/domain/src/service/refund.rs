@@ -4,12 +4,15 @@
 //! [`Shop::apply_refund_report`], the one path by which a refund moves.
 
 use super::Shop;
-use crate::order::OrderNo;
+use crate::order::{Cause, OrderNo};
 use crate::ports::{
     AccountRepository, ChannelError, OpenRefund, OrderRepository, PaymentChannel, RefundCall,
     RefundReport, RefundRepository,
 };
 use crate::refund::{Refund, RefundAsk, RefundPlan, RefundRefusal, RefundStatus, RefundTransition};
+
+/// What moved a refund the channel answered about when it was sent.
+const REFUND_ANSWER: Cause = Cause::Query("refund");
 
 /// How many times a refund is planned again when a concurrent refund or spend got in
 /// first.
@@ -102,7 +105,11 @@ where
                 updated_at: now,
                 ended_at: None,
             };
-            match self.store.open_refund(&refund).await? {
+            match self
+                .store
+                .open_refund(&refund, &Cause::Operator(by.to_owned()))
+                .await?
+            {
                 OpenRefund::Opened => return Ok((refund, order)),
                 OpenRefund::NumberTaken | OpenRefund::QuotaMoved => continue,
             }
@@ -122,7 +129,7 @@ where
         };
         match self.channel.refund(&call).await {
             Ok(report) => {
-                self.apply_refund_report(&report, "refund answer").await?;
+                self.apply_refund_report(&report, &REFUND_ANSWER).await?;
             }
             Err(ChannelError::Refused { code, message }) => {
                 tracing::warn!(refund_no = %refund.refund_no, %code, %message, "the channel refused the refund; its quota goes back");
@@ -131,6 +138,7 @@ where
                         &refund.refund_no,
                         RefundTransition::REFUSE,
                         None,
+                        &REFUND_ANSWER,
                         self.clock.now(),
                     )
                     .await?;
@@ -142,13 +150,16 @@ where
         Ok(())
     }
 
-    /// Applies what the channel says of a refund (`source`: `notify`, `query`, `refund
-    /// answer`): one conditional move, or nothing when it is there already.
+    /// Applies what the channel says of a refund (`cause`: a notification, the refund
+    /// job's query, the channel's answer to the request): one conditional move, or nothing
+    /// when it is there already.
     pub async fn apply_refund_report(
         &self,
         report: &RefundReport,
-        source: &str,
+        cause: &Cause,
     ) -> anyhow::Result<RefundApplied> {
+        let source = cause.to_text();
+        let source = source.as_str();
         let Some(refund) = (match crate::refund::RefundNo::parse(&report.out_refund_no) {
             Ok(no) => self.store.refund(&no).await?,
             Err(_) => None,
@@ -184,6 +195,7 @@ where
                 &refund.refund_no,
                 transition,
                 Some(report),
+                cause,
                 self.clock.now(),
             )
             .await?;
@@ -207,9 +219,14 @@ where
 
     /// The refund job's look at an open refund: ask the channel, apply what it says; a
     /// refund the channel never saw (the request was lost) is sent again, identically.
-    pub async fn recheck_refund(&self, refund: &Refund) -> anyhow::Result<RefundApplied> {
+    /// `by` names who asks (the refund job, the reconciliation), for the order's history.
+    pub async fn recheck_refund(
+        &self,
+        refund: &Refund,
+        by: &'static str,
+    ) -> anyhow::Result<RefundApplied> {
         match self.channel.query_refund(&refund.refund_no).await {
-            Ok(report) => self.apply_refund_report(&report, "query").await,
+            Ok(report) => self.apply_refund_report(&report, &Cause::Query(by)).await,
             Err(ChannelError::NotFound) if refund.status == RefundStatus::Requested => {
                 let total = self
                     .store

@@ -2,11 +2,12 @@
 
 use super::credit;
 use super::entities::{ledger, order};
+use super::history::{Event, record};
 use super::orders::{committed, find_order, transition, transition_and_read};
 use super::{SeaStore, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use domain::order::{OrderNo, OrderStatus, Transition};
+use domain::order::{Cause, OrderNo, OrderStatus, Transition};
 use domain::ports::Delivery;
 use sea_orm::TransactionTrait;
 use sea_orm::sea_query::Expr;
@@ -16,6 +17,7 @@ impl SeaStore {
     pub(super) async fn deliver_order(
         &self,
         no: &OrderNo,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Delivery> {
         let txn = self
@@ -62,10 +64,22 @@ impl SeaStore {
             rollback(txn).await;
             return Ok(Delivery::AlreadyDelivered);
         };
+        let detail =
+            serde_json::json!({"quota": order.quota, "surplus_after": after.surplus_quota});
+        let delivered = Event::order(
+            Transition::DELIVER,
+            no.as_str(),
+            cause,
+            Some(detail.to_string()),
+            now,
+        );
+        record(&txn, delivered)
+            .await
+            .with_context(|| format!("deliver order {no}: write its history"))?;
         txn.commit()
             .await
             .with_context(|| format!("deliver order {no}: commit"))?;
-        committed(Transition::DELIVER, true);
+        committed(Transition::DELIVER, cause, true);
         Ok(Delivery::Delivered(after))
     }
 }

@@ -18,6 +18,7 @@ mod delivery;
 pub mod entities;
 mod file;
 mod health;
+mod history;
 mod jobs;
 mod lane;
 mod login_codes;

@@ -1,19 +1,22 @@
 //! The order port: inserts, lookups, and the state machine's conditional transitions.
 
 use super::entities::{order, outbox};
+use super::history::{Event, record};
 use super::{SeaStore, from_millis, from_millis_opt, is_unique_violation, millis, rollback};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
-use domain::order::{Order, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, Transition};
+use domain::order::{
+    Cause, Order, OrderEvent, OrderNo, OrderStatus, PaymentConfirmation, TransactionId, Transition,
+};
 use domain::ports::{Delivery, InsertOrderError, MarkPaid, OrderRepository};
 use domain::product::{ModelType, ProductId};
 use domain::user::UserId;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, UpdateMany,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait, UpdateMany,
 };
 
 impl OrderRepository for SeaStore {
@@ -109,19 +112,21 @@ impl OrderRepository for SeaStore {
         &self,
         no: &OrderNo,
         code_url: &str,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let result = transition(Transition::PREPAY, no.as_str(), now)
-            .col_expr(order::Column::CodeUrl, Expr::value(code_url))
-            .exec(self.writer()?)
+        let t = Transition::PREPAY;
+        let update =
+            transition(t, no.as_str(), now).col_expr(order::Column::CodeUrl, Expr::value(code_url));
+        self.recorded(t, update, no, cause, None, now)
             .await
-            .with_context(|| format!("record the prepay of order {no}"))?;
-        Ok(committed(Transition::PREPAY, result.rows_affected == 1))
+            .with_context(|| format!("record the prepay of order {no}"))
     }
 
     async fn mark_paid(
         &self,
         payment: &PaymentConfirmation,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<MarkPaid> {
         let no = payment.out_trade_no.as_str();
@@ -172,10 +177,14 @@ impl OrderRepository for SeaStore {
             .exec_without_returning(&txn)
             .await
             .with_context(|| format!("mark order {no} paid: write the order_paid event"))?;
+        let paid = Event::order(Transition::PAY, no, cause, Some(payment.raw.clone()), now);
+        record(&txn, paid)
+            .await
+            .with_context(|| format!("mark order {no} paid: write its history"))?;
         txn.commit()
             .await
             .with_context(|| format!("mark order {no} paid: commit"))?;
-        committed(Transition::PAY, true);
+        committed(Transition::PAY, cause, true);
         Ok(MarkPaid::Paid)
     }
 
@@ -184,38 +193,56 @@ impl OrderRepository for SeaStore {
         no: &OrderNo,
         reason: &str,
         transaction_id: &TransactionId,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
+        let t = Transition::REVIEW;
         let review = || {
-            transition(Transition::REVIEW, no.as_str(), now)
+            transition(t, no.as_str(), now)
                 .col_expr(order::Column::ReviewReason, Expr::value(reason))
         };
-        let result = match review()
-            .col_expr(
-                order::Column::TransactionId,
-                Expr::value(transaction_id.as_str()),
-            )
-            .exec(self.writer()?)
-            .await
-        {
+        let detail =
+            serde_json::json!({"reason": reason, "transaction_id": transaction_id.as_str()})
+                .to_string();
+        let with_id = review().col_expr(
+            order::Column::TransactionId,
+            Expr::value(transaction_id.as_str()),
+        );
+        let detail = || Some(detail.clone());
+        match self.recorded(t, with_id, no, cause, detail(), now).await {
             // Another order holds the id: the review goes on without it.
-            Err(e) if is_unique_violation(&e) => review().exec(self.writer()?).await,
+            Err(e) if is_unique_violation(&e) => {
+                self.recorded(t, review(), no, cause, detail(), now).await
+            }
             other => other,
         }
-        .with_context(|| format!("put order {no} under review"))?;
-        Ok(committed(Transition::REVIEW, result.rows_affected == 1))
+        .with_context(|| format!("put order {no} under review"))
     }
 
-    async fn close(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        self.to_closed(Transition::CLOSE, no, now).await
+    async fn close(&self, no: &OrderNo, cause: &Cause, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        self.to_closed(Transition::CLOSE, no, cause, now).await
     }
 
-    async fn abandon(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<bool> {
-        self.to_closed(Transition::ABANDON, no, now).await
+    async fn abandon(
+        &self,
+        no: &OrderNo,
+        cause: &Cause,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        self.to_closed(Transition::ABANDON, no, cause, now).await
     }
 
-    async fn deliver(&self, no: &OrderNo, now: DateTime<Utc>) -> anyhow::Result<Delivery> {
-        self.deliver_order(no, now).await
+    async fn deliver(
+        &self,
+        no: &OrderNo,
+        cause: &Cause,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Delivery> {
+        self.deliver_order(no, cause, now).await
+    }
+
+    async fn history(&self, no: &OrderNo) -> anyhow::Result<Vec<OrderEvent>> {
+        self.history_of(no).await
     }
 }
 
@@ -225,22 +252,53 @@ impl SeaStore {
         &self,
         t: Transition,
         no: &OrderNo,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let result = transition(t, no.as_str(), now)
-            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)))
-            .exec(self.writer()?)
+        let update = transition(t, no.as_str(), now)
+            .col_expr(order::Column::ClosedAt, Expr::value(millis(now)));
+        self.recorded(t, update, no, cause, None, now)
             .await
-            .with_context(|| format!("{} order {no}", t.name))?;
-        Ok(committed(t, result.rows_affected == 1))
+            .with_context(|| format!("{} order {no}", t.name))
+    }
+
+    /// Applies transition `t`'s conditional `update` and writes its event in one
+    /// transaction (the update first: on SQLite it takes the write lock while
+    /// busy_timeout applies); whether it moved the order.
+    async fn recorded(
+        &self,
+        t: Transition,
+        update: UpdateMany<order::Entity>,
+        no: &OrderNo,
+        cause: &Cause,
+        detail: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let writer = self.writer().map_err(|e| DbErr::Custom(format!("{e:#}")))?;
+        let txn = writer.begin().await?;
+        let moved = match update.exec(&txn).await {
+            Ok(result) => result.rows_affected == 1,
+            Err(e) => {
+                rollback(txn).await;
+                return Err(e);
+            }
+        };
+        if !moved {
+            rollback(txn).await;
+            return Ok(false);
+        }
+        record(&txn, Event::order(t, no.as_str(), cause, detail, now)).await?;
+        txn.commit().await?;
+        Ok(committed(t, cause, true))
     }
 }
 
-/// Counts transition `t` in the metrics if it `happened` (it committed); says whether.
-pub(super) fn committed(t: Transition, happened: bool) -> bool {
+/// Counts transition `t` (moved by `cause`) in the metrics if it `happened` (it
+/// committed); says whether.
+pub(super) fn committed(t: Transition, cause: &Cause, happened: bool) -> bool {
     if happened {
         metrics::counter!("chatmall_order_transitions_total",
-            "transition" => t.name, "to" => t.to.as_str())
+            "transition" => t.name, "to" => t.to.as_str(), "cause" => cause.kind())
         .increment(1);
     }
     happened

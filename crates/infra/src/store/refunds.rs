@@ -3,6 +3,7 @@
 //! refunded money and state on success, the quota back on a close or refusal).
 
 use super::entities::{ledger, order, refund};
+use super::history::{Event, record};
 use super::orders::{committed, transition};
 use super::{
     SeaStore, credit, from_millis, from_millis_opt, is_unique_violation, millis, rollback,
@@ -10,7 +11,7 @@ use super::{
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
-use domain::order::{OrderNo, Transition};
+use domain::order::{Cause, OrderNo, Transition};
 use domain::ports::{OpenRefund, RefundReport, RefundRepository};
 use domain::refund::{Refund, RefundNo, RefundReason, RefundStatus, RefundTransition};
 use domain::user::UserId;
@@ -42,7 +43,7 @@ impl RefundRepository for SeaStore {
             .transpose()
     }
 
-    async fn open_refund(&self, new: &Refund) -> anyhow::Result<OpenRefund> {
+    async fn open_refund(&self, new: &Refund, cause: &Cause) -> anyhow::Result<OpenRefund> {
         let txn = self
             .writer()?
             .begin()
@@ -93,6 +94,20 @@ impl RefundRepository for SeaStore {
             rollback(txn).await;
             return Ok(OpenRefund::QuotaMoved);
         }
+        let detail = serde_json::json!({"amount_fen": new.amount.as_i64(),
+            "quota_back": new.quota_back, "reason": new.reason.as_str(), "forced": new.forced});
+        let opened = Event {
+            order_no: new.order_no.as_str(),
+            refund_no: Some(new.refund_no.as_str()),
+            transition: "open",
+            to: RefundStatus::Requested.as_str(),
+            cause,
+            detail: Some(detail.to_string()),
+            at: new.created_at,
+        };
+        record(&txn, opened)
+            .await
+            .context("open a refund: write the order's history")?;
         txn.commit().await.context("open a refund: commit")?;
         Ok(OpenRefund::Opened)
     }
@@ -102,6 +117,7 @@ impl RefundRepository for SeaStore {
         no: &RefundNo,
         t: RefundTransition,
         report: Option<&RefundReport>,
+        cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let txn = self
@@ -149,11 +165,29 @@ impl RefundRepository for SeaStore {
             .await
             .with_context(|| format!("read refund {no}"))?
             .with_context(|| format!("refund {no} vanished"))?;
-        let order_moved = if t.to == RefundStatus::Success {
-            Some(add_to_order(&txn, &row, now).await?)
-        } else {
-            None
+        let moved_refund = Event {
+            order_no: &row.order_no,
+            refund_no: Some(&row.refund_no),
+            transition: t.name,
+            to: t.to.as_str(),
+            cause,
+            detail: report.map(|r| r.raw.clone()),
+            at: now,
         };
+        record(&txn, moved_refund)
+            .await
+            .with_context(|| format!("{} refund {no}: write the order's history", t.name))?;
+        let order_moved = match t.to {
+            RefundStatus::Success => add_to_order(&txn, &row, now).await?,
+            _ => None,
+        };
+        if let Some(moved) = order_moved {
+            let detail = serde_json::json!({"refund_no": row.refund_no, "amount_fen": row.amount});
+            let event = Event::order(moved, &row.order_no, cause, Some(detail.to_string()), now);
+            record(&txn, event)
+                .await
+                .with_context(|| format!("{} refund {no}: write the order's move", t.name))?;
+        }
         if t.gives_quota_back() && row.quota_back > 0 {
             credit::credit(
                 &txn,
@@ -172,7 +206,7 @@ impl RefundRepository for SeaStore {
         txn.commit().await.context("move a refund: commit")?;
         metrics::counter!("chatmall_refund_transitions_total", "to" => t.to.as_str()).increment(1);
         if let Some(order_moved) = order_moved {
-            committed(order_moved, true);
+            committed(order_moved, cause, true);
         }
         Ok(true)
     }
@@ -264,12 +298,12 @@ impl RefundRepository for SeaStore {
 }
 
 /// A refund that succeeded: its money is added to the order's refunded money, and the
-/// order moves to REFUNDED when nothing is left, else to PARTLY_REFUNDED.
+/// order moves to REFUNDED when nothing is left, else to PARTLY_REFUNDED: the move it made.
 async fn add_to_order(
     txn: &DatabaseTransaction,
     row: &refund::Model,
     now: DateTime<Utc>,
-) -> anyhow::Result<Transition> {
+) -> anyhow::Result<Option<Transition>> {
     let context = || format!("add refund {} to order {}", row.refund_no, row.order_no);
     order::Entity::update_many()
         .col_expr(
@@ -286,15 +320,15 @@ async fn add_to_order(
         .exec(txn)
         .await
         .with_context(context)?;
-    transition(Transition::REFUND_PART, &row.order_no, now)
+    let part = transition(Transition::REFUND_PART, &row.order_no, now)
         .filter(refunded.lt(Expr::col(order::Column::Amount)))
         .exec(txn)
         .await
         .with_context(context)?;
-    Ok(if all.rows_affected == 1 {
-        Transition::REFUND_ALL
-    } else {
-        Transition::REFUND_PART
+    Ok(match (all.rows_affected, part.rows_affected) {
+        (1, _) => Some(Transition::REFUND_ALL),
+        (_, 1) => Some(Transition::REFUND_PART),
+        _ => None,
     })
 }
 

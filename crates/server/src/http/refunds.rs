@@ -95,8 +95,8 @@ fn to_do(status: RefundStatus) -> Option<&'static str> {
     }
 }
 
-/// An order as operators see it: the buyer's view plus who bought it, the payment and the
-/// money paid back.
+/// An order as operators see it: the buyer's view plus who bought it, the payment, the
+/// money paid back and every transition with its cause (what support reads).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminOrderView {
@@ -107,6 +107,39 @@ pub struct AdminOrderView {
     review_reason: Option<String>,
     refunded_fen: u64,
     refunds: Vec<RefundView>,
+    history: Vec<EventView>,
+}
+
+/// One transition of an order's history.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    /// The refund it moved, for a refund's transition.
+    refund_no: Option<String>,
+    transition: String,
+    to: String,
+    /// `buyer`, `notification:<id>`, `query:<who asked>`, `job:<name>`, `operator:<name>`.
+    cause: String,
+    /// What it acted on (the payment or refund as WeChat reported it, …), as JSON.
+    detail: Option<serde_json::Value>,
+    /// Unix milliseconds.
+    at: i64,
+}
+
+impl From<domain::order::OrderEvent> for EventView {
+    fn from(event: domain::order::OrderEvent) -> Self {
+        Self {
+            refund_no: event.refund_no,
+            transition: event.transition,
+            to: event.to,
+            cause: event.cause,
+            // Stored as written: JSON, or kept as text if it somehow is not.
+            detail: event
+                .detail
+                .map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),
+            at: event.at.timestamp_millis(),
+        }
+    }
 }
 
 fn order_no(text: &str) -> Result<OrderNo, ApiError> {
@@ -126,6 +159,7 @@ pub async fn order(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no order {no}")))?;
     let refunds = store.refunds_of(&no).await?;
+    let history = store.history(&no).await?;
     Ok(ok(AdminOrderView {
         order: OrderView::of(&order, state.clock.now()),
         user_id: order.user_id.to_string(),
@@ -137,6 +171,7 @@ pub async fn order(
             .map(|r| r.amount.fen())
             .sum(),
         refunds: refunds.iter().map(RefundView::from).collect(),
+        history: history.into_iter().map(EventView::from).collect(),
     }))
 }
 

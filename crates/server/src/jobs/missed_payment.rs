@@ -29,7 +29,7 @@ pub async fn round(
     let created_before = shop.clock().now() - chrono::Duration::from_std(settings.delay)?;
     let scan = OrderScan::Unpaid { created_before };
     order_round(shop, "missed_payment", scan, &settings.claims, settings.recheck, |item| async move {
-        match shop.reconcile(&item.order).await.map_err(|e| e.to_string())? {
+        match shop.reconcile(&item.order, "missed_payment").await.map_err(|e| e.to_string())? {
             Reconciled::Payment(confirmation) => {
                 tracing::info!(order_no = %item.order.order_no, ?confirmation, "missed payment found by query");
                 if confirmation == Confirmation::Paid {

@@ -25,7 +25,7 @@ pub async fn round(shop: &AppShop, settings: &RedeliverySettings) -> anyhow::Res
     let scan = OrderScan::Undelivered { paid_before };
     order_round(shop, "redelivery", scan, &settings.claims, settings.retry, |item| async move {
         let no = &item.order.order_no;
-        match shop.deliver(no).await.map_err(|e| format!("{e:#}"))? {
+        match shop.deliver(no, "redelivery").await.map_err(|e| format!("{e:#}"))? {
             Delivery::Delivered(_) => {
                 tracing::warn!(order_no = %no, "redelivery sweep delivered an order the relay had not");
                 Ok(Checked::Fixed)

@@ -39,7 +39,7 @@ pub async fn round(shop: &AppShop, settings: &RefundJobSettings) -> anyhow::Resu
     for refund in claimed {
         // A refund that moved was given a fresh schedule by its move; one still open is
         // looked at again later, sooner after a success than after a failure.
-        let (again, error) = match shop.recheck_refund(&refund).await {
+        let (again, error) = match shop.recheck_refund(&refund, "refunds").await {
             Ok(RefundApplied::Moved(_)) => {
                 report.fixed += 1;
                 continue;

@@ -51,7 +51,7 @@ pub async fn round(shop: &AppShop, settings: &RelaySettings) -> anyhow::Result<R
     };
     for event in &events {
         // One failing order never stops the batch: it is retried later with backoff.
-        let outcome = shop.deliver(&event.order_no).await;
+        let outcome = shop.deliver(&event.order_no, "delivery").await;
         let store = shop.store();
         let now = shop.clock().now();
         match outcome {

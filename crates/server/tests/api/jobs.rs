@@ -131,7 +131,7 @@ async fn a_paid_order_whose_event_was_lost_is_delivered_by_the_sweep() {
         .unwrap();
     app.state
         .shop
-        .confirm_payment(&payment, "query")
+        .confirm_payment(&payment, &domain::order::Cause::Query("missed_payment"))
         .await
         .unwrap();
     db.execute_unprepared("DELETE FROM outbox").await.unwrap();

@@ -139,6 +139,46 @@ async fn a_delivered_order_is_refunded_in_part_then_in_full() {
     assert_eq!(mine["data"]["status"], "REFUNDED");
     let (status, _) = refund(&app, &order_no, ask(1)).await;
     assert_eq!(status, 422, "nothing is left to refund");
+
+    // The order's history: every move once, with what caused it (the refunds settled by
+    // WeChat's notification or the refund job's query, whichever came first).
+    let order = admin_order(&app, &order_no).await;
+    let history = order["history"].as_array().expect("a history");
+    let order_moves: Vec<(&str, &str)> = history
+        .iter()
+        .filter(|e| e["refundNo"].is_null())
+        .map(|e| {
+            (
+                e["transition"].as_str().unwrap(),
+                e["cause"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order_moves.iter().map(|m| m.0).collect::<Vec<_>>(),
+        ["prepay", "pay", "deliver", "refund part", "refund all"],
+        "{history:#?}"
+    );
+    assert_eq!(order_moves[0].1, "buyer");
+    assert!(
+        order_moves[1].1.starts_with("notification:"),
+        "{history:#?}"
+    );
+    assert_eq!(order_moves[2].1, "job:delivery");
+    let paid = &history[1];
+    assert_eq!(paid["to"], "PAID");
+    assert_eq!(
+        paid["detail"]["out_trade_no"],
+        order_no.as_str(),
+        "the payment as WeChat reported it"
+    );
+    let first_refund: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["refundNo"] == format!("{order_no}R01").as_str())
+        .collect();
+    assert_eq!(first_refund[0]["transition"], "open");
+    assert_eq!(first_refund[0]["cause"], "operator:admin-token");
+    assert_eq!(first_refund.last().unwrap()["to"], "SUCCESS");
 }
 
 #[tokio::test]

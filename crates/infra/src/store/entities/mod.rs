@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod login_attempt;
 pub mod login_code;
 pub mod order;
+pub mod order_event;
 pub mod outbox;
 pub mod product;
 pub mod reconciliation;
