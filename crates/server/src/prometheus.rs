@@ -94,9 +94,9 @@ fn describe() {
     );
     describe_counter!(
         "chatmall_payments_total",
-        "Payments WeChat vouched for, by how they came (notify, query: a job's or the \
-         buyer's check, reconciliation) and what they did: paid, already_paid, review, \
-         unmatched, error"
+        "Payments WeChat vouched for, by how they came (notify, missed_payment, \
+         buyer_check, expiry, reconciliation) and what they did: paid, already_paid, \
+         review, unmatched, error"
     );
     describe_counter!(
         "chatmall_refund_transitions_total",
