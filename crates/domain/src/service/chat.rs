@@ -408,19 +408,19 @@ impl<A: ChatAccounts> UsageGuard<A> {
 
     /// The ended call in the metrics: its outcome, time to the first token, the quota it
     /// kept (none if refunded) and its tokens.
-    fn counted(&self, outcome: &str, settlement: &Settlement) {
+    fn counted(&self, outcome: UsageStatus, settlement: &Settlement) {
         let model = self.model.as_str().to_owned();
         metrics::counter!("chatmall_chat_calls_total", "model" => model.clone(),
-            "outcome" => outcome.to_ascii_lowercase())
+            "outcome" => outcome.as_str().to_ascii_lowercase())
         .increment(1);
         if let Some(ms) = self.first_token_ms {
             metrics::histogram!("chatmall_chat_first_token_seconds", "model" => model.clone())
                 .record(ms as f64 / 1000.0);
         }
-        let kept = match settlement.charge {
-            _ if outcome == "refunded" => 0,
-            Some(charge) => charge.spent,
-            None => self.taken,
+        let kept = match (outcome, settlement.charge) {
+            (UsageStatus::Refunded, _) => 0,
+            (_, Some(charge)) => charge.spent,
+            (_, None) => self.taken,
         };
         metrics::counter!("chatmall_chat_quota_spent_total", "model" => model.clone())
             .increment(u64::try_from(kept).unwrap_or(0));
@@ -445,7 +445,7 @@ impl<A: ChatAccounts> UsageGuard<A> {
 
     async fn refund(&mut self, error: &str) {
         self.ended = true;
-        self.counted("refunded", &Settlement::default());
+        self.counted(UsageStatus::Refunded, &Settlement::default());
         if let Err(e) = self
             .accounts
             .refund(self.usage, error, self.clock.now())
@@ -458,7 +458,7 @@ impl<A: ChatAccounts> UsageGuard<A> {
     async fn finish(&mut self, end: UsageEnd, reported: Option<TokenUsage>) {
         self.ended = true;
         let settlement = self.settlement(reported);
-        self.counted(end.status().as_str(), &settlement);
+        self.counted(end.status(), &settlement);
         if let Err(e) = self
             .accounts
             .finish(
@@ -483,7 +483,7 @@ impl<A: ChatAccounts> Drop for UsageGuard<A> {
         let (accounts, usage, first) = (self.accounts.clone(), self.usage, self.first_token_ms);
         let now = self.clock.now();
         let settlement = self.settlement(self.reported);
-        self.counted(UsageStatus::Cancelled.as_str(), &settlement);
+        self.counted(UsageStatus::Cancelled, &settlement);
         tracing::info!(%usage, "chat caller went away; the call counts");
         // Drop cannot wait: the write runs in the background (at shutdown the row may stay
         // STARTED, and the interrupted-chats job ends it).

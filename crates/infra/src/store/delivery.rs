@@ -79,7 +79,7 @@ impl SeaStore {
         txn.commit()
             .await
             .with_context(|| format!("deliver order {no}: commit"))?;
-        committed(Transition::DELIVER, cause, true);
+        committed(Transition::DELIVER, cause);
         Ok(Delivery::Delivered(after))
     }
 }

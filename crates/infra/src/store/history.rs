@@ -7,6 +7,7 @@ use super::{SeaStore, from_millis, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::order::{Cause, OrderEvent, OrderNo, Transition};
+use domain::refund::RefundStatus;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -39,6 +40,27 @@ impl<'a> Event<'a> {
             refund_no: None,
             transition: t.name,
             to: t.to.as_str(),
+            cause,
+            detail,
+            at,
+        }
+    }
+
+    /// A move of refund `refund_no` (`transition`, to `to`), in its order's history.
+    pub fn refund(
+        order_no: &'a str,
+        refund_no: &'a str,
+        transition: &'a str,
+        to: RefundStatus,
+        cause: &'a Cause,
+        detail: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            order_no,
+            refund_no: Some(refund_no),
+            transition,
+            to: to.as_str(),
             cause,
             detail,
             at,

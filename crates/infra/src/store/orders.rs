@@ -184,7 +184,7 @@ impl OrderRepository for SeaStore {
         txn.commit()
             .await
             .with_context(|| format!("mark order {no} paid: commit"))?;
-        committed(Transition::PAY, cause, true);
+        committed(Transition::PAY, cause);
         Ok(MarkPaid::Paid)
     }
 
@@ -289,19 +289,16 @@ impl SeaStore {
         }
         record(&txn, Event::order(t, no.as_str(), cause, detail, now)).await?;
         txn.commit().await?;
-        Ok(committed(t, cause, true))
+        committed(t, cause);
+        Ok(true)
     }
 }
 
-/// Counts transition `t` (moved by `cause`) in the metrics if it `happened` (it
-/// committed); says whether.
-pub(super) fn committed(t: Transition, cause: &Cause, happened: bool) -> bool {
-    if happened {
-        metrics::counter!("chatmall_order_transitions_total",
-            "transition" => t.name, "to" => t.to.as_str(), "cause" => cause.kind())
-        .increment(1);
-    }
-    happened
+/// Counts transition `t`, moved by `cause`, in the metrics once it committed.
+pub(super) fn committed(t: Transition, cause: &Cause) {
+    metrics::counter!("chatmall_order_transitions_total",
+        "transition" => t.name, "to" => t.to.as_str(), "cause" => cause.kind())
+    .increment(1);
 }
 
 /// The conditional UPDATE of a transition: `SET status = to, updated_at = now WHERE

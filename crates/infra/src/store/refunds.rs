@@ -22,6 +22,9 @@ use sea_orm::{
     TransactionTrait,
 };
 
+/// A refund's first move in its order's history: it was asked for.
+const REFUND_OPENED: &str = "open";
+
 impl RefundRepository for SeaStore {
     async fn refunds_of(&self, order: &OrderNo) -> anyhow::Result<Vec<Refund>> {
         let rows = refund::Entity::find()
@@ -96,15 +99,15 @@ impl RefundRepository for SeaStore {
         }
         let detail = serde_json::json!({"amount_fen": new.amount.as_i64(),
             "quota_back": new.quota_back, "reason": new.reason.as_str(), "forced": new.forced});
-        let opened = Event {
-            order_no: new.order_no.as_str(),
-            refund_no: Some(new.refund_no.as_str()),
-            transition: "open",
-            to: RefundStatus::Requested.as_str(),
+        let opened = Event::refund(
+            new.order_no.as_str(),
+            new.refund_no.as_str(),
+            REFUND_OPENED,
+            RefundStatus::Requested,
             cause,
-            detail: Some(detail.to_string()),
-            at: new.created_at,
-        };
+            Some(detail.to_string()),
+            new.created_at,
+        );
         record(&txn, opened)
             .await
             .context("open a refund: write the order's history")?;
@@ -165,15 +168,15 @@ impl RefundRepository for SeaStore {
             .await
             .with_context(|| format!("read refund {no}"))?
             .with_context(|| format!("refund {no} vanished"))?;
-        let moved_refund = Event {
-            order_no: &row.order_no,
-            refund_no: Some(&row.refund_no),
-            transition: t.name,
-            to: t.to.as_str(),
+        let moved_refund = Event::refund(
+            &row.order_no,
+            &row.refund_no,
+            t.name,
+            t.to,
             cause,
-            detail: report.map(|r| r.raw.clone()),
-            at: now,
-        };
+            report.map(|r| r.raw.clone()),
+            now,
+        );
         record(&txn, moved_refund)
             .await
             .with_context(|| format!("{} refund {no}: write the order's history", t.name))?;
@@ -206,7 +209,7 @@ impl RefundRepository for SeaStore {
         txn.commit().await.context("move a refund: commit")?;
         metrics::counter!("chatmall_refund_transitions_total", "to" => t.to.as_str()).increment(1);
         if let Some(order_moved) = order_moved {
-            committed(order_moved, cause, true);
+            committed(order_moved, cause);
         }
         Ok(true)
     }
