@@ -11,6 +11,7 @@ pub mod chat;
 pub mod clock;
 pub mod login_code;
 pub mod money;
+pub mod operator;
 pub mod order;
 pub mod ports;
 pub mod product;

@@ -10,6 +10,10 @@ use crate::login_code::{
     StoreCode, StoredCode,
 };
 use crate::money::Fen;
+use crate::operator::{
+    AuditEntry, OperatorAccount, OperatorAttemptCounts, OperatorName, OperatorSession, Password,
+    PasswordHash, Role, SessionDigest,
+};
 use crate::order::{
     Cause, Order, OrderEvent, OrderNo, OrderStatus, PaymentConfirmation, TransactionId,
     UnmatchedPayment,
@@ -790,4 +794,136 @@ pub trait Books: Send + Sync + 'static {
         &self,
         date: chrono::NaiveDate,
     ) -> impl Future<Output = anyhow::Result<Option<ReconciliationReport>>> + Send;
+}
+
+// Operators (issue 15 §1).
+
+/// Operator accounts, their failed logins and their console sessions.
+pub trait Operators: Send + Sync + 'static {
+    /// Stores a new account; `Ok(false)` when the name is taken.
+    fn create_operator(
+        &self,
+        name: &OperatorName,
+        role: Role,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// Gives an existing account a new password and role and ends its sessions; `Ok(false)`
+    /// when there is no such account.
+    fn reset_operator(
+        &self,
+        name: &OperatorName,
+        role: Role,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+    /// The account of `name`.
+    fn operator(
+        &self,
+        name: &OperatorName,
+    ) -> impl Future<Output = anyhow::Result<Option<OperatorAccount>>> + Send;
+    /// Records a login attempt on `name` from `prefix` *before* it is checked, and counts
+    /// the failures since `since` against each, its own included.
+    fn begin_operator_attempt(
+        &self,
+        name: &OperatorName,
+        prefix: &ClientPrefix,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<(AttemptId, OperatorAttemptCounts)>> + Send;
+    /// The attempt did not fail: it no longer counts.
+    fn forget_operator_attempt(
+        &self,
+        id: AttemptId,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Stores a new session of account `operator_id`.
+    fn open_session(
+        &self,
+        operator_id: i64,
+        digest: &SessionDigest,
+        csrf_digest: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// The session of `digest`, if it is live at `now`.
+    fn session(
+        &self,
+        digest: &SessionDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<OperatorSession>>> + Send;
+    /// Ends the session of `digest` (logout).
+    fn end_session(
+        &self,
+        digest: &SessionDigest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// The audit log: what operators did, appended, never changed.
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends `entry`.
+    fn audit(&self, entry: &AuditEntry) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// The newest `limit` entries, newest first; only `actor`'s when given.
+    fn audit_entries(
+        &self,
+        actor: Option<&str>,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<AuditEntry>>> + Send;
+}
+
+/// How operators' passwords and session tokens are made and checked: Argon2id and the
+/// system CSPRNG, in the server.
+pub trait OperatorKeys: Send + Sync + 'static {
+    /// The password's hash, salted (slow on purpose: run off the request threads).
+    fn hash(
+        &self,
+        password: &Password,
+    ) -> impl Future<Output = anyhow::Result<PasswordHash>> + Send;
+    /// Whether `password` is the one hashed in `hash`; with no hash (no such account) it
+    /// takes as long and answers `false`, so timing tells no names.
+    fn verify(
+        &self,
+        hash: Option<&PasswordHash>,
+        password: &Password,
+    ) -> impl Future<Output = bool> + Send;
+    /// A fresh random token (a session's, or its CSRF token).
+    fn fresh_token(&self) -> String;
+    /// The digest a token is stored and looked up by.
+    fn digest(&self, token: &str) -> String;
+}
+
+/// What an operator searches orders by: any of them, all given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderQuery {
+    /// An order number, a WeChat transaction id or a buyer's openid, exactly.
+    pub text: Option<String>,
+    pub status: Option<OrderStatus>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One status's orders in a period: how many, and their amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusTotal {
+    pub status: OrderStatus,
+    pub orders: u64,
+    pub amount: Fen,
+}
+
+/// Orders as the console finds and counts them.
+pub trait OrderSearch: Send + Sync + 'static {
+    /// The newest `limit` orders matching `query`.
+    fn search_orders(
+        &self,
+        query: &OrderQuery,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Order>>> + Send;
+    /// Orders created within `[from, to)`, by status.
+    fn order_totals(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Vec<StatusTotal>>> + Send;
 }

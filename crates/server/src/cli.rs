@@ -37,11 +37,34 @@ pub enum Command {
         #[arg(long, default_value_t = 8090)]
         port: u16,
     },
+    /// Operator accounts for the console at `/admin`.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print a session token for a user (development: the login flow comes later).
     Token {
         /// The user's openid.
         #[arg(long)]
         user: String,
+    },
+}
+
+/// Operator sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an operator account (asks for the password; or reads it from standard input
+    /// when that is not a terminal).
+    Create {
+        /// The login name (a-z, 0-9, '.', '_', '-').
+        #[arg(long)]
+        user: String,
+        /// `admin` acts; `viewer` only sees.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Give an existing account this password and role (ending its sessions).
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -89,6 +112,9 @@ pub fn main() -> anyhow::Result<()> {
             command: None,
             port,
         } => runtime.block_on(sandbox_alone(settings, port)),
+        Command::Admin {
+            command: AdminCommand::Create { user, role, reset },
+        } => runtime.block_on(create_operator(settings, &user, &role, reset)),
         Command::Token { user } => {
             let user = domain::user::UserId::parse(&user)?;
             let secret = if settings.auth.jwt_secret.is_empty() {
@@ -104,6 +130,45 @@ pub fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn create_operator(
+    settings: Settings,
+    user: &str,
+    role: &str,
+    reset: bool,
+) -> anyhow::Result<()> {
+    use domain::operator::{OperatorName, Password, Role};
+    let name = OperatorName::parse(user)?;
+    let role = Role::parse(role)?;
+    let password = Password::new(read_password()?)?;
+    let clock: std::sync::Arc<dyn domain::ports::Clock> =
+        std::sync::Arc::new(domain::clock::SystemClock);
+    let parsed = settings.parse(None)?;
+    let store =
+        std::sync::Arc::new(crate::startup::open_database(&settings, clock.as_ref()).await?);
+    let console = crate::startup::console(&store, &parsed, &clock);
+    let saved = console.save_operator(&name, role, &password, reset).await?;
+    let done = match saved {
+        domain::service::Saved::Created => "created",
+        domain::service::Saved::Reset => "reset (its sessions ended)",
+    };
+    println!("operator {name} ({}) {done}", role.as_str());
+    Ok(())
+}
+
+/// The new password: typed twice at a terminal, or the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password (12 or more characters): ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

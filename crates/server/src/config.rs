@@ -88,11 +88,59 @@ pub struct PagesSettings {
     pub official_account_qr: String,
 }
 
-/// `[admin]`: the operators' API.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// `[admin]`: the operators' console and API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct AdminSettings {
-    /// Bearer token for `/api/v1/admin/*`; empty disables it.
+    /// Bearer token for `/api/v1/admin/*` (automation; audited as `admin-token`); empty
+    /// disables it. Operator accounts log in to the console at `/admin/login` regardless.
     pub token: Secret,
+    /// How long a console session lives, in hours.
+    pub session_hours: u32,
+    /// Failed logins on one operator account within the window before it is refused.
+    pub max_failures_per_account: u32,
+    /// Failed operator logins from one address block within the window before it is refused.
+    pub max_failures_per_address: u32,
+    /// The failure window, in seconds.
+    pub failure_window_secs: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            token: Secret::default(),
+            session_hours: 12,
+            max_failures_per_account: 5,
+            max_failures_per_address: 20,
+            failure_window_secs: 900,
+        }
+    }
+}
+
+impl AdminSettings {
+    /// The console's limits, checked.
+    pub fn policy(&self) -> anyhow::Result<domain::service::ConsolePolicy> {
+        anyhow::ensure!(
+            (1..=24 * 30).contains(&self.session_hours),
+            "admin.session_hours must be 1 to 720, got {}",
+            self.session_hours
+        );
+        anyhow::ensure!(
+            self.max_failures_per_account > 0 && self.max_failures_per_address > 0,
+            "admin.max_failures_per_account and admin.max_failures_per_address must be > 0"
+        );
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.failure_window_secs),
+            "admin.failure_window_secs must be 1 to 86400, got {}",
+            self.failure_window_secs
+        );
+        Ok(domain::service::ConsolePolicy {
+            failures_per_account: self.max_failures_per_account,
+            failures_per_address: self.max_failures_per_address,
+            window: chrono::Duration::seconds(self.failure_window_secs as i64),
+            session_ttl: chrono::Duration::hours(i64::from(self.session_hours)),
+        })
+    }
 }
 
 /// `[server]`
@@ -419,6 +467,7 @@ impl Settings {
             redeem: self.redeem.policy()?,
             limits: self.server.connection_limits(open_files)?,
             chat: self.chat.rules(&self.trial)?,
+            console: self.admin.policy()?,
         })
     }
 
@@ -454,6 +503,7 @@ pub struct Parsed {
     pub redeem: domain::redemption::RedeemPolicy,
     pub limits: crate::serve::ConnectionLimits,
     pub chat: domain::service::ChatRules,
+    pub console: domain::service::ConsolePolicy,
 }
 
 /// The environment prefix of every setting (`CHATMALL__SECTION__KEY`).

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod datadir;
 pub mod http;
 pub mod jobs;

@@ -108,6 +108,7 @@ impl Application {
             clock.clone(),
             parsed.redeem,
         );
+        let console = console(shop.store(), &parsed, &clock);
         let state = AppState {
             login,
             shop,
@@ -123,6 +124,8 @@ impl Application {
             chat: chat.clone(),
             redemptions,
             node_id: settings.server.node_id,
+            console,
+            secure_cookies: base_url.starts_with("https://"),
             clock: clock.clone(),
         };
         let mut router = router(&settings, &parsed, &state, &payments, simulator)?;
@@ -220,6 +223,28 @@ impl Application {
 
 /// Opens the database, refusing to start on a lost one (a data folder with an earlier run's
 /// secrets but no database file is not a fresh install) or on one that cannot be written.
+/// The database as `serve` opens it (migrated, checked), for the command line's tools.
+pub async fn open_database(settings: &Settings, clock: &dyn Clock) -> anyhow::Result<SeaStore> {
+    crate::process::restrict_file_modes();
+    crate::datadir::prepare(&settings.server.data_dir)?;
+    let earlier_run = crate::datadir::earlier_run(&settings.server.data_dir);
+    open_store(settings, &earlier_run, clock).await
+}
+
+/// The operators' console over `store`.
+pub fn console(
+    store: &Arc<SeaStore>,
+    parsed: &Parsed,
+    clock: &Arc<dyn Clock>,
+) -> crate::state::AppConsole {
+    domain::service::Console::new(
+        store.clone(),
+        Arc::new(crate::console::ConsoleKeys::default()),
+        clock.clone(),
+        parsed.console,
+    )
+}
+
 async fn open_store(
     settings: &Settings,
     earlier: &[&str],
@@ -364,14 +389,16 @@ fn router(
     payments: &Payments,
     simulator: Option<crate::officialaccount::simulator::Simulator>,
 ) -> anyhow::Result<axum::Router> {
-    let mut router = crate::http::router(state.clone()).merge(crate::pages::router(
-        state.clone(),
-        crate::pages::PageOptions {
-            sandbox_pay: payments.sandbox.is_some(),
-            simulator: simulator.is_some(),
-            settings: settings.pages.clone(),
-        },
-    )?);
+    let mut router = crate::http::router(state.clone())
+        .merge(crate::console::router(state.clone()))
+        .merge(crate::pages::router(
+            state.clone(),
+            crate::pages::PageOptions {
+                sandbox_pay: payments.sandbox.is_some(),
+                simulator: simulator.is_some(),
+                settings: settings.pages.clone(),
+            },
+        )?);
     if let Some(sandbox) = &payments.sandbox {
         router = router.merge(sandbox.router());
     }

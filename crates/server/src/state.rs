@@ -14,6 +14,9 @@ pub type AppShop = Shop<SeaStore, WechatPayChannel>;
 /// The chat over the real adapters.
 pub type AppChat = domain::service::Chat<SeaStore, crate::chat::Models>;
 
+/// The operators' console over the store.
+pub type AppConsole = domain::service::Console<SeaStore, crate::console::ConsoleKeys>;
+
 /// Redemption codes over the store.
 pub type AppRedemptions = domain::service::Redemptions<SeaStore>;
 
@@ -39,6 +42,10 @@ pub struct AppState {
     pub redemptions: AppRedemptions,
     /// This process's node id (`server.node_id`), for its readiness probe row.
     pub node_id: u16,
+    /// Operator accounts, console sessions and the audit log.
+    pub console: AppConsole,
+    /// Console cookies carry `Secure` (the shop is served over HTTPS).
+    pub secure_cookies: bool,
     /// The one clock every flow reads.
     pub clock: Arc<dyn domain::ports::Clock>,
 }

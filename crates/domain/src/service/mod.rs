@@ -7,6 +7,7 @@ mod callback;
 mod chat;
 mod checkout;
 mod confirm;
+mod console;
 mod deliver;
 mod login;
 mod reconcile;
@@ -19,6 +20,9 @@ pub use callback::{CallbackError, CallbackOutcome};
 pub use chat::{Chat, ChatError, ChatRules, MeteredAnswer};
 pub use checkout::{CheckoutError, PayOrder};
 pub use confirm::{ConfirmError, Confirmation};
+pub use console::{
+    Console, ConsoleLoginError, ConsolePolicy, NewSession, SaveOperatorError, Saved, actor_of,
+};
 pub use login::{Login, LoginPolicy, LongCodes, RedeemError};
 pub use reconcile::{Expired, ReconcileError, Reconciled};
 pub use redeem::{RedeemCodeError, Redeemed, Redemptions};

@@ -24,6 +24,7 @@ mod m20261202_000014_redemption_codes;
 mod m20261202_000015_refunds;
 mod m20261202_000016_reconciliations;
 mod m20261203_000017_order_events;
+mod m20261203_000018_operators;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_refunds::Migration),
             Box::new(m20261202_000016_reconciliations::Migration),
             Box::new(m20261203_000017_order_events::Migration),
+            Box::new(m20261203_000018_operators::Migration),
         ]
     }
 }

@@ -22,12 +22,14 @@ mod history;
 mod jobs;
 mod lane;
 mod login_codes;
+mod operators;
 mod orders;
 mod outbox;
 mod products;
 mod quota;
 mod redemption;
 mod refunds;
+mod search;
 #[cfg(feature = "testing")]
 mod test_support;
 mod unmatched;

@@ -1,19 +1,27 @@
 //! `/api/v1/admin/*`: what operators need to see — job counters, troubled orders (those
-//! whose compensation keeps failing) and verified payments that name no order. Guarded by a bearer token; disabled when none is set.
+//! whose compensation keeps failing) and verified payments that name no order. Guarded by
+//! the admin token or an operator's console session; what acts needs an admin.
 
 use super::envelope::{ApiError, Envelope, ok};
+use crate::console::SignedIn;
 use crate::jobs::stats::JobTotals;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use domain::operator::Actor;
 use domain::ports::{OrderJobs, UnmatchedPayments};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// An operator, proven by the admin token.
-pub struct Operator;
+/// Who asks the admin API: the static admin token (`Authorization: Bearer …`), or an
+/// operator's console session (its cookie, and for anything but a read the session's CSRF
+/// token in `X-CSRF-Token`).
+pub struct Operator(pub Actor);
+
+/// An operator allowed to act (an admin, or the admin token): a viewer gets 403.
+pub struct Acting(pub Actor);
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
@@ -22,25 +30,57 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let expected = state.admin_token.expose();
-        if expected.is_empty() {
-            return Err(ApiError::NotFound(
-                "the admin API is disabled (set admin.token)".into(),
-            ));
-        }
         let given = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().strip_prefix("Bearer ").unwrap_or(v).trim())
-            .unwrap_or_default();
-        // Constant-time, so the token cannot be guessed byte by byte from timings.
-        if aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected.as_bytes())
-            .is_err()
-        {
-            return Err(ApiError::NotLoggedIn("admin token required".into()));
+            .map(|v| v.trim().strip_prefix("Bearer ").unwrap_or(v).trim());
+        if let Some(given) = given {
+            let expected = state.admin_token.expose();
+            // Constant-time, so the token cannot be guessed byte by byte from timings.
+            if expected.is_empty()
+                || aws_lc_rs::constant_time::verify_slices_are_equal(
+                    given.as_bytes(),
+                    expected.as_bytes(),
+                )
+                .is_err()
+            {
+                return Err(ApiError::NotLoggedIn("admin token required".into()));
+            }
+            return Ok(Self(Actor::AdminToken));
         }
-        Ok(Operator)
+        let Some(signed_in) = SignedIn::of(parts, state).await? else {
+            return Err(ApiError::NotLoggedIn(
+                "an operator session or the admin token is required".into(),
+            ));
+        };
+        if !parts.method.is_safe() {
+            let csrf = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            signed_in.check_csrf(state, csrf)?;
+        }
+        Ok(Self(signed_in.actor()))
+    }
+}
+
+impl FromRequestParts<AppState> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Operator(actor) = Operator::from_request_parts(parts, state).await?;
+        if !actor.may_act() {
+            return Err(ApiError::Forbidden(format!(
+                "operator {} is a viewer: viewers see, admins act",
+                actor.name()
+            )));
+        }
+        Ok(Self(actor))
     }
 }
 

@@ -42,6 +42,9 @@ pub enum ApiError {
     BadParameter(String),
     #[error("{0}")]
     NotLoggedIn(String),
+    /// Logged in, but not allowed (a viewer asking to act, a form without its CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -63,6 +66,7 @@ impl ApiError {
         match self {
             Self::BadParameter(_) => (StatusCode::BAD_REQUEST, code::BAD_PARAMETER),
             Self::NotLoggedIn(_) => (StatusCode::UNAUTHORIZED, code::TOKEN_ERROR),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, code::ERROR),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, code::BAD_PARAMETER),
             Self::OffSale(_) => (StatusCode::CONFLICT, code::OFF_SALE),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, code::ERROR),
@@ -71,16 +75,28 @@ impl ApiError {
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, code::ERROR),
         }
     }
+
+    /// Its HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
+    /// Logs it, once, where it becomes a response: the chain goes to the log, never to
+    /// the client.
+    pub fn log(&self) {
+        match self {
+            Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
+            other => {
+                tracing::info!(status = other.status().as_u16(), error = %other, "request refused")
+            }
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        match &self {
-            // The chain goes to the log, never to the client.
-            Self::Internal(e) => tracing::error!(error = ?e, "request failed"),
-            other => tracing::info!(status = status.as_u16(), error = %other, "request refused"),
-        }
+        self.log();
         let retry_after = match &self {
             Self::TooMany {
                 retry_after_secs, ..

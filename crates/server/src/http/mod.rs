@@ -13,7 +13,7 @@ mod notify;
 pub mod portal;
 pub mod reconciliations;
 mod redeem;
-mod refunds;
+pub mod refunds;
 mod request_param;
 mod sale;
 mod usage;

@@ -2,7 +2,7 @@
 //! reconciles a Beijing-time day against WeChat's trade bill now; `GET
 //! /admin/reconciliations/{date}` serves the stored report.
 
-use super::admin::Operator;
+use super::admin::{Acting, Operator};
 use super::envelope::{ApiError, ApiResult, ok};
 use crate::state::AppState;
 use axum::Json;
@@ -92,7 +92,7 @@ fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
 /// POST `admin/reconciliations`.
 pub async fn run(
     State(state): State<AppState>,
-    _: Operator,
+    Acting(actor): Acting,
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> ApiResult<ReportView> {
     let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
@@ -109,7 +109,17 @@ pub async fn run(
             BooksError::Channel(_) => ApiError::Unavailable(e.to_string()),
             BooksError::Store(e) => ApiError::Internal(e),
         })?;
-    Ok(ok(ReportView::from(&report)))
+    let view = ReportView::from(&report);
+    crate::console::audit::record(
+        &state,
+        &actor,
+        domain::operator::AuditAction::Reconciliation,
+        &date.to_string(),
+        None::<&()>,
+        Some(&view),
+    )
+    .await;
+    Ok(ok(view))
 }
 
 /// GET `admin/reconciliations/{date}`.

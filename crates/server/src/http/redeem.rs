@@ -2,7 +2,7 @@
 //! codes once; `GET /admin/redemption_batches` lists batches; `POST /account/redeem` (form
 //! `code`, the user's token) redeems one for the caller.
 
-use super::admin::Operator;
+use super::admin::{Acting, Operator};
 use super::auth::CodeForm;
 use super::current_user::CurrentUser;
 use super::envelope::{ApiError, ApiResult, ok};
@@ -72,7 +72,7 @@ pub struct IssuedBatchView {
 /// POST `admin/redemption_batches`.
 pub async fn create_batch(
     State(state): State<AppState>,
-    _: Operator,
+    Acting(actor): Acting,
     body: Result<Json<NewBatch>, JsonRejection>,
 ) -> ApiResult<IssuedBatchView> {
     let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
@@ -86,8 +86,19 @@ pub async fn create_batch(
     .map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let issued = state.redemptions.issue_batch(terms).await?;
     tracing::info!(batch = %issued.batch.id, count = issued.codes.len(), quota = issued.batch.terms.quota, "redemption batch issued");
+    let batch = BatchView::from(&issued.batch);
+    // The listing only: the codes themselves never reach the log.
+    crate::console::audit::record(
+        &state,
+        &actor,
+        domain::operator::AuditAction::CodeBatch,
+        &issued.batch.id.to_string(),
+        None::<&()>,
+        Some(&batch),
+    )
+    .await;
     Ok(ok(IssuedBatchView {
-        batch: BatchView::from(&issued.batch),
+        batch,
         codes: issued.codes.iter().map(|c| c.display()).collect(),
     }))
 }

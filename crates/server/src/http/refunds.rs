@@ -3,7 +3,7 @@
 //! order with its refunds; `GET /admin/refunds?status=ABNORMAL` lists refunds by state,
 //! each with what an operator should do about it.
 
-use super::admin::Operator;
+use super::admin::{Acting, Operator};
 use super::envelope::{ApiError, ApiResult, ok};
 use super::views::OrderView;
 use crate::state::AppState;
@@ -12,14 +12,12 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
+use domain::operator::{Actor, AuditAction};
 use domain::order::OrderNo;
 use domain::ports::{OrderRepository, RefundRepository};
 use domain::refund::{Refund, RefundAsk, RefundReason, RefundRefusal, RefundStatus};
 use domain::service::RefundError;
 use serde::{Deserialize, Serialize};
-
-/// Who asks, in the refund's record: the static admin token is its own actor.
-const ADMIN_TOKEN_ACTOR: &str = "admin-token";
 
 /// The body of a refund request.
 #[derive(Debug, Deserialize)]
@@ -178,21 +176,55 @@ pub async fn order(
 /// POST `admin/orders/{orderId}/refunds`.
 pub async fn create(
     State(state): State<AppState>,
-    _: Operator,
+    Acting(actor): Acting,
     Path(order_id): Path<String>,
     body: Result<Json<RefundBody>, JsonRejection>,
 ) -> ApiResult<RefundView> {
     let no = order_no(&order_id)?;
     let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
+    let refund = refund_as(
+        &state,
+        &actor,
+        &no,
+        body.amount_fen,
+        &body.reason,
+        body.force,
+    )
+    .await?;
+    Ok(ok(RefundView::from(&refund)))
+}
+
+/// The order's state a refund is audited with.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderState {
+    status: &'static str,
+    amount_fen: u64,
+}
+
+/// Pays `amount_fen` of order `no` back as `actor` asks, and audits it: the one path of the
+/// admin API and of the console.
+pub async fn refund_as(
+    state: &AppState,
+    actor: &Actor,
+    no: &OrderNo,
+    amount_fen: u64,
+    reason: &str,
+    force: bool,
+) -> Result<Refund, ApiError> {
     let bad = |e: RefundRefusal| ApiError::BadParameter(e.to_string());
     let ask = RefundAsk {
-        amount: Fen::new(body.amount_fen).map_err(|e| ApiError::BadParameter(e.to_string()))?,
-        reason: RefundReason::parse(&body.reason).map_err(bad)?,
-        force: body.force,
+        amount: Fen::new(amount_fen).map_err(|e| ApiError::BadParameter(e.to_string()))?,
+        reason: RefundReason::parse(reason).map_err(bad)?,
+        force,
     };
+    let before = state.shop.store().order(no).await?.map(|o| OrderState {
+        status: o.status.as_str(),
+        amount_fen: o.amount.fen(),
+    });
     let refund = state
         .shop
-        .request_refund(&no, &ask, ADMIN_TOKEN_ACTOR)
+        .request_refund(no, &ask, actor.name())
         .await
         .map_err(|e| match e {
             RefundError::OrderNotFound(_) => ApiError::NotFound(e.to_string()),
@@ -203,7 +235,17 @@ pub async fn create(
             RefundError::Busy => ApiError::Unavailable(e.to_string()),
             RefundError::Store(e) => ApiError::Internal(e),
         })?;
-    Ok(ok(RefundView::from(&refund)))
+    let after = RefundView::from(&refund);
+    crate::console::audit::record(
+        state,
+        actor,
+        AuditAction::Refund,
+        no.as_str(),
+        before.as_ref(),
+        Some(&after),
+    )
+    .await;
+    Ok(refund)
 }
 
 /// `?status=`.

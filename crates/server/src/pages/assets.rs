@@ -52,6 +52,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/account.js"),
     ),
     (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/console.js"),
+    ),
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/console.css"),
+    ),
+    (
         "orders.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/orders.js"),

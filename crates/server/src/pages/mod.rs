@@ -19,7 +19,14 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
+pub use login::safe_next;
 pub use template::escape;
+pub use template::fill as fill_layout;
+
+/// The assets' `?v=` cache buster.
+pub fn asset_version() -> &'static str {
+    assets::version()
+}
 
 /// What the pages need to know about the rest of the wiring.
 #[derive(Debug, Clone)]

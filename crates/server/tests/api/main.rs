@@ -5,6 +5,7 @@ mod billing;
 mod buyer_check;
 mod chat;
 mod checkout;
+mod console;
 mod fake_models;
 mod helpers;
 mod jobs;

@@ -4,11 +4,15 @@
 pub mod account;
 pub mod account_model;
 pub mod api_key;
+pub mod audit_entry;
 pub mod chat_usage;
 pub mod health_probe;
 pub mod ledger;
 pub mod login_attempt;
 pub mod login_code;
+pub mod operator;
+pub mod operator_attempt;
+pub mod operator_session;
 pub mod order;
 pub mod order_event;
 pub mod outbox;
