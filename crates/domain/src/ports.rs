@@ -3,7 +3,7 @@
 //! Infrastructure failures travel as `anyhow::Error` (the caller can only log and retry);
 //! outcomes a caller must tell apart are enums.
 
-use crate::account::Account;
+use crate::account::{Account, AccountStatus};
 use crate::chat::{ChatUsage, Price, Settlement, Spend, UsageEnd, UsageId};
 use crate::login_code::{
     AttemptCounts, AttemptId, ClientPrefix, CodeDigest, CodeStrength, LoginCode, SealedCode,
@@ -18,7 +18,7 @@ use crate::order::{
     Cause, Order, OrderEvent, OrderNo, OrderStatus, PaymentConfirmation, TransactionId,
     UnmatchedPayment,
 };
-use crate::product::{ModelType, Product, ProductId};
+use crate::product::{ModelType, Product, ProductDraft, ProductId};
 use crate::reconciliation::{ReconciliationReport, Statement};
 use crate::redemption::{Batch, BatchTerms, RedeemOutcome, RedemptionCode};
 use crate::refund::{Refund, RefundNo, RefundStatus, RefundTransition};
@@ -926,4 +926,78 @@ pub trait OrderSearch: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Vec<StatusTotal>>> + Send;
+}
+
+/// The catalog as operators edit it.
+pub trait ProductAdmin: Send + Sync + 'static {
+    /// Every product, on sale or not, in the catalog's order.
+    fn all_products(&self) -> impl Future<Output = anyhow::Result<Vec<Product>>> + Send;
+    /// Adds a product.
+    fn create_product(
+        &self,
+        draft: &ProductDraft,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Product>> + Send;
+    /// Replaces product `id` with `draft`: the product before, or `None` if there is none.
+    /// Orders already placed keep what they bought.
+    fn update_product(
+        &self,
+        id: ProductId,
+        draft: &ProductDraft,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<Product>>> + Send;
+}
+
+/// One line of an account's ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerLine {
+    pub delta: i64,
+    /// Why (`order_delivery`, `refund`, `redemption`, `operator_adjust`, …).
+    pub reason: String,
+    /// What it refers to (an order number, a refund, an audit reference).
+    pub reference: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What an operator's quota adjustment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adjusted {
+    /// Applied: the account after.
+    Applied(Account),
+    /// A take would drive the balance below zero: nothing changed.
+    ShortOfQuota,
+    /// No such account to take from.
+    NoAccount,
+}
+
+/// Accounts as operators manage them.
+pub trait AccountAdmin: Send + Sync + 'static {
+    /// The newest `limit` accounts, only those whose openid starts with `prefix` when given.
+    fn accounts(
+        &self,
+        prefix: Option<&str>,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<Account>>> + Send;
+    /// The newest `limit` lines of `user`'s ledger.
+    fn ledger_of(
+        &self,
+        user: &UserId,
+        limit: u64,
+    ) -> impl Future<Output = anyhow::Result<Vec<LedgerLine>>> + Send;
+    /// Adds `delta` (or takes it, when negative) through the one credit path, as ledger
+    /// reason `operator_adjust` with `reference` (unique: a repeat changes nothing again).
+    fn adjust_quota(
+        &self,
+        user: &UserId,
+        delta: i64,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Adjusted>> + Send;
+    /// Freezes or unfreezes `user`'s account: the account after, `None` without one.
+    fn set_account_status(
+        &self,
+        user: &UserId,
+        status: AccountStatus,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Option<Account>>> + Send;
 }

@@ -120,3 +120,72 @@ mod tests {
         assert!(ModelType::parse_list("bad model").is_err());
     }
 }
+
+/// A product as an operator writes it (a new one, or an edit): checked here, so the
+/// catalog holds only sellable products. Orders keep their own copy of what they bought.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductDraft {
+    pub name: String,
+    pub description: String,
+    pub quota: Quota,
+    pub model_types: Vec<ModelType>,
+    pub price: Fen,
+    pub sort: i32,
+    pub enabled: bool,
+}
+
+/// Why a draft was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProductDraftError {
+    #[error("a product's name is 1 to 64 characters")]
+    Name,
+    #[error("a product's description is at most 512 characters")]
+    Description,
+    #[error("a product's quota is 1 to 1000000")]
+    Quota,
+    #[error("a product's price is 1 fen to 100000 yuan")]
+    Price,
+    #[error("a product needs at least one model: {0}")]
+    Models(String),
+}
+
+impl ProductDraft {
+    /// Checks an operator's form.
+    pub fn parse(
+        name: &str,
+        description: &str,
+        quota: u32,
+        models: &str,
+        price_fen: u64,
+        sort: i32,
+        enabled: bool,
+    ) -> Result<Self, ProductDraftError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(ProductDraftError::Name);
+        }
+        if description.chars().count() > 512 {
+            return Err(ProductDraftError::Description);
+        }
+        if !(1..=1_000_000).contains(&quota) {
+            return Err(ProductDraftError::Quota);
+        }
+        if !(1..=10_000_000).contains(&price_fen) {
+            return Err(ProductDraftError::Price);
+        }
+        let model_types =
+            ModelType::parse_list(models).map_err(|e| ProductDraftError::Models(e.to_string()))?;
+        if model_types.is_empty() {
+            return Err(ProductDraftError::Models("none given".into()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            description: description.trim().to_owned(),
+            quota,
+            model_types,
+            price: Fen::new(price_fen).map_err(|_| ProductDraftError::Price)?,
+            sort,
+            enabled,
+        })
+    }
+}

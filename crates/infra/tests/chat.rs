@@ -6,6 +6,7 @@ use chatmall_infra::store::SeaStore;
 use chatmall_infra::testing::{on_every_backend, t0};
 use domain::account::AccountStatus;
 use domain::chat::{Charge, Price, Settlement, Spend, TokenUsage, UsageEnd, UsageId, UsageStatus};
+use domain::ports::AccountAdmin as _;
 use domain::ports::AccountRepository;
 use domain::ports::ChatAccounts;
 use domain::product::ModelType;

@@ -138,3 +138,80 @@ fn serve_refuses_an_order_deadline_longer_than_a_code_url_lives() {
         "the error names the key and the value: {stderr}"
     );
 }
+
+/// Runs `chatmall admin create` with `password` on standard input.
+fn admin_create(data: &std::path::Path, args: &[&str], password: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatmall"))
+        .args(["--config", "/nonexistent.toml", "admin", "create"])
+        .args(args)
+        .env("CHATMALL__SERVER__DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn admin_create_makes_an_operator_who_can_log_in_and_reset_gives_a_new_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = "the first long password";
+    let out = admin_create(dir.path(), &["--user", "Alice", "--role", "admin"], first);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("operator alice (admin) created"),
+        "{printed}"
+    );
+    assert!(!printed.contains(first), "the password is never printed");
+
+    let again = admin_create(dir.path(), &["--user", "alice"], "another long password");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let short = admin_create(dir.path(), &["--user", "bob"], "short");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("12 to 1024"));
+    let bad_role = admin_create(dir.path(), &["--user", "bob", "--role", "root"], first);
+    assert!(!bad_role.status.success());
+
+    let second = "the second long password";
+    let reset = admin_create(
+        dir.path(),
+        &["--user", "alice", "--role", "viewer", "--reset"],
+        second,
+    );
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+
+    // The store the server would open holds alice, a viewer now, with the new password.
+    let mut settings = chatmall::config::Settings::default();
+    settings.server.data_dir = dir.path().to_path_buf();
+    let store = std::sync::Arc::new(
+        infra::store::SeaStore::open(
+            &settings.database_url(),
+            infra::store::PoolSize::new(2),
+            infra::store::IfMissing::Refuse,
+        )
+        .await
+        .unwrap(),
+    );
+    let clock: std::sync::Arc<dyn domain::ports::Clock> =
+        std::sync::Arc::new(domain::clock::SystemClock);
+    let console = chatmall::startup::console(&store, &settings.parse(None).unwrap(), &clock);
+    let here = domain::login_code::ClientPrefix::of("127.0.0.1".parse().unwrap());
+    let wrong = domain::operator::Password::offered(first.into()).unwrap();
+    assert!(console.login("alice", &wrong, &here).await.is_err());
+    let right = domain::operator::Password::offered(second.into()).unwrap();
+    let session = console.login("alice", &right, &here).await.unwrap();
+    assert_eq!(session.operator.role, domain::operator::Role::Viewer);
+}

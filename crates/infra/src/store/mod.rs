@@ -5,6 +5,7 @@
 //! as fen, statuses as the domain's short names.
 
 mod accounts;
+mod admin;
 mod api_keys;
 mod books;
 mod chat;

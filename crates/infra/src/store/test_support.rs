@@ -1,12 +1,8 @@
 //! Store methods only tests and tools use (the `testing` feature): no flow needs them yet.
 
-use super::entities::{account, ledger, outbox};
-use super::{SeaStore, millis};
+use super::SeaStore;
+use super::entities::{ledger, outbox};
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use domain::account::AccountStatus;
-use domain::user::UserId;
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 impl SeaStore {
@@ -26,23 +22,5 @@ impl SeaStore {
             .count(&self.reads)
             .await
             .context("count pending outbox events")
-    }
-
-    /// Sets an account's status (freeze or unfreeze); false if the user has no account.
-    pub async fn set_account_status(
-        &self,
-        user: &UserId,
-        status: AccountStatus,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
-        Ok(account::Entity::update_many()
-            .col_expr(account::Column::Status, Expr::value(status.as_str()))
-            .col_expr(account::Column::UpdatedAt, Expr::value(millis(now)))
-            .filter(account::Column::UserId.eq(user.as_str()))
-            .exec(self.writer()?)
-            .await
-            .with_context(|| format!("set the status of account {user}"))?
-            .rows_affected
-            == 1)
     }
 }

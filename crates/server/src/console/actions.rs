@@ -19,14 +19,15 @@ use serde::Deserialize;
 /// Who re-checks in the order's history: an operator, through the console.
 const RECHECK: &str = "operator";
 
-/// Back to `path` with a message for the operator.
+/// Back to `path` (which may have a query already) with a message for the operator.
 pub fn back(path: &str, outcome: Result<String, String>) -> axum::response::Response {
     let (key, text) = match outcome {
         Ok(done) => ("done", done),
         Err(problem) => ("problem", problem),
     };
     let text: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
-    Redirect::to(&format!("{path}?{key}={text}")).into_response()
+    let joint = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{joint}{key}={text}")).into_response()
 }
 
 fn order_no(text: &str) -> Result<OrderNo, ApiError> {

@@ -28,7 +28,7 @@ pub struct Flash {
 }
 
 impl Flash {
-    fn html(&self) -> String {
+    pub fn html(&self) -> String {
         let mut out = String::new();
         if let Some(done) = &self.done {
             out.push_str(&format!(

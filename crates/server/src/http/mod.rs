@@ -12,7 +12,7 @@ mod keys;
 mod notify;
 pub mod portal;
 pub mod reconciliations;
-mod redeem;
+pub mod redeem;
 pub mod refunds;
 mod request_param;
 mod sale;

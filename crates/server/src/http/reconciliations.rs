@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::operator::Actor;
 use domain::ports::Books;
 use domain::reconciliation::ReconciliationReport;
 use domain::service::BooksError;
@@ -84,7 +85,7 @@ impl From<&ReconciliationReport> for ReportView {
     }
 }
 
-fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
+pub fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map_err(|_| ApiError::BadParameter(format!("date {text:?} is not yyyy-MM-dd")))
 }
@@ -96,30 +97,40 @@ pub async fn run(
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> ApiResult<ReportView> {
     let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
-    let date = date_of(&body.date)?;
+    let report = run_as(&state, &actor, &body.date).await?;
+    Ok(ok(ReportView::from(&report)))
+}
+
+/// Reconciles the Beijing day `date` (`yyyy-MM-dd`) now as `actor` asks, and audits it:
+/// the one path of the admin API and of the console.
+pub async fn run_as(
+    state: &AppState,
+    actor: &Actor,
+    date: &str,
+) -> Result<ReconciliationReport, ApiError> {
+    let date = date_of(date)?;
     let today = domain::reconciliation::beijing_date(state.clock.now());
     if date > today {
         return Err(ApiError::BadParameter(format!(
             "{date} has not begun in Beijing"
         )));
     }
-    let report = crate::jobs::books::reconcile(&state, date)
+    let report = crate::jobs::books::reconcile(state, date)
         .await
         .map_err(|e| match e {
             BooksError::Channel(_) => ApiError::Unavailable(e.to_string()),
             BooksError::Store(e) => ApiError::Internal(e),
         })?;
-    let view = ReportView::from(&report);
     crate::console::audit::record(
-        &state,
-        &actor,
+        state,
+        actor,
         domain::operator::AuditAction::Reconciliation,
         &date.to_string(),
         None::<&()>,
-        Some(&view),
+        Some(&ReportView::from(&report)),
     )
     .await;
-    Ok(ok(view))
+    Ok(report)
 }
 
 /// GET `admin/reconciliations/{date}`.

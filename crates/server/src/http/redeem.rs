@@ -14,8 +14,9 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::Uri;
 use chrono::{DateTime, Utc};
+use domain::operator::Actor;
 use domain::product::ModelType;
-use domain::redemption::{Batch, BatchTerms};
+use domain::redemption::{Batch, BatchTerms, IssuedBatch};
 use domain::service::RedeemCodeError;
 use serde::{Deserialize, Serialize};
 
@@ -76,31 +77,45 @@ pub async fn create_batch(
     body: Result<Json<NewBatch>, JsonRejection>,
 ) -> ApiResult<IssuedBatchView> {
     let Json(body) = body.map_err(|e| ApiError::BadParameter(e.body_text()))?;
-    let terms = BatchTerms::parse(
+    let issued = issue_as(
+        &state,
+        &actor,
         body.count,
         body.quota,
         &body.model_types,
         body.expires_at,
-        state.clock.now(),
     )
-    .map_err(|e| ApiError::BadParameter(e.to_string()))?;
+    .await?;
+    Ok(ok(IssuedBatchView {
+        batch: BatchView::from(&issued.batch),
+        codes: issued.codes.iter().map(|c| c.display()).collect(),
+    }))
+}
+
+/// Issues a batch as `actor` asks, and audits it (its listing, never its codes): the one
+/// path of the admin API and of the console.
+pub async fn issue_as(
+    state: &AppState,
+    actor: &Actor,
+    count: i64,
+    quota: i64,
+    model_types: &[String],
+    expires_at: DateTime<Utc>,
+) -> Result<IssuedBatch, ApiError> {
+    let terms = BatchTerms::parse(count, quota, model_types, expires_at, state.clock.now())
+        .map_err(|e| ApiError::BadParameter(e.to_string()))?;
     let issued = state.redemptions.issue_batch(terms).await?;
     tracing::info!(batch = %issued.batch.id, count = issued.codes.len(), quota = issued.batch.terms.quota, "redemption batch issued");
-    let batch = BatchView::from(&issued.batch);
-    // The listing only: the codes themselves never reach the log.
     crate::console::audit::record(
-        &state,
-        &actor,
+        state,
+        actor,
         domain::operator::AuditAction::CodeBatch,
         &issued.batch.id.to_string(),
         None::<&()>,
-        Some(&batch),
+        Some(&BatchView::from(&issued.batch)),
     )
     .await;
-    Ok(ok(IssuedBatchView {
-        batch,
-        codes: issued.codes.iter().map(|c| c.display()).collect(),
-    }))
+    Ok(issued)
 }
 
 /// GET `admin/redemption_batches`: the 100 newest.

@@ -7,6 +7,7 @@ use crate::helpers::{DEADLINE, TestApp};
 use chatmall::config::{ChatModelSettings, ChatUpstreamSettings, Secret, Settings};
 use domain::account::AccountStatus;
 use domain::chat::{ChatUsage, UsageStatus};
+use domain::ports::AccountAdmin as _;
 use domain::ports::ChatAccounts;
 use domain::product::ModelType;
 use domain::user::UserId;

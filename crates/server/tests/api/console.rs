@@ -488,3 +488,289 @@ async fn an_admin_rechecks_an_unpaid_order_at_wechat_from_the_console() {
     );
     assert_eq!(entry.before.as_deref(), Some("\"PAY_WAIT\""));
 }
+
+#[tokio::test]
+async fn an_admin_edits_the_catalog_and_placed_orders_keep_their_price() {
+    let app = app().await;
+    create(&app, "hank", Role::Admin).await;
+    create(&app, "vic", Role::Viewer).await;
+    let placed = app.place_order_ok("o_console_catalog", "1002").await;
+    let admin = login(&app, "hank").await;
+    let viewer = login(&app, "vic").await;
+
+    let edit = [
+        ("name", "100 次对话"),
+        ("description", "dearer now"),
+        ("quota", "100"),
+        ("models", "gpt-4o-mini"),
+        ("price_fen", "1500"),
+        ("sort", "2"),
+        ("on_sale", "true"),
+    ];
+    let with = |csrf: &str| {
+        let mut form = vec![("csrf", csrf.to_owned())];
+        form.extend(edit.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        form
+    };
+    let as_refs =
+        |form: &[(&'static str, String)]| -> Vec<(&'static str, String)> { form.to_vec() };
+    let viewer_form = as_refs(&with(&viewer.csrf));
+    let refs: Vec<(&str, &str)> = viewer_form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        viewer.post(&app, "/admin/products/1002", &refs).await.0,
+        403
+    );
+
+    let admin_form = with(&admin.csrf);
+    let refs: Vec<(&str, &str)> = admin_form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, location) = admin.post(&app, "/admin/products/1002", &refs).await;
+    assert_eq!(status, 303);
+    assert!(location.contains("done="), "{location}");
+
+    // The placed order keeps its price; a new one pays the new price.
+    assert_eq!(app.order(&placed).await.amount.fen(), 990);
+    let newer = app.place_order_ok("o_console_catalog2", "1002").await;
+    assert_eq!(app.order(&newer).await.amount.fen(), 1500);
+    let entry = &audit(&app).await[0];
+    assert_eq!(
+        (
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.target.as_str()
+        ),
+        ("hank", "product.edit", "1002")
+    );
+    let before: Value = serde_json::from_str(entry.before.as_deref().unwrap()).unwrap();
+    let after: Value = serde_json::from_str(entry.after.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (before["priceFen"].as_u64(), after["priceFen"].as_u64()),
+        (Some(990), Some(1500))
+    );
+
+    // A new product, on sale, is in the shop's catalog; a bad one changes nothing.
+    let (status, location) = admin
+        .post(
+            &app,
+            "/admin/products",
+            &[
+                ("csrf", &admin.csrf),
+                ("name", "Console pack"),
+                ("quota", "7"),
+                ("models", "gpt-4o-mini"),
+                ("price_fen", "70"),
+                ("on_sale", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.contains("done=")),
+        (303, true),
+        "{location}"
+    );
+    let (_, catalog) = app
+        .get("o_console_catalog", "/sale/query_product_list")
+        .await;
+    assert!(catalog.to_string().contains("Console pack"), "{catalog}");
+    let (status, location) = admin
+        .post(
+            &app,
+            "/admin/products",
+            &[
+                ("csrf", &admin.csrf),
+                ("name", ""),
+                ("quota", "7"),
+                ("models", "gpt-4o-mini"),
+                ("price_fen", "70"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.contains("problem=")),
+        (303, true),
+        "{location}"
+    );
+    assert_eq!(audit(&app).await[0].action, "product.create");
+}
+
+#[tokio::test]
+async fn an_admin_adjusts_quota_freezes_an_account_and_revokes_its_key() {
+    let app = app().await;
+    create(&app, "ivy", Role::Admin).await;
+    let user = "o_console_account";
+    delivered(&app, user).await;
+    let (status, key) = TestApp::send(
+        app.http
+            .post(format!("{}/api/v1/keys", app.base_url))
+            .bearer_auth(app.token_for(user))
+            .form(&[("name", "laptop")]),
+    )
+    .await;
+    assert_eq!(status, 200, "{key}");
+    let key_id = key["data"]["id"].as_i64().unwrap();
+    let admin = login(&app, "ivy").await;
+    let page = format!("/admin/accounts/{user}");
+    let (status, html) = admin.get(&app, &page).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("order_delivery") && html.contains("laptop"),
+        "{html}"
+    );
+
+    let (status, location) = admin
+        .post(
+            &app,
+            &format!("{page}/adjust"),
+            &[
+                ("csrf", &admin.csrf),
+                ("delta", "50"),
+                ("reason", "support ticket 7"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.contains("done=")),
+        (303, true),
+        "{location}"
+    );
+    assert_eq!(app.quota(user).await, (150, 150));
+    let (status, location) = admin
+        .post(
+            &app,
+            &format!("{page}/adjust"),
+            &[
+                ("csrf", &admin.csrf),
+                ("delta", "-1000"),
+                ("reason", "too much"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.contains("problem=")),
+        (303, true),
+        "{location}"
+    );
+    assert_eq!(
+        app.quota(user).await,
+        (150, 150),
+        "a take beyond the balance changes nothing"
+    );
+    let (status, _) = admin
+        .post(
+            &app,
+            &format!("{page}/adjust"),
+            &[
+                ("csrf", &admin.csrf),
+                ("delta", "-30"),
+                ("reason", "correction"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(app.quota(user).await, (120, 120));
+    let entry = &audit(&app).await[0];
+    assert_eq!(
+        (entry.action.as_str(), entry.target.as_str()),
+        ("account.adjust", user)
+    );
+    let after: Value = serde_json::from_str(entry.after.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (
+            after["delta"].as_i64(),
+            after["surplusQuota"].as_i64(),
+            after["reason"].as_str()
+        ),
+        (Some(-30), Some(120), Some("correction"))
+    );
+
+    assert_eq!(
+        admin
+            .post(&app, &format!("{page}/freeze"), &[("csrf", &admin.csrf)])
+            .await
+            .0,
+        303
+    );
+    let (_, html) = admin.get(&app, &page).await;
+    assert!(html.contains("FROZEN"), "{html}");
+    assert_eq!(audit(&app).await[0].action, "account.freeze");
+    assert_eq!(
+        admin
+            .post(&app, &format!("{page}/unfreeze"), &[("csrf", &admin.csrf)])
+            .await
+            .0,
+        303
+    );
+    assert_eq!(audit(&app).await[0].action, "account.unfreeze");
+
+    let revoke = format!("{page}/keys/{key_id}/revoke");
+    assert_eq!(
+        admin.post(&app, &revoke, &[("csrf", &admin.csrf)]).await.0,
+        303
+    );
+    let (_, keys) = app.get(user, "/keys").await;
+    assert!(keys["data"][0]["revokedAt"].is_string(), "{keys}");
+    assert_eq!(audit(&app).await[0].action, "key.revoke");
+}
+
+#[tokio::test]
+async fn an_admin_issues_codes_and_reconciles_a_day_from_the_console() {
+    let app = app().await;
+    create(&app, "jane", Role::Admin).await;
+    let admin = login(&app, "jane").await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let response = client()
+        .post(format!("{}/admin/batches", app.base_url))
+        .header("cookie", &admin.cookies)
+        .form(&[
+            ("csrf", admin.csrf.as_str()),
+            ("count", "2"),
+            ("quota", "9"),
+            ("models", "gpt-4o-mini"),
+            ("expires", expires.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let codes = html
+        .split("<pre class=\"card\" id=\"codes\">")
+        .nth(1)
+        .unwrap()
+        .split("</pre>")
+        .next()
+        .unwrap();
+    let code = codes.lines().next().unwrap().trim().to_owned();
+    let (status, body, _) = app
+        .post_form("o_console_codes", "/account/redeem", &[("code", &code)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.quota("o_console_codes").await.1, 9);
+    let entry = &audit(&app).await[0];
+    assert_eq!(entry.action, "redemption.batch");
+    assert!(
+        !entry.after.as_deref().unwrap().contains(&code),
+        "codes never reach the audit log"
+    );
+
+    let yesterday = (domain::reconciliation::beijing_date(chrono::Utc::now())
+        - chrono::Duration::days(1))
+    .to_string();
+    let (status, location) = admin
+        .post(
+            &app,
+            "/admin/reconciliations",
+            &[("csrf", &admin.csrf), ("date", &yesterday)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.contains("done="), "{location}");
+    let (status, html) = admin
+        .get(&app, &format!("/admin/reconciliations?date={yesterday}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"verdict\""), "{html}");
+    assert_eq!(audit(&app).await[0].action, "reconciliation.run");
+}

@@ -11,6 +11,7 @@ use chatmall::config::{ChatModelSettings, ChatUpstreamSettings, ModelKind, WordL
 use domain::account::AccountStatus;
 use domain::chat::UsageStatus;
 use domain::order::OrderStatus;
+use domain::ports::AccountAdmin as _;
 use domain::user::UserId;
 use serde_json::{Value, json};
 use std::sync::Arc;
