@@ -82,6 +82,7 @@ export async function startServer(name, env = {}) {
   });
   return {
     base,
+    dataDir,
     async stop() {
       if (!exited) {
         child.kill('SIGTERM');
@@ -90,6 +91,20 @@ export async function startServer(name, env = {}) {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `chatmall admin create` against `server`'s data dir, the password on stdin. */
+export async function createOperator(server, name, role, password) {
+  const child = spawn(BINARY, ['--config', join(server.dataDir, 'none.toml'), 'admin', 'create', '--user', name, '--role', role], {
+    env: { ...process.env, CHATMALL__SERVER__DATA_DIR: server.dataDir },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  child.stdin.end(password + '\n');
+  const code = await new Promise((ok) => child.on('exit', ok));
+  if (code !== 0) throw new Error(`admin create ${name} failed (${code}): ${output}`);
 }
 
 /** Headless Chromium (Debian's), cut off from every network but loopback's. */

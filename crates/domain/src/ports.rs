@@ -1001,3 +1001,25 @@ pub trait AccountAdmin: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<Option<Account>>> + Send;
 }
+
+/// One model's chat calls in a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelUsage {
+    pub model: String,
+    /// Every call, given back or not.
+    pub calls: u64,
+    /// Quota spent by the calls not given back.
+    pub quota_spent: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// The chat's totals, for the console's dashboard.
+pub trait ChatStats: Send + Sync + 'static {
+    /// Calls started within `[from, to)`, by model.
+    fn usage_totals(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = anyhow::Result<Vec<ModelUsage>>> + Send;
+}

@@ -69,6 +69,7 @@ fn pages_work_in_a_headless_browser() {
             "tests/browser/chat.test.mjs",
             "tests/browser/security.test.mjs",
             "tests/browser/money.test.mjs",
+            "tests/browser/console.test.mjs",
         ])
         .current_dir(&root)
         .env("CHATMALL_BIN", env!("CARGO_BIN_EXE_chatmall"))

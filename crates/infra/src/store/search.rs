@@ -1,14 +1,15 @@
-//! The console's order search (by number, transaction id or openid; status; time) and its
-//! totals by status.
+//! The console's order search (by number, transaction id or openid; status; time), its
+//! totals by status, and the chat's totals by model.
 
-use super::entities::order;
+use super::entities::{chat_usage, order};
 use super::orders::to_domain;
 use super::{SeaStore, millis};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use domain::chat::UsageStatus;
 use domain::money::Fen;
 use domain::order::{Order, OrderStatus};
-use domain::ports::{OrderQuery, OrderSearch, StatusTotal};
+use domain::ports::{ChatStats, ModelUsage, OrderQuery, OrderSearch, StatusTotal};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -54,11 +55,7 @@ impl OrderSearch for SeaStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> anyhow::Result<Vec<StatusTotal>> {
-        // SUM is NUMERIC on PostgreSQL and DECIMAL on MySQL: cast back to a 64-bit integer.
-        let integer = match self.reads.get_database_backend() {
-            DbBackend::MySql => "SIGNED",
-            _ => "BIGINT",
-        };
+        let integer = self.integer_type();
         let rows: Vec<(String, i64, Option<i64>)> = order::Entity::find()
             .select_only()
             .column(order::Column::Status)
@@ -85,5 +82,57 @@ impl OrderSearch for SeaStore {
                 })
             })
             .collect()
+    }
+}
+
+impl SeaStore {
+    /// The type a SUM is cast back to: SUM is NUMERIC on PostgreSQL and DECIMAL on MySQL.
+    fn integer_type(&self) -> &'static str {
+        match self.reads.get_database_backend() {
+            DbBackend::MySql => "SIGNED",
+            _ => "BIGINT",
+        }
+    }
+}
+
+impl ChatStats for SeaStore {
+    async fn usage_totals(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<ModelUsage>> {
+        let integer = self.integer_type();
+        let sum = |inner: String| Expr::cust(format!("CAST(SUM({inner}) AS {integer})"));
+        let refunded = UsageStatus::Refunded.as_str();
+        let rows: Vec<(String, i64, Option<i64>, Option<i64>, Option<i64>)> =
+            chat_usage::Entity::find()
+                .select_only()
+                .column(chat_usage::Column::Model)
+                .column_as(Expr::col(chat_usage::Column::Id).count(), "calls")
+                .column_as(
+                    sum(format!(
+                        "CASE WHEN status <> '{refunded}' THEN quota_spent ELSE 0 END"
+                    )),
+                    "spent",
+                )
+                .column_as(sum("COALESCE(prompt_tokens, 0)".into()), "prompt")
+                .column_as(sum("COALESCE(completion_tokens, 0)".into()), "completion")
+                .filter(chat_usage::Column::StartedAt.gte(millis(from)))
+                .filter(chat_usage::Column::StartedAt.lt(millis(to)))
+                .group_by(chat_usage::Column::Model)
+                .into_tuple()
+                .all(&self.reads)
+                .await
+                .context("total chat usage by model")?;
+        Ok(rows
+            .into_iter()
+            .map(|(model, calls, spent, prompt, completion)| ModelUsage {
+                model,
+                calls: u64::try_from(calls).unwrap_or(0),
+                quota_spent: spent.unwrap_or(0),
+                prompt_tokens: prompt.unwrap_or(0),
+                completion_tokens: completion.unwrap_or(0),
+            })
+            .collect())
     }
 }

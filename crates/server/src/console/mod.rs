@@ -7,6 +7,7 @@ mod actions;
 pub mod audit;
 mod books;
 mod catalog;
+mod charts;
 mod keys;
 mod login;
 mod render;

@@ -436,33 +436,49 @@ pub async fn audit(
 
 /// GET `/admin`: today and the last 30 days at a glance.
 pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    use domain::ports::{Books, ChatStats};
     let now = state.clock.now();
     let store = state.shop.store();
     let today = domain::reconciliation::beijing_date(now);
     let (midnight, _) = domain::reconciliation::day_bounds(today);
-    let totals_today = store
-        .order_totals(midnight, now + chrono::Duration::seconds(1))
-        .await?;
-    let month = store
-        .order_totals(
-            midnight - chrono::Duration::days(29),
-            now + chrono::Duration::seconds(1),
-        )
-        .await?;
+    let first = today - chrono::Duration::days(29);
+    let (since, _) = domain::reconciliation::day_bounds(first);
+    let until = now + chrono::Duration::seconds(1);
+    let created = store.order_totals(since, until).await?;
+    let paid = store.orders_paid_between(since, until).await?;
+    let refunds = store.refunds_created_between(since, until).await?;
+    let usage = store.usage_totals(since, until).await?;
     let troubled = store
         .troubled_orders(state.troubled_after, 1000)
         .await?
         .len();
-    let paid = |totals: &[domain::ports::StatusTotal]| {
-        totals
-            .iter()
-            .filter(|t| t.status.is_paid())
-            .fold((0u64, 0u64), |(n, fen), t| {
-                (n + t.orders, fen + t.amount.fen())
-            })
-    };
-    let (today_orders, today_fen) = paid(&totals_today);
-    let (month_orders, month_fen) = paid(&month);
+
+    // Paid orders by the Beijing day they were paid on.
+    let mut by_day: Vec<(chrono::NaiveDate, u64, u64, u64)> = (0..30)
+        .map(|i| (first + chrono::Duration::days(i), 0, 0, 0))
+        .collect();
+    for order in &paid {
+        let Some(at) = order.paid_at else { continue };
+        let day = domain::reconciliation::beijing_date(at);
+        if let Some(slot) = by_day.iter_mut().find(|(d, ..)| *d == day) {
+            slot.1 += 1;
+            slot.2 += order.amount.fen();
+            slot.3 += u64::from(order.quota);
+        }
+    }
+    let paid_today = paid
+        .iter()
+        .filter(|o| o.paid_at.is_some_and(|at| at >= midnight));
+    let (today_orders, today_fen) =
+        paid_today.fold((0u64, 0u64), |(n, fen), o| (n + 1, fen + o.amount.fen()));
+    let month_fen: u64 = by_day.iter().map(|d| d.2).sum();
+    let quota_sold: u64 = by_day.iter().map(|d| d.3).sum();
+    let quota_spent: i64 = usage.iter().map(|u| u.quota_spent).sum();
+    let refunded_fen: u64 = refunds
+        .iter()
+        .filter(|r| r.status == domain::refund::RefundStatus::Success)
+        .map(|r| r.amount.fen())
+        .sum();
     let yuan = |fen: u64| {
         domain::money::Fen::new(fen)
             .map(|f| f.to_string())
@@ -471,16 +487,51 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Pa
     let stat = |id: &str, value: String, label: &str| {
         format!("<div class=\"stat\" id=\"{id}\"><b>{value}</b><span>{label}</span></div>")
     };
+    let revenue_chart = super::charts::daily_bars(
+        "revenue-chart",
+        &by_day
+            .iter()
+            .map(|d| (d.0, d.2 as f64 / 100.0))
+            .collect::<Vec<_>>(),
+        "¥ / day",
+    );
+    let orders_chart = super::charts::daily_bars(
+        "orders-chart",
+        &by_day.iter().map(|d| (d.0, d.1 as f64)).collect::<Vec<_>>(),
+        "paid orders / day",
+    );
     let by_status = table(
         "orders-by-status",
         &["状态 Status", "订单 Orders", "金额 ¥"],
-        month
+        created
             .iter()
             .map(|t| {
                 vec![
                     status(t.status.as_str()),
                     t.orders.to_string(),
                     t.amount.to_string(),
+                ]
+            })
+            .collect(),
+    );
+    let by_model = table(
+        "chat-by-model",
+        &[
+            "模型 Model",
+            "调用 Calls",
+            "额度 Quota spent",
+            "prompt tokens",
+            "completion tokens",
+        ],
+        usage
+            .iter()
+            .map(|u| {
+                vec![
+                    escape(&u.model),
+                    u.calls.to_string(),
+                    u.quota_spent.to_string(),
+                    u.prompt_tokens.to_string(),
+                    u.completion_tokens.to_string(),
                 ]
             })
             .collect(),
@@ -509,34 +560,49 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Pa
             })
             .collect(),
     );
-    let body = format!(
-        "<h1>概览 Dashboard</h1><div class=\"grid\">{a}{b}{c}{d}{e}</div>\
-         <h2>近 30 天订单 Orders, last 30 days (Beijing days)</h2>{by_status}<h2>后台任务 Jobs</h2>{jobs}",
-        a = stat(
+    let stats = [
+        stat(
             "today-paid",
             today_orders.to_string(),
-            "今日付款订单 paid today"
+            "今日付款订单 paid today",
         ),
-        b = stat(
+        stat(
             "today-revenue",
             format!("¥{}", yuan(today_fen)),
-            "今日收入 revenue today"
+            "今日收入 revenue today",
         ),
-        c = stat(
-            "month-paid",
-            month_orders.to_string(),
-            "30 天付款订单 paid, 30 days"
-        ),
-        d = stat(
+        stat(
             "month-revenue",
             format!("¥{}", yuan(month_fen)),
-            "30 天收入 revenue, 30 days"
+            "30 天收入 revenue, 30 days",
         ),
-        e = stat(
+        stat(
+            "month-refunded",
+            format!("¥{}", yuan(refunded_fen)),
+            "30 天退款 refunded, 30 days",
+        ),
+        stat(
+            "quota-sold",
+            quota_sold.to_string(),
+            "30 天售出额度 quota sold",
+        ),
+        stat(
+            "quota-spent",
+            quota_spent.to_string(),
+            "30 天消耗额度 quota spent",
+        ),
+        stat(
             "troubled-count",
             format!("<a href=\"/admin/troubled\">{troubled}</a>"),
-            "异常订单 troubled orders"
+            "异常订单 troubled orders",
         ),
+    ]
+    .concat();
+    let body = format!(
+        "<h1>概览 Dashboard</h1><div class=\"grid\">{stats}</div>\
+         <h2>每日收入 Revenue by Beijing day</h2>{revenue_chart}<h2>每日付款订单 Paid orders by day</h2>{orders_chart}\
+         <h2>近 30 天下单 Orders placed, last 30 days, by status</h2>{by_status}\
+         <h2>近 30 天对话 Chat, last 30 days, by model</h2>{by_model}<h2>后台任务 Jobs</h2>{jobs}"
     );
     Ok(page("Dashboard", "/admin", Some(&signed_in), &body))
 }

@@ -288,6 +288,12 @@ async fn a_viewer_sees_everything_and_changes_nothing() {
         html.contains("viewer-note") && !html.contains("refund-form"),
         "{html}"
     );
+    // The dashboard counts the paid order, and draws it.
+    let (_, html) = browser.get(&app, "/admin").await;
+    assert!(html.contains("id=\"today-paid\"><b>1</b>"), "{html}");
+    assert!(html.contains("id=\"today-revenue\"><b>¥9.90</b>"), "{html}");
+    assert!(html.contains("id=\"quota-sold\"><b>100</b>"), "{html}");
+    assert!(html.contains("<svg id=\"revenue-chart\""), "{html}");
 
     // With a valid CSRF token, a viewer's form is still refused; so is the admin API.
     let (status, _) = browser
