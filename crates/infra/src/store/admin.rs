@@ -2,7 +2,9 @@
 //! one credit path, freezing).
 
 use super::entities::{account, ledger, product};
-use super::{SeaStore, accounts, credit, from_millis, millis, products, rollback};
+use super::{
+    SeaStore, accounts, credit, from_millis, is_unique_violation, millis, products, rollback,
+};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::{Account, AccountStatus};
@@ -51,14 +53,32 @@ impl ProductAdmin for SeaStore {
         draft: &ProductDraft,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Product> {
-        let mut row = product_row(draft);
-        row.created_at = Set(millis(now));
-        row.updated_at = Set(millis(now));
-        let id = product::Entity::insert(row)
-            .exec(self.writer()?)
-            .await
-            .context("create a product")?
-            .last_insert_id;
+        // Product ids are the catalog's own numbers (the original's 1001, 1002, …), not an
+        // auto-increment: the next after the highest, taken again if another insert won it.
+        let mut attempts = 0;
+        let id = loop {
+            let highest: Option<i64> = product::Entity::find()
+                .select_only()
+                .column_as(product::Column::Id.max(), "highest")
+                .into_tuple()
+                .one(self.writer()?)
+                .await
+                .context("find the highest product id")?
+                .flatten();
+            let id = highest.unwrap_or(1000) + 1;
+            let mut row = product_row(draft);
+            row.id = Set(id);
+            row.created_at = Set(millis(now));
+            row.updated_at = Set(millis(now));
+            match product::Entity::insert(row)
+                .exec_without_returning(self.writer()?)
+                .await
+            {
+                Ok(_) => break id,
+                Err(e) if is_unique_violation(&e) && attempts < 5 => attempts += 1,
+                Err(e) => return Err(e).context("create a product"),
+            }
+        };
         let created = product::Entity::find_by_id(id)
             .one(self.writer()?)
             .await
