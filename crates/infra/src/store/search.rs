@@ -95,6 +95,9 @@ impl SeaStore {
     }
 }
 
+/// A model's totals as selected: model, calls, quota spent, prompt and completion tokens.
+type UsageRow = (String, i64, Option<i64>, Option<i64>, Option<i64>);
+
 impl ChatStats for SeaStore {
     async fn usage_totals(
         &self,
@@ -104,26 +107,25 @@ impl ChatStats for SeaStore {
         let integer = self.integer_type();
         let sum = |inner: String| Expr::cust(format!("CAST(SUM({inner}) AS {integer})"));
         let refunded = UsageStatus::Refunded.as_str();
-        let rows: Vec<(String, i64, Option<i64>, Option<i64>, Option<i64>)> =
-            chat_usage::Entity::find()
-                .select_only()
-                .column(chat_usage::Column::Model)
-                .column_as(Expr::col(chat_usage::Column::Id).count(), "calls")
-                .column_as(
-                    sum(format!(
-                        "CASE WHEN status <> '{refunded}' THEN quota_spent ELSE 0 END"
-                    )),
-                    "spent",
-                )
-                .column_as(sum("COALESCE(prompt_tokens, 0)".into()), "prompt")
-                .column_as(sum("COALESCE(completion_tokens, 0)".into()), "completion")
-                .filter(chat_usage::Column::StartedAt.gte(millis(from)))
-                .filter(chat_usage::Column::StartedAt.lt(millis(to)))
-                .group_by(chat_usage::Column::Model)
-                .into_tuple()
-                .all(&self.reads)
-                .await
-                .context("total chat usage by model")?;
+        let rows: Vec<UsageRow> = chat_usage::Entity::find()
+            .select_only()
+            .column(chat_usage::Column::Model)
+            .column_as(Expr::col(chat_usage::Column::Id).count(), "calls")
+            .column_as(
+                sum(format!(
+                    "CASE WHEN status <> '{refunded}' THEN quota_spent ELSE 0 END"
+                )),
+                "spent",
+            )
+            .column_as(sum("COALESCE(prompt_tokens, 0)".into()), "prompt")
+            .column_as(sum("COALESCE(completion_tokens, 0)".into()), "completion")
+            .filter(chat_usage::Column::StartedAt.gte(millis(from)))
+            .filter(chat_usage::Column::StartedAt.lt(millis(to)))
+            .group_by(chat_usage::Column::Model)
+            .into_tuple()
+            .all(&self.reads)
+            .await
+            .context("total chat usage by model")?;
         Ok(rows
             .into_iter()
             .map(|(model, calls, spent, prompt, completion)| ModelUsage {

@@ -4,7 +4,7 @@
 use super::session::SignedIn;
 use crate::http::envelope::ApiError;
 use crate::pages::escape;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 const LAYOUT: &str = include_str!("../../templates/console.html");
@@ -63,25 +63,12 @@ pub fn page(title: &str, section: &str, signed_in: Option<&SignedIn>, body: &str
 /// The console's headers: no script at all but its own file, never framed, never cached
 /// (its pages hold personal data).
 pub fn console_response(status: StatusCode, html: String) -> Response {
-    let mut response = (status, Html(html)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    crate::pages::with_page_headers(
+        (status, Html(html)).into_response(),
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        "no-store",
+    )
 }
 
 /// The hidden field every state-changing form carries.

@@ -7,9 +7,7 @@ use crate::pages::escape;
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use domain::order::{Order, OrderNo, OrderStatus};
-use domain::ports::{
-    OrderJobs, OrderQuery, OrderRepository, OrderSearch, RefundRepository, UnmatchedPayments,
-};
+use domain::ports::{OrderJobs, OrderQuery, OrderSearch, UnmatchedPayments};
 use serde::Deserialize;
 
 fn status(text: &str) -> String {
@@ -150,13 +148,7 @@ pub async fn order(
     Query(flash): Query<Flash>,
 ) -> PageResult {
     let no = OrderNo::parse(&no).map_err(|e| ApiError::BadParameter(e.to_string()))?;
-    let store = state.shop.store();
-    let order = store
-        .order(&no)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no order {no}")))?;
-    let refunds = store.refunds_of(&no).await?;
-    let history = store.history(&no).await?;
+    let (order, refunds, history) = crate::http::refunds::order_file(&state, &no).await?;
     let facts = [
         ("状态 Status", status(order.status.as_str())),
         (

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
 use domain::operator::{Actor, AuditAction};
-use domain::order::OrderNo;
+use domain::order::{Order, OrderNo};
 use domain::ports::{OrderRepository, RefundRepository};
 use domain::refund::{Refund, RefundAsk, RefundReason, RefundRefusal, RefundStatus};
 use domain::service::RefundError;
@@ -144,20 +144,28 @@ fn order_no(text: &str) -> Result<OrderNo, ApiError> {
     OrderNo::parse(text).map_err(|e| ApiError::BadParameter(e.to_string()))
 }
 
+/// Order `no` with its refunds and its history (what support reads), or 404.
+pub async fn order_file(
+    state: &AppState,
+    no: &OrderNo,
+) -> Result<(Order, Vec<Refund>, Vec<domain::order::OrderEvent>), ApiError> {
+    let store = state.shop.store();
+    let order = store
+        .order(no)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no order {no}")))?;
+    let refunds = store.refunds_of(no).await?;
+    let history = store.history(no).await?;
+    Ok((order, refunds, history))
+}
+
 /// GET `admin/orders/{orderId}`.
 pub async fn order(
     State(state): State<AppState>,
     _: Operator,
     Path(order_id): Path<String>,
 ) -> ApiResult<AdminOrderView> {
-    let no = order_no(&order_id)?;
-    let store = state.shop.store();
-    let order = store
-        .order(&no)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no order {no}")))?;
-    let refunds = store.refunds_of(&no).await?;
-    let history = store.history(&no).await?;
+    let (order, refunds, history) = order_file(&state, &order_no(&order_id)?).await?;
     Ok(ok(AdminOrderView {
         order: OrderView::of(&order, state.clock.now()),
         user_id: order.user_id.to_string(),

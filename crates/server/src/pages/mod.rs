@@ -96,15 +96,26 @@ async fn personal(title: &'static str, name: &'static str, body: &'static str) -
 /// The security headers every page carries: its scripts and styles come only from this
 /// server (no inline script), so injected markup could not run and read the token.
 fn html_page(body: String) -> Response {
-    let mut response = Html(body).into_response();
+    // The shells are tiny and change with each release; personal data is never in them.
+    with_page_headers(
+        Html(body).into_response(),
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: https: http:; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        "no-cache",
+    )
+}
+
+/// `response` with a page's headers: `csp`, no sniffing, same-origin referrers, `cache`.
+pub fn with_page_headers(
+    mut response: Response,
+    csp: &'static str,
+    cache: &'static str,
+) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; \
-             img-src 'self' data: https: http:; connect-src 'self'; \
-             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
+        HeaderValue::from_static(csp),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -114,7 +125,6 @@ fn html_page(body: String) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    // The shells are tiny and change with each release; personal data is never in them.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
