@@ -183,7 +183,8 @@ pub struct OperatorSession {
 /// The failures an operator login attempt was counted among, its own included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperatorAttemptCounts {
-    /// Failures against the account's name in the window.
+    /// Failures against the account's name from the attempt's address block in the window
+    /// (not from everywhere: else anyone could keep an operator locked out).
     pub by_name: u32,
     /// Failures from the address block in the window.
     pub by_address: u32,

@@ -823,7 +823,8 @@ pub trait Operators: Send + Sync + 'static {
         name: &OperatorName,
     ) -> impl Future<Output = anyhow::Result<Option<OperatorAccount>>> + Send;
     /// Records a login attempt on `name` from `prefix` *before* it is checked, and counts
-    /// the failures since `since` against each, its own included.
+    /// the failures since `since` on `name` from `prefix`, and from `prefix` on any name,
+    /// its own included.
     fn begin_operator_attempt(
         &self,
         name: &OperatorName,

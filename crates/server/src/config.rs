@@ -97,7 +97,8 @@ pub struct AdminSettings {
     pub token: Secret,
     /// How long a console session lives, in hours.
     pub session_hours: u32,
-    /// Failed logins on one operator account within the window before it is refused.
+    /// Failed logins on one operator account from one address block within the window
+    /// before that block is refused for that account.
     pub max_failures_per_account: u32,
     /// Failed operator logins from one address block within the window before it is refused.
     pub max_failures_per_address: u32,

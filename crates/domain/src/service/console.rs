@@ -133,7 +133,8 @@ impl<S: Operators + AuditLog, K: OperatorKeys> Console<S, K> {
             .map_err(ConsoleLoginError::Store)?;
         if counts.by_name > p.failures_per_account || counts.by_address > p.failures_per_address {
             self.forget(attempt).await?;
-            tracing::warn!(operator = %name, prefix = prefix.as_str(), "operator login limited");
+            // No name in the log: a password typed into the name field would land there.
+            tracing::warn!(prefix = prefix.as_str(), "operator login limited");
             return Err(ConsoleLoginError::Limited {
                 retry_after: p.window,
             });
@@ -145,7 +146,15 @@ impl<S: Operators + AuditLog, K: OperatorKeys> Console<S, K> {
             .map_err(ConsoleLoginError::Store)?;
         let hash = account.as_ref().map(|a| &a.password_hash);
         if !self.keys.verify(hash, password).await {
-            tracing::warn!(operator = %name, prefix = prefix.as_str(), "operator login failed");
+            match &account {
+                Some(_) => {
+                    tracing::warn!(operator = %name, prefix = prefix.as_str(), "operator login failed")
+                }
+                None => tracing::warn!(
+                    prefix = prefix.as_str(),
+                    "operator login failed: no such operator"
+                ),
+            }
             return Err(ConsoleLoginError::Wrong);
         }
         let account = account.ok_or(ConsoleLoginError::Wrong)?;

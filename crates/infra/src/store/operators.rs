@@ -115,6 +115,7 @@ impl Operators for SeaStore {
         };
         let by_name = recent()
             .filter(operator_attempt::Column::Name.eq(name.as_str()))
+            .filter(operator_attempt::Column::Prefix.eq(prefix.as_str()))
             .count(self.writer()?)
             .await
             .context("count an operator's failed logins")?;

@@ -257,6 +257,10 @@ pub async fn adjust(
     }
     let store = state.shop.store();
     let before: Option<Account> = store.account(&user).await?;
+    if before.is_none() {
+        // A credit would open an account nobody ever had: adjust only what exists.
+        return Err(ApiError::NotFound(format!("{user} has no account")).into());
+    }
     let now = state.clock.now();
     // Unique per adjustment: the operator, the instant, the user.
     let reference = format!("{}:{}", actor.name(), now.timestamp_micros());

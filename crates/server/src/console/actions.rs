@@ -135,14 +135,26 @@ pub async fn recheck(
             }
         }
     };
-    let after = store.order(&no).await?.map(|o| o.status.as_str());
+    /// What the audit log keeps of a re-check: the status it left and what it found.
+    #[derive(serde::Serialize)]
+    struct Rechecked<'a> {
+        status: Option<&'static str>,
+        outcome: &'a str,
+    }
+    let after = Rechecked {
+        status: store.order(&no).await?.map(|o| o.status.as_str()),
+        outcome: match &outcome {
+            Ok(done) => done,
+            Err(problem) => problem,
+        },
+    };
     audit::record(
         &state,
         &actor,
         AuditAction::Recheck,
         no.as_str(),
         Some(&order.status.as_str()),
-        after.as_ref(),
+        Some(&after),
     )
     .await;
     Ok(back(&page, outcome))

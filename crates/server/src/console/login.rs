@@ -76,8 +76,16 @@ pub async fn show(Query(query): Query<NextQuery>) -> Response {
 pub async fn submit(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
+    headers: axum::http::HeaderMap,
     Form(login): Form<LoginForm>,
 ) -> PageResult {
+    // Another site must not log this browser into an account of its choosing.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() == b"cross-site")
+    {
+        return Err(ApiError::Forbidden("a login form must come from this site".into()).into());
+    }
     let next = console_next(Some(&login.next));
     let refused = |status: StatusCode, problem: &str| {
         let mut response = page("Login", "", None, &form(&next, Some(problem)));

@@ -125,7 +125,11 @@ impl axum::extract::FromRequestParts<AppState> for SignedIn {
         match Self::of(parts, state).await {
             Ok(Some(signed_in)) => Ok(signed_in),
             Ok(None) => {
-                let here = parts.uri.path_and_query().map_or("/admin", |p| p.as_str());
+                // A form posted after the session ended cannot be replayed by a GET.
+                let here = match parts.method.is_safe() {
+                    true => parts.uri.path_and_query().map_or("/admin", |p| p.as_str()),
+                    false => "/admin",
+                };
                 let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
                 Err(
                     axum::response::Redirect::to(&format!("/admin/login?next={next}"))

@@ -230,19 +230,39 @@ pub async fn refund_as(
         status: o.status.as_str(),
         amount_fen: o.amount.fen(),
     });
-    let refund = state
-        .shop
-        .request_refund(no, &ask, actor.name())
-        .await
-        .map_err(|e| match e {
-            RefundError::OrderNotFound(_) => ApiError::NotFound(e.to_string()),
-            RefundError::Refused(RefundRefusal::Reason | RefundRefusal::Zero) => {
-                ApiError::BadParameter(e.to_string())
-            }
-            RefundError::Refused(_) => ApiError::Refused(e.to_string()),
-            RefundError::Busy => ApiError::Unavailable(e.to_string()),
-            RefundError::Store(e) => ApiError::Internal(e),
-        })?;
+    let asked = state.shop.request_refund(no, &ask, actor.name()).await;
+    if let Err(e @ (RefundError::Busy | RefundError::Store(_))) = &asked {
+        // The refund may have been opened (and sent) before the failure: the audit log
+        // says it was asked for, and that its outcome is not known here.
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Unknown {
+            amount_fen: u64,
+            outcome: String,
+        }
+        let after = Unknown {
+            amount_fen,
+            outcome: format!("unknown: {e}"),
+        };
+        crate::console::audit::record(
+            state,
+            actor,
+            AuditAction::Refund,
+            no.as_str(),
+            before.as_ref(),
+            Some(&after),
+        )
+        .await;
+    }
+    let refund = asked.map_err(|e| match e {
+        RefundError::OrderNotFound(_) => ApiError::NotFound(e.to_string()),
+        RefundError::Refused(RefundRefusal::Reason | RefundRefusal::Zero) => {
+            ApiError::BadParameter(e.to_string())
+        }
+        RefundError::Refused(_) => ApiError::Refused(e.to_string()),
+        RefundError::Busy => ApiError::Unavailable(e.to_string()),
+        RefundError::Store(e) => ApiError::Internal(e),
+    })?;
     let after = RefundView::from(&refund);
     crate::console::audit::record(
         state,

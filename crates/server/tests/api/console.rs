@@ -780,3 +780,77 @@ async fn an_admin_issues_codes_and_reconciles_a_day_from_the_console() {
     assert!(html.contains("id=\"verdict\""), "{html}");
     assert_eq!(audit(&app).await[0].action, "reconciliation.run");
 }
+
+async fn login_from(app: &TestApp, address: &str, name: &str, password: &str) -> u16 {
+    client()
+        .post(format!("{}/admin/login", app.base_url))
+        .header("x-forwarded-for", address)
+        .form(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn failing_on_purpose_locks_an_account_out_from_that_block_only() {
+    let app = app_with(|s| {
+        s.login.trust_forwarded_for = true;
+        s.admin.max_failures_per_account = 3;
+    })
+    .await;
+    create(&app, "kate", Role::Admin).await;
+    for _ in 0..3 {
+        assert_eq!(login_from(&app, "10.0.0.7", "kate", "guess").await, 401);
+    }
+    assert_eq!(
+        login_from(&app, "10.0.0.9", "kate", PASSWORD).await,
+        429,
+        "same /24"
+    );
+    // The operator, elsewhere, still gets in.
+    assert_eq!(login_from(&app, "10.0.1.7", "kate", PASSWORD).await, 303);
+}
+
+#[tokio::test]
+async fn a_cross_site_login_an_adjustment_of_nobody_and_a_stale_form_change_nothing() {
+    let app = app().await;
+    create(&app, "liam", Role::Admin).await;
+    let cross = client()
+        .post(format!("{}/admin/login", app.base_url))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("name", "liam"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status().as_u16(), 403);
+    assert!(cross.headers().get("set-cookie").is_none());
+
+    let admin = login(&app, "liam").await;
+    let (status, _) = admin
+        .post(
+            &app,
+            "/admin/accounts/o_console_nobody/adjust",
+            &[("csrf", &admin.csrf), ("delta", "5"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(app.quota("o_console_nobody").await, (0, 0));
+
+    // A form posted after the session ended goes to the login page, and then to the
+    // console's front page (a GET of the form's route would be refused).
+    app.clock.advance(chrono::Duration::hours(13));
+    let (status, location) = admin
+        .post(
+            &app,
+            "/admin/products",
+            &[("csrf", &admin.csrf), ("name", "late")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/admin/login?next=%2Fadmin")
+    );
+    assert!(audit(&app).await.iter().all(|e| e.action == "login"));
+}
