@@ -159,7 +159,22 @@ impl<S: Operators + AuditLog, K: OperatorKeys> Console<S, K> {
         }
         let account = account.ok_or(ConsoleLoginError::Wrong)?;
         self.forget(attempt).await?;
+        let verified = account.password_hash.clone();
         let session = self.open(account, now).await?;
+        // A reset between the check and the session's row would leave the old password's
+        // session alive: read the account again after, and end it if its password moved.
+        let current = self
+            .store
+            .operator(&name)
+            .await
+            .map_err(ConsoleLoginError::Store)?;
+        if current.is_none_or(|a| a.password_hash != verified) {
+            self.store
+                .end_session(&SessionDigest(self.keys.digest(&session.token)), now)
+                .await
+                .map_err(ConsoleLoginError::Store)?;
+            return Err(ConsoleLoginError::Wrong);
+        }
         let actor = actor_of(&session.operator);
         self.audit(&actor, AuditAction::Login, name.as_str(), None, None)
             .await
@@ -250,5 +265,158 @@ pub fn actor_of(operator: &OperatorAccount) -> Actor {
     Actor::Operator {
         name: operator.name.clone(),
         role: operator.role,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::login_code::AttemptId;
+    use crate::operator::{AuditEntry, OperatorAttemptCounts, PasswordHash};
+    use std::sync::Mutex;
+
+    /// An account whose password a reset changes right after its first read.
+    #[derive(Default)]
+    struct ResetMidLogin {
+        reads: Mutex<u32>,
+        ended: Mutex<Vec<String>>,
+    }
+
+    fn account(hash: &str) -> OperatorAccount {
+        OperatorAccount {
+            id: 1,
+            name: OperatorName::parse("ann").unwrap(),
+            role: Role::Admin,
+            password_hash: PasswordHash(hash.into()),
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    impl Operators for ResetMidLogin {
+        async fn create_operator(
+            &self,
+            _: &OperatorName,
+            _: Role,
+            _: &PasswordHash,
+            _: DateTime<Utc>,
+        ) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+        async fn reset_operator(
+            &self,
+            _: &OperatorName,
+            _: Role,
+            _: &PasswordHash,
+            _: DateTime<Utc>,
+        ) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+        async fn operator(&self, _: &OperatorName) -> anyhow::Result<Option<OperatorAccount>> {
+            let mut reads = self.reads.lock().unwrap();
+            *reads += 1;
+            Ok(Some(account(if *reads == 1 {
+                "old password"
+            } else {
+                "new password"
+            })))
+        }
+        async fn begin_operator_attempt(
+            &self,
+            _: &OperatorName,
+            _: &ClientPrefix,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> anyhow::Result<(AttemptId, OperatorAttemptCounts)> {
+            Ok((
+                AttemptId(1),
+                OperatorAttemptCounts {
+                    by_name: 1,
+                    by_address: 1,
+                },
+            ))
+        }
+        async fn forget_operator_attempt(&self, _: AttemptId) -> anyhow::Result<()> {
+            Ok(())
+        }
+        async fn open_session(
+            &self,
+            _: i64,
+            _: &SessionDigest,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> anyhow::Result<()> {
+            Ok(())
+        }
+        async fn session(
+            &self,
+            _: &SessionDigest,
+            _: DateTime<Utc>,
+        ) -> anyhow::Result<Option<OperatorSession>> {
+            Ok(None)
+        }
+        async fn end_session(
+            &self,
+            digest: &SessionDigest,
+            _: DateTime<Utc>,
+        ) -> anyhow::Result<()> {
+            self.ended.lock().unwrap().push(digest.0.clone());
+            Ok(())
+        }
+    }
+
+    impl AuditLog for ResetMidLogin {
+        async fn audit(&self, _: &AuditEntry) -> anyhow::Result<()> {
+            Ok(())
+        }
+        async fn audit_entries(&self, _: Option<&str>, _: u64) -> anyhow::Result<Vec<AuditEntry>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Passwords "hash" to themselves; tokens count up.
+    #[derive(Default)]
+    struct PlainKeys(Mutex<u32>);
+
+    impl OperatorKeys for PlainKeys {
+        async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+            Ok(PasswordHash(password.expose().into()))
+        }
+        async fn verify(&self, hash: Option<&PasswordHash>, password: &Password) -> bool {
+            hash.is_some_and(|h| h.0 == password.expose())
+        }
+        fn fresh_token(&self) -> String {
+            let mut n = self.0.lock().unwrap();
+            *n += 1;
+            format!("token-{n}")
+        }
+        fn digest(&self, token: &str) -> String {
+            format!("digest-{token}")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_during_a_login_ends_the_session_the_old_password_opened() {
+        let store = Arc::new(ResetMidLogin::default());
+        let console = Console::new(
+            store.clone(),
+            Arc::new(PlainKeys::default()),
+            Arc::new(ManualClock::at(DateTime::UNIX_EPOCH)),
+            ConsolePolicy {
+                failures_per_account: 5,
+                failures_per_address: 20,
+                window: Duration::minutes(15),
+                session_ttl: Duration::hours(12),
+            },
+        );
+        let old = Password::offered("old password".into()).unwrap();
+        let here = ClientPrefix::of("127.0.0.1".parse().unwrap());
+        let refused = console.login("ann", &old, &here).await;
+        assert!(
+            matches!(refused, Err(ConsoleLoginError::Wrong)),
+            "{refused:?}"
+        );
+        assert_eq!(*store.ended.lock().unwrap(), ["digest-token-1"]);
     }
 }

@@ -15,6 +15,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 /// One attempt in this many sweeps the rows every window has left behind.
@@ -68,22 +69,28 @@ impl Operators for SeaStore {
         let Some(row) = self.operator_row(name).await? else {
             return Ok(false);
         };
+        // One transaction: a new password never stands beside the old one's sessions.
+        let txn = self
+            .writer()?
+            .begin()
+            .await
+            .context("reset operator: begin")?;
         operator::Entity::update_many()
             .col_expr(operator::Column::Role, Expr::value(role.as_str()))
             .col_expr(operator::Column::PasswordHash, Expr::value(hash.0.as_str()))
             .col_expr(operator::Column::UpdatedAt, Expr::value(millis(now)))
             .filter(operator::Column::Id.eq(row.id))
-            .exec(self.writer()?)
+            .exec(&txn)
             .await
             .with_context(|| format!("reset operator {name}"))?;
-        // A new password ends every session the old one opened.
         operator_session::Entity::update_many()
             .col_expr(operator_session::Column::EndedAt, Expr::value(millis(now)))
             .filter(operator_session::Column::OperatorId.eq(row.id))
             .filter(operator_session::Column::EndedAt.is_null())
-            .exec(self.writer()?)
+            .exec(&txn)
             .await
             .with_context(|| format!("end the sessions of operator {name}"))?;
+        txn.commit().await.context("reset operator: commit")?;
         Ok(true)
     }
 
