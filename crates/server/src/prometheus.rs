@@ -52,21 +52,12 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new().route("/metrics", axum::routing::get(scrape))
 }
 
-/// The most troubled orders counted at a scrape (a gauge, not a report).
-const TROUBLED_COUNTED: u64 = 1_000;
-
 /// GET `/metrics`.
 async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
-    use domain::ports::OrderJobs as _;
     // Gauges read at scrape time. A database that cannot answer leaves the last value and
     // is seen by /readyz; the scrape still answers.
-    match state
-        .shop
-        .store()
-        .troubled_orders(state.troubled_after, TROUBLED_COUNTED)
-        .await
-    {
-        Ok(troubled) => metrics::gauge!("chatmall_orders_troubled").set(troubled.len() as f64),
+    match state.troubled_count().await {
+        Ok(troubled) => metrics::gauge!("chatmall_orders_troubled").set(troubled as f64),
         Err(e) => tracing::warn!(error = ?e, "metrics: could not count the troubled orders"),
     }
     for pool in state.shop.store().pool_use() {

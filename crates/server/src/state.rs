@@ -20,6 +20,22 @@ pub type AppConsole = domain::service::Console<SeaStore, crate::console::Console
 /// Redemption codes over the store.
 pub type AppRedemptions = domain::service::Redemptions<SeaStore>;
 
+/// The most troubled orders counted (a gauge and a dashboard figure, not a report).
+const TROUBLED_COUNTED: u64 = 1_000;
+
+impl AppState {
+    /// How many orders are troubled (checks failed `troubled_after` times), up to 1,000.
+    pub async fn troubled_count(&self) -> anyhow::Result<usize> {
+        use domain::ports::OrderJobs as _;
+        let troubled = self
+            .shop
+            .store()
+            .troubled_orders(self.troubled_after, TROUBLED_COUNTED)
+            .await?;
+        Ok(troubled.len())
+    }
+}
+
 /// Handler state.
 #[derive(Clone)]
 pub struct AppState {

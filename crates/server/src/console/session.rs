@@ -146,13 +146,6 @@ impl SignedIn {
     /// operator an admin.
     pub fn acting(&self, state: &AppState, csrf: &str) -> Result<Actor, ApiError> {
         self.check_csrf(state, csrf)?;
-        let actor = self.actor();
-        if !actor.may_act() {
-            return Err(ApiError::Forbidden(format!(
-                "operator {} is a viewer: viewers see, admins act",
-                actor.name()
-            )));
-        }
-        Ok(actor)
+        crate::http::admin::may_act(self.actor())
     }
 }

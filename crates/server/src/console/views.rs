@@ -440,10 +440,7 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Pa
     let paid = store.orders_paid_between(since, until).await?;
     let refunds = store.refunds_created_between(since, until).await?;
     let usage = store.usage_totals(since, until).await?;
-    let troubled = store
-        .troubled_orders(state.troubled_after, 1000)
-        .await?
-        .len();
+    let troubled = state.troubled_count().await?;
 
     // Paid orders by the Beijing day they were paid on.
     let mut by_day: Vec<(chrono::NaiveDate, u64, u64, u64)> = (0..30)

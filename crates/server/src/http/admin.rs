@@ -74,14 +74,20 @@ impl FromRequestParts<AppState> for Acting {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Operator(actor) = Operator::from_request_parts(parts, state).await?;
-        if !actor.may_act() {
-            return Err(ApiError::Forbidden(format!(
-                "operator {} is a viewer: viewers see, admins act",
-                actor.name()
-            )));
-        }
-        Ok(Self(actor))
+        may_act(actor).map(Self)
     }
+}
+
+/// `actor`, if it may change anything: a viewer gets 403 (the admin API's and the
+/// console's one check).
+pub fn may_act(actor: Actor) -> Result<Actor, ApiError> {
+    if !actor.may_act() {
+        return Err(ApiError::Forbidden(format!(
+            "operator {} is a viewer: viewers see, admins act",
+            actor.name()
+        )));
+    }
+    Ok(actor)
 }
 
 /// An order whose background checks keep failing.

@@ -1,6 +1,6 @@
 //! The HTTP API under `/api/v1`, with the original system's contract.
 
-mod admin;
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod chatgpt;
