@@ -15,8 +15,7 @@ use crate::operator::{
     PasswordHash, Role, SessionDigest,
 };
 use crate::order::{
-    Cause, Order, OrderEvent, OrderNo, OrderStatus, PaymentConfirmation, TransactionId,
-    UnmatchedPayment,
+    Cause, Order, OrderEvent, OrderNo, OrderStatus, PaymentConfirmation, UnmatchedPayment,
 };
 use crate::product::{ModelType, Product, ProductDraft, ProductId};
 use crate::reconciliation::{ReconciliationReport, Statement};
@@ -124,13 +123,14 @@ pub trait OrderRepository: Send + Sync + 'static {
         cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<MarkPaid>> + Send;
-    /// CREATED | PAY_WAIT | CLOSED → REVIEW, with the reason. The transaction id is kept
-    /// with the order unless another order already holds it (the reason should then say so).
+    /// CREATED | PAY_WAIT | CLOSED → REVIEW, with the reason, what the payment carried and
+    /// the payment as reported (in the order's history). Its transaction id is kept with the
+    /// order unless another order already holds it (the reason should then say so).
     fn mark_review(
         &self,
         no: &OrderNo,
         reason: &str,
-        transaction_id: &TransactionId,
+        payment: &PaymentConfirmation,
         cause: &Cause,
         now: DateTime<Utc>,
     ) -> impl Future<Output = anyhow::Result<bool>> + Send;

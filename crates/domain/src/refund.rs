@@ -15,7 +15,7 @@
 //! answer says.) Each move is one conditional write, as an order's.
 
 use crate::money::Fen;
-use crate::order::{Order, OrderNo};
+use crate::order::{Order, OrderNo, OrderStatus};
 use crate::user::UserId;
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -266,13 +266,18 @@ pub enum RefundRefusal {
     Reason,
     #[error("a refund is at least 1 fen")]
     Zero,
-    #[error("order {no} is {status}: only a delivered order's money can go back")]
-    NotRefundable {
-        no: OrderNo,
-        status: crate::order::OrderStatus,
-    },
+    #[error(
+        "order {no} is {status}: only a delivered order's money, or a payment under review, \
+         can go back"
+    )]
+    NotRefundable { no: OrderNo, status: OrderStatus },
     #[error("{asked} fen is more than is left to refund on the order ({left} fen)")]
     MoreThanLeft { asked: u64, left: u64 },
+    #[error(
+        "a payment under review goes back whole: {paid} fen, in one refund{}",
+        if *.open { " (one is already made or under way)" } else { "" }
+    )]
+    ReviewIsWhole { paid: u64, open: bool },
     #[error(
         "only unused quota is paid back: at most {most} fen ({unused} of the order's {quota} \
          quota unused); force the refund to pay back more"
@@ -296,6 +301,11 @@ impl RefundPlan {
         surplus: i64,
         ask: &RefundAsk,
     ) -> Result<Self, RefundRefusal> {
+        if order.status == OrderStatus::Review
+            && let Some(paid) = order.review_paid
+        {
+            return Self::of_review(order, paid, earlier, ask);
+        }
         if !order.status.is_refundable() {
             return Err(RefundRefusal::NotRefundable {
                 no: order.order_no.clone(),
@@ -343,6 +353,29 @@ impl RefundPlan {
             refund_no: RefundNo::nth(&order.order_no, earlier.len() as u32 + 1),
             amount: ask.amount,
             quota_back: u32::try_from(quota_back).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// A REVIEW is resolved by paying the payment back whole, in one refund: nothing was
+    /// delivered, so no quota comes back, and a part would leave money neither ours nor
+    /// the payer's. A refund that failed may be asked again.
+    fn of_review(
+        order: &Order,
+        paid: Fen,
+        earlier: &[Refund],
+        ask: &RefundAsk,
+    ) -> Result<Self, RefundRefusal> {
+        let open = earlier.iter().any(|r| r.status.counts());
+        if open || ask.amount != paid {
+            return Err(RefundRefusal::ReviewIsWhole {
+                paid: paid.fen(),
+                open,
+            });
+        }
+        Ok(Self {
+            refund_no: RefundNo::nth(&order.order_no, earlier.len() as u32 + 1),
+            amount: paid,
+            quota_back: 0,
         })
     }
 }

@@ -226,12 +226,13 @@ impl OrderRepository for Memory {
         &self,
         no: &OrderNo,
         reason: &str,
-        _: &TransactionId,
+        payment: &PaymentConfirmation,
         cause: &Cause,
         _: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         Ok(self.apply(no.as_str(), Transition::REVIEW, cause, |o| {
             o.review_reason = Some(reason.to_owned());
+            o.review_paid = Some(payment.total);
         }))
     }
 
@@ -395,7 +396,7 @@ impl RefundRepository for Memory {
                 .sum();
             let mut orders = self.orders.lock().unwrap();
             let order = orders.get_mut(refund.order_no.as_str()).unwrap();
-            order.status = if paid_back >= order.amount.fen() {
+            order.status = if paid_back >= order.paid_total().fen() {
                 OrderStatus::Refunded
             } else {
                 OrderStatus::PartlyRefunded
@@ -1084,6 +1085,71 @@ async fn only_unused_quota_is_paid_back_unless_forced_and_a_refund_moves_the_ord
             .await,
         Err(RefundError::Refused(RefundRefusal::NotRefundable { .. }))
     ));
+}
+
+#[tokio::test]
+async fn a_review_is_resolved_by_paying_the_whole_payment_back_with_no_quota_moved() {
+    let f = fixture();
+    let order = f.shop.place_order(&f.user, f.product).await.unwrap();
+    let no = order.order_no.clone();
+    // WeChat says 1 fen was paid for a PRICE order: under review, never delivered.
+    let body = format!("paid {no} 4200000000000000001 1");
+    callback(&f, &body).await.unwrap();
+    assert_eq!(f.store.status(&no), OrderStatus::Review);
+
+    // A part, or the order's price, is not what the payer paid: refused, nothing moves.
+    for fen in [PRICE, 2] {
+        assert!(matches!(
+            f.shop
+                .request_refund(&no, &ask(fen, true), "operator:frank")
+                .await,
+            Err(RefundError::Refused(RefundRefusal::ReviewIsWhole {
+                paid: 1,
+                open: false
+            }))
+        ));
+    }
+    // The whole payment, to the payment's own total, and no quota taken.
+    let refund = f
+        .shop
+        .request_refund(&no, &ask(1, false), "operator:frank")
+        .await
+        .unwrap();
+    assert_eq!((refund.amount.fen(), refund.quota_back), (1, 0));
+    let sent = f.channel.refunds.lock().unwrap()[&refund.refund_no]
+        .0
+        .clone();
+    assert_eq!((sent.amount.fen(), sent.total.fen()), (1, 1));
+    // A second one while it is under way is refused.
+    assert!(matches!(
+        f.shop
+            .request_refund(&no, &ask(1, false), "operator:frank")
+            .await,
+        Err(RefundError::Refused(RefundRefusal::ReviewIsWhole {
+            open: true,
+            ..
+        }))
+    ));
+    let report = f
+        .channel
+        .settle_refund(&refund.refund_no, RefundStatus::Success);
+    f.shop
+        .apply_refund_report(&report, &Cause::Query("refunds"))
+        .await
+        .unwrap();
+    assert_eq!(f.store.status(&no), OrderStatus::Refunded);
+    let surplus = f
+        .store
+        .surplus
+        .lock()
+        .unwrap()
+        .get(f.user.as_str())
+        .copied();
+    assert_eq!(
+        surplus.unwrap_or(0),
+        0,
+        "a review credited nothing and takes nothing"
+    );
 }
 
 #[tokio::test]

@@ -314,7 +314,13 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         );
         ensure!(
             !store
-                .mark_review(&a.order_no, "x", &txid("4200000000000000002"), &TEST, later)
+                .mark_review(
+                    &a.order_no,
+                    "x",
+                    &payment(&a.order_no, "4200000000000000002"),
+                    &TEST,
+                    later
+                )
                 .await?
         );
         let stored = store.order(&a.order_no).await?.context("order a")?;
@@ -390,7 +396,11 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
                 .mark_review(
                     &c.order_no,
                     "paid 1 fen",
-                    &txid("4200000000000000004"),
+                    &PaymentConfirmation {
+                        total: Fen::new(1).unwrap(),
+                        raw: r#"{"amount":{"total":1}}"#.into(),
+                        ..payment(&c.order_no, "4200000000000000004")
+                    },
                     &TEST,
                     later
                 )
@@ -405,6 +415,14 @@ async fn transitions_are_conditional() -> anyhow::Result<()> {
         let stored = store.order(&c.order_no).await?.context("c")?;
         assert_eq!(stored.status, OrderStatus::Review);
         assert_eq!(stored.review_reason.as_deref(), Some("paid 1 fen"));
+        assert_eq!(stored.review_paid, Some(Fen::new(1).unwrap()));
+        assert_eq!(stored.paid_total(), Fen::new(1).unwrap());
+        let kept = store.history(&c.order_no).await?;
+        let detail = kept.last().and_then(|e| e.detail.as_deref()).unwrap_or("");
+        ensure!(
+            detail.contains(r#""payment":{"amount":{"total":1}}"#),
+            "the payment under review is kept as reported: {detail}"
+        );
         assert_eq!(
             stored.transaction_id.as_ref().map(TransactionId::as_str),
             Some("4200000000000000004")
@@ -465,7 +483,13 @@ async fn a_transaction_id_already_on_another_order_changes_nothing_until_review(
         // The review still goes through; the id stays with the order that holds it.
         ensure!(
             store
-                .mark_review(&b.order_no, "same transaction", &txid(taken), &TEST, t0())
+                .mark_review(
+                    &b.order_no,
+                    "same transaction",
+                    &payment(&b.order_no, taken),
+                    &TEST,
+                    t0()
+                )
                 .await?
         );
         let reviewed = store.order(&b.order_no).await?.context("b")?;
@@ -1255,7 +1279,13 @@ async fn a_review_is_in_the_history_even_when_its_transaction_id_is_taken() -> a
         // The id already pays order a: the review falls back to keeping none, once.
         ensure!(
             store
-                .mark_review(&b.order_no, "pays another order", &taken, &cause, t0())
+                .mark_review(
+                    &b.order_no,
+                    "pays another order",
+                    &payment(&b.order_no, taken.as_str()),
+                    &cause,
+                    t0()
+                )
                 .await?
         );
         let history = store.history(&b.order_no).await?;

@@ -30,6 +30,8 @@ pub struct Order {
     pub closed_at: Option<DateTime<Utc>>,
     /// Why the order is in REVIEW.
     pub review_reason: Option<String>,
+    /// What the payment under review carried: all of it may go back (a REVIEW refund).
+    pub review_paid: Option<Fen>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -64,6 +66,7 @@ impl Order {
             delivered_at: None,
             closed_at: None,
             review_reason: None,
+            review_paid: None,
             updated_at: new.now,
         }
     }
@@ -71,6 +74,12 @@ impl Order {
     /// Whether the order can still be paid at `now`.
     pub fn is_payable_at(&self, now: DateTime<Utc>) -> bool {
         self.status.is_unpaid() && now < self.expire_at
+    }
+
+    /// The total WeChat holds for the order's payment, which its refunds must name: the
+    /// order's amount, or under REVIEW what the payment carried.
+    pub fn paid_total(&self) -> Fen {
+        self.review_paid.unwrap_or(self.amount)
     }
 
     /// A PAY_WAIT order whose QR code can be shown again (the leftover-order case).

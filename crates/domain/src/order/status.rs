@@ -16,11 +16,12 @@ pub enum OrderStatus {
     Delivered,
     /// Delivered, and part of the money paid back (refunds that succeeded).
     PartlyRefunded,
-    /// Delivered, and all of the money paid back. Final.
+    /// All of the money paid back: of a delivered order, or the payment under REVIEW. Final.
     Refunded,
     /// Unpaid past expiry and closed. A late payment still moves it to PAID.
     Closed,
-    /// A payment that does not match the order (amount, currency, merchant). Never delivered.
+    /// A payment that does not match the order (amount, currency, merchant). Never
+    /// delivered; an operator resolves it by paying the whole payment back.
     Review,
 }
 
@@ -158,6 +159,12 @@ impl Transition {
         from: &[Delivered, PartlyRefunded],
         to: Refunded,
     };
+    /// The payment under review went back whole: the REVIEW is resolved.
+    pub const REFUND_REVIEW: Self = Self {
+        name: "refund review",
+        from: &[Review],
+        to: Refunded,
+    };
 
     /// Whether an order in `status` may take this transition.
     pub fn allows(&self, status: OrderStatus) -> bool {
@@ -200,6 +207,7 @@ mod tests {
             Transition::REVIEW,
             Transition::REFUND_PART,
             Transition::REFUND_ALL,
+            Transition::REFUND_REVIEW,
         ];
         let allowed: Vec<(&str, OrderStatus)> = moves
             .iter()
@@ -228,14 +236,13 @@ mod tests {
                 ("refund part", PartlyRefunded),
                 ("refund all", Delivered),
                 ("refund all", PartlyRefunded),
+                ("refund review", Review),
             ]
         );
-        // Final states go nowhere.
-        assert!(
-            moves
-                .iter()
-                .all(|t| !t.allows(Refunded) && !t.allows(Review))
-        );
+        // REFUNDED is final, and a REVIEW is never delivered: its only way out is its
+        // money going back.
+        assert!(moves.iter().all(|t| !t.allows(Refunded)));
+        assert!(moves.iter().all(|t| !t.allows(Review) || t.to == Refunded));
         assert_eq!(
             Transition::DELIVER.check(Closed),
             Err(TransitionError {

@@ -99,7 +99,7 @@ where
             tracing::warn!(order_no = %no, reason = %review, "payment cannot be applied to its order: REVIEW");
             if self
                 .store
-                .mark_review(&no, &review, &payment.transaction_id, cause, now)
+                .mark_review(&no, &review, payment, cause, now)
                 .await?
             {
                 return Ok(Confirmation::Review(review));

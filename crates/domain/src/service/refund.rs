@@ -1,4 +1,5 @@
-//! Refunds: an operator pays money back on a delivered order (DESIGN.md §7). The refund is
+//! Refunds: an operator pays money back on a delivered order, or the whole of a payment
+//! under REVIEW, which resolves it (DESIGN.md §7). The refund is
 //! stored with its quota taken back before the channel is called; whatever the channel
 //! then says, now, in a callback, or to the refund job's query, is applied by
 //! [`Shop::apply_refund_report`], the one path by which a refund moves.
@@ -61,7 +62,7 @@ where
     ) -> Result<Refund, RefundError> {
         let (refund, order) = self.open_refund(no, ask, by).await?;
         tracing::info!(refund_no = %refund.refund_no, order_no = %no, amount = refund.amount.fen(), quota_back = refund.quota_back, forced = refund.forced, by, "refund requested");
-        self.send_refund(&refund, order.amount).await?;
+        self.send_refund(&refund, order.paid_total()).await?;
         Ok(self
             .store
             .refund(&refund.refund_no)
@@ -232,7 +233,7 @@ where
                     .store
                     .order(&refund.order_no)
                     .await?
-                    .map(|o| o.amount)
+                    .map(|o| o.paid_total())
                     .ok_or_else(|| {
                         anyhow::anyhow!("order {} of a refund is gone", refund.order_no)
                     })?;

@@ -25,6 +25,7 @@ mod m20261202_000015_refunds;
 mod m20261202_000016_reconciliations;
 mod m20261203_000017_order_events;
 mod m20261203_000018_operators;
+mod m20261203_000019_review_payments;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_reconciliations::Migration),
             Box::new(m20261203_000017_order_events::Migration),
             Box::new(m20261203_000018_operators::Migration),
+            Box::new(m20261203_000019_review_payments::Migration),
         ]
     }
 }

@@ -192,18 +192,29 @@ impl OrderRepository for SeaStore {
         &self,
         no: &OrderNo,
         reason: &str,
-        transaction_id: &TransactionId,
+        payment: &PaymentConfirmation,
         cause: &Cause,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let t = Transition::REVIEW;
+        let transaction_id = &payment.transaction_id;
         let review = || {
             transition(t, no.as_str(), now)
                 .col_expr(order::Column::ReviewReason, Expr::value(reason))
+                .col_expr(
+                    order::Column::ReviewPaidFen,
+                    Expr::value(payment.total.as_i64()),
+                )
         };
-        let detail =
-            serde_json::json!({"reason": reason, "transaction_id": transaction_id.as_str()})
-                .to_string();
+        // The payment as WeChat reported it is kept whole with the move (never dropped).
+        let reported = serde_json::from_str::<serde_json::Value>(&payment.raw)
+            .unwrap_or_else(|_| serde_json::Value::String(payment.raw.clone()));
+        let detail = serde_json::json!({
+            "reason": reason,
+            "transaction_id": transaction_id.as_str(),
+            "payment": reported,
+        })
+        .to_string();
         let with_id = review().col_expr(
             order::Column::TransactionId,
             Expr::value(transaction_id.as_str()),
@@ -383,6 +394,7 @@ fn to_row(order: &Order) -> order::ActiveModel {
         last_error: Set(None),
         buyer_checked_at: Set(None),
         refunded_fen: Set(0),
+        review_paid_fen: Set(order.review_paid.map(Fen::as_i64)),
     }
 }
 
@@ -413,6 +425,11 @@ pub(crate) fn to_domain(row: order::Model) -> anyhow::Result<Order> {
             .transpose()
             .with_context(context)?,
         review_reason: row.review_reason,
+        review_paid: row
+            .review_paid_fen
+            .map(Fen::from_i64)
+            .transpose()
+            .with_context(context)?,
     })
 }
 

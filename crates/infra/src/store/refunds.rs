@@ -324,15 +324,24 @@ async fn add_to_order(
         .await
         .with_context(context)?;
     let part = transition(Transition::REFUND_PART, &row.order_no, now)
-        .filter(refunded.lt(Expr::col(order::Column::Amount)))
+        .filter(refunded.clone().lt(Expr::col(order::Column::Amount)))
         .exec(txn)
         .await
         .with_context(context)?;
-    Ok(match (all.rows_affected, part.rows_affected) {
-        (1, _) => Some(Transition::REFUND_ALL),
-        (_, 1) => Some(Transition::REFUND_PART),
-        _ => None,
-    })
+    // A payment under review is measured against what it carried, not the order's price.
+    let review = transition(Transition::REFUND_REVIEW, &row.order_no, now)
+        .filter(refunded.gte(Expr::col(order::Column::ReviewPaidFen)))
+        .exec(txn)
+        .await
+        .with_context(context)?;
+    Ok(
+        match (all.rows_affected, part.rows_affected, review.rows_affected) {
+            (1, _, _) => Some(Transition::REFUND_ALL),
+            (_, 1, _) => Some(Transition::REFUND_PART),
+            (_, _, 1) => Some(Transition::REFUND_REVIEW),
+            _ => None,
+        },
+    )
 }
 
 /// A stored refund as the domain's.

@@ -190,6 +190,13 @@ pub async fn order(
                 .map(escape)
                 .unwrap_or_default(),
         ),
+        (
+            "复核付款 Paid under review",
+            order
+                .review_paid
+                .map(|f| format!("¥{f}"))
+                .unwrap_or_default(),
+        ),
     ];
     let facts: String = facts
         .iter()
@@ -286,6 +293,17 @@ fn actions(order: &Order, csrf: &str) -> String {
              <label><span>强制 Force</span><input name=\"force\" type=\"checkbox\" value=\"true\"></label>\
              <button type=\"submit\">退款 Refund</button></form>",
             max = order.amount.fen()
+        ));
+    }
+    if let (OrderStatus::Review, Some(paid)) = (order.status, order.review_paid) {
+        // Resolving a REVIEW: the whole payment goes back, with the operator's reason.
+        out.push_str(&format!(
+            "<form method=\"post\" action=\"/admin/orders/{no}/refund\" class=\"inline\" id=\"review-form\" \
+             data-confirm=\"全额退回这笔付款 Pay the whole payment back?\">{csrf}\
+             <input name=\"amount_fen\" type=\"hidden\" value=\"{fen}\">\
+             <label>原因 Reason<input name=\"reason\" required maxlength=\"80\"></label>\
+             <button type=\"submit\">全额退回 ¥{paid} 并结案 Refund in full and resolve</button></form>",
+            fen = paid.fen(),
         ));
     }
     if out.is_empty() {

@@ -103,6 +103,8 @@ pub struct AdminOrderView {
     user_id: String,
     transaction_id: Option<String>,
     review_reason: Option<String>,
+    /// What the payment under review carried: a REVIEW refund pays back exactly this.
+    review_paid_fen: Option<u64>,
     refunded_fen: u64,
     refunds: Vec<RefundView>,
     history: Vec<EventView>,
@@ -171,6 +173,7 @@ pub async fn order(
         user_id: order.user_id.to_string(),
         transaction_id: order.transaction_id.as_ref().map(|t| t.to_string()),
         review_reason: order.review_reason.clone(),
+        review_paid_fen: order.review_paid.map(|f| f.fen()),
         refunded_fen: refunds
             .iter()
             .filter(|r| r.status == RefundStatus::Success)

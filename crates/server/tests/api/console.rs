@@ -464,6 +464,72 @@ async fn an_admins_refund_shows_in_the_audit_log_and_the_orders_history() {
 }
 
 #[tokio::test]
+async fn an_admin_resolves_a_review_by_paying_the_whole_payment_back_with_a_reason() {
+    let app = app_with(|s| {
+        s.jobs.refund_check_delay_secs = 0;
+        s.jobs.refund_check_interval_ms = 100;
+    })
+    .await;
+    create(&app, "frank", Role::Admin).await;
+    let order_no = app
+        .under_review("o_console_review", |t| {
+            t.appid = "wx0000000000000000".into()
+        })
+        .await;
+    let browser = login(&app, "frank").await;
+    let page = format!("/admin/orders/{order_no}");
+    let (status, html) = browser.get(&app, &page).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("review-form") && !html.contains("id=\"refund-form\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("¥9.90"),
+        "what the payment carried is shown: {html}"
+    );
+
+    // No reason, no resolution.
+    let form = format!("/admin/orders/{order_no}/refund");
+    let (status, _) = browser
+        .post(
+            &app,
+            &form,
+            &[("csrf", &browser.csrf), ("amount_fen", "990")],
+        )
+        .await;
+    assert_ne!(status, 303);
+    assert_eq!(app.order(&order_no).await.status, OrderStatus::Review);
+
+    let (status, location) = browser
+        .post(
+            &app,
+            &form,
+            &[
+                ("csrf", &browser.csrf),
+                ("amount_fen", "990"),
+                ("reason", "paid to the wrong app"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{location}");
+    app.wait_for_status(&order_no, OrderStatus::Refunded).await;
+    assert_eq!(app.quota("o_console_review").await, (0, 0));
+    let entry = &audit(&app).await[0];
+    assert_eq!(
+        (entry.actor.as_str(), entry.action.as_str()),
+        ("frank", "refund")
+    );
+    let before: Value = serde_json::from_str(entry.before.as_deref().unwrap()).unwrap();
+    assert_eq!(before["status"], "REVIEW");
+    let (_, html) = browser.get(&app, &page).await;
+    assert!(
+        html.contains("paid to the wrong app") && html.contains("refund review"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
 async fn an_admin_rechecks_an_unpaid_order_at_wechat_from_the_console() {
     // No job would look at the order within the test: only the operator's re-check can.
     let app = app_with(|s| s.jobs.missed_payment_delay_secs = 3_600).await;

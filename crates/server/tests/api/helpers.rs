@@ -234,6 +234,28 @@ impl TestApp {
         .await
     }
 
+    /// An order of product 1002 for `user` under REVIEW: paid at the sandbox, and its
+    /// notification (sent by the test, validly signed) altered by `tamper`.
+    pub async fn under_review(
+        &self,
+        user: &str,
+        tamper: fn(&mut wechatpay::model::Transaction),
+    ) -> String {
+        self.sandbox.set_faults(wechatpay_sandbox::Faults {
+            drop_notification: 1.0,
+            ..wechatpay_sandbox::Faults::default()
+        });
+        let order_no = self.place_order_ok(user, "1002").await;
+        let mut paid = self.sandbox.pay(&order_no, None).unwrap();
+        self.sandbox
+            .set_faults(wechatpay_sandbox::Faults::default());
+        tamper(&mut paid);
+        let (headers, body) = self.sandbox.build_notification(&paid);
+        assert_eq!(self.post_notification(&headers, &body).await, 204);
+        assert_eq!(self.order(&order_no).await.status, OrderStatus::Review);
+        order_no
+    }
+
     /// Checks out and expects a live order; returns its number.
     pub async fn place_order_ok(&self, user: &str, product_id: &str) -> String {
         let (status, body) = self.place_order(user, product_id).await;

@@ -182,6 +182,54 @@ async fn a_delivered_order_is_refunded_in_part_then_in_full() {
 }
 
 #[tokio::test]
+async fn a_review_is_resolved_by_paying_the_whole_payment_back_and_nothing_is_ever_credited() {
+    let app = app().await;
+    let user = "oReviewedBuyer";
+    let order_no = app
+        .under_review(user, |t| t.mchid = "1230000109".into())
+        .await;
+    let order = admin_order(&app, &order_no).await;
+    assert_eq!(order["reviewPaidFen"], 990, "{order:#}");
+    let review = order["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(review["to"], "REVIEW");
+    assert_eq!(
+        review["detail"]["payment"]["mchid"], "1230000109",
+        "the payment under review is kept as WeChat reported it"
+    );
+
+    // A part would leave money that is neither the shop's nor the payer's: refused.
+    let (status, body) = refund(&app, &order_no, ask(495)).await;
+    assert_eq!((status, body["code"].as_str()), (422, Some("0001")));
+    assert!(body["info"].as_str().unwrap().contains("990 fen"), "{body}");
+
+    let (status, body) = refund(&app, &order_no, ask(990)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["quotaBack"], 0);
+    let (status, _) = refund(&app, &order_no, ask(990)).await;
+    assert_eq!(status, 422, "one refund of a review at a time");
+    wait_for_refund(&app, &order_no, &format!("{order_no}R01"), "SUCCESS").await;
+    app.wait_for_status(&order_no, OrderStatus::Refunded).await;
+    assert_eq!(app.quota(user).await, (0, 0));
+    assert_eq!(
+        app.ledger_rows(&order_no).await,
+        0,
+        "no quota moved either way"
+    );
+
+    let order = admin_order(&app, &order_no).await;
+    let moves: Vec<&str> = order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["refundNo"].is_null())
+        .map(|e| e["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(moves, ["prepay", "review", "refund review"], "{order:#}");
+    let (status, _) = refund(&app, &order_no, ask(990)).await;
+    assert_eq!(status, 422, "a resolved review is final");
+}
+
+#[tokio::test]
 async fn a_forced_refund_takes_back_what_the_balance_holds_and_never_below_zero() {
     let app = app().await;
     let user = "oSpentMost";

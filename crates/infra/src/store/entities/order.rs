@@ -41,6 +41,8 @@ pub struct Model {
     pub buyer_checked_at: Option<i64>,
     /// Fen paid back by refunds that succeeded.
     pub refunded_fen: i64,
+    /// Fen the payment under review carried (REVIEW only).
+    pub review_paid_fen: Option<i64>,
 }
 
 /// No relations: the schema keeps tables independent.
