@@ -91,7 +91,7 @@ pub fn may_act(actor: Actor) -> Result<Actor, ApiError> {
 }
 
 /// An order whose background checks keep failing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TroubledOrder {
     pub order_id: String,
@@ -102,6 +102,10 @@ pub struct TroubledOrder {
 }
 
 /// GET `admin/jobs`: every job's counters since start.
+#[utoipa::path(
+    get, path = "/api/v1/admin/jobs", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Each job's counters", body = crate::http::envelope::Envelope<crate::http::openapi::JobTable>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn jobs(
     _: Operator,
     State(state): State<AppState>,
@@ -110,6 +114,10 @@ pub async fn jobs(
 }
 
 /// GET `admin/troubled_orders`: orders whose checks failed at least `jobs.troubled_after_attempts` times.
+#[utoipa::path(
+    get, path = "/api/v1/admin/troubled_orders", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Orders whose checks keep failing", body = crate::http::envelope::Envelope<Vec<TroubledOrder>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn troubled_orders(
     _: Operator,
     State(state): State<AppState>,
@@ -132,7 +140,7 @@ pub async fn troubled_orders(
 }
 
 /// A verified payment that names no order of this shop.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnmatchedPaymentView {
     pub out_trade_no: String,
@@ -153,6 +161,10 @@ pub struct UnmatchedPaymentView {
 }
 
 /// GET `admin/unmatched_payments`: the newest 100.
+#[utoipa::path(
+    get, path = "/api/v1/admin/unmatched_payments", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Verified payments that name no order", body = crate::http::envelope::Envelope<Vec<UnmatchedPaymentView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn unmatched_payments(
     _: Operator,
     State(state): State<AppState>,

@@ -104,6 +104,11 @@ impl IntoResponse for LoginError {
 }
 
 /// POST `auth/login` (form `code`): the session token (JWT) for the code's openid.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "shop",
+    params(("code" = Option<String>, Query, description = "The login code the official account sent")),
+    responses((status = 200, description = "The session token", body = crate::http::envelope::Envelope<String>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,

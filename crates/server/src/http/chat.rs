@@ -38,6 +38,14 @@ const PASSED_ON: [&str; 8] = [
 
 /// POST `chat/completions`.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post, path = "/api/v1/chat/completions", tag = "chat", security(("bearer" = [])),
+    request_body(content = crate::http::openapi::ChatCompletionRequest),
+    responses(
+        (status = 200, description = "`data:` events, one per content delta, then `data: [DONE]`", content_type = "text/event-stream", body = String),
+        (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal)
+    )
+)]
 pub async fn completions(
     State(state): State<AppState>,
     user: Result<CurrentUser, ApiError>,

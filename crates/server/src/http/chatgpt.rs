@@ -28,6 +28,14 @@ pub const UPSTREAM_FAILURE: &str = "【错误编码】502\r\n【错误提示】�
 
 /// POST `chatgpt/chat/completions`.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post, path = "/api/v1/chatgpt/chat/completions", tag = "chat", security(("bearer" = [])),
+    request_body(content = crate::http::openapi::ChatCompletionRequest),
+    responses(
+        (status = 200, description = "The answer as bare text; or `0003`, or a refusal in the original's words", content_type = "text/event-stream;charset=UTF-8", body = String),
+        (status = "default", description = "A body that is not a chat request: one sentence", content_type = "text/event-stream;charset=UTF-8", body = String)
+    )
+)]
 pub async fn completions(
     State(state): State<AppState>,
     user: Result<CurrentUser, ApiError>,

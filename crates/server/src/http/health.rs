@@ -7,11 +7,22 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 /// GET `/healthz` (and `/health`): the process answers.
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process answers", content_type = "text/plain", body = String))
+)]
 pub async fn alive() -> &'static str {
     "ok"
 }
 
 /// GET `/readyz`: a real write and read of the database, 200 or 503 with the reason.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "The database takes a write and a read now", body = crate::http::openapi::Readiness),
+        (status = 503, description = "It does not, and why", body = crate::http::openapi::Readiness)
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state
         .shop

@@ -3,9 +3,9 @@
 //! lists them (never the key); `DELETE /keys/{id}` revokes one.
 
 use super::current_user::CurrentUser;
-use super::envelope::{ApiError, ApiResult, ok};
+use super::envelope::{ApiError, ApiPath, ApiResult, ok};
 use crate::state::AppState;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, State};
 use chrono::{DateTime, Utc};
 use domain::api_key::{ApiKey, ApiKeyId, KeyTerms};
 use domain::ports::ApiKeys;
@@ -13,7 +13,7 @@ use domain::product::ModelType;
 use serde::{Deserialize, Serialize};
 
 /// A key as its owner sees it in a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
     pub id: i64,
@@ -46,7 +46,7 @@ impl From<&ApiKey> for KeyView {
 }
 
 /// A new key: the key itself (shown this once) and its listing.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewKeyView {
     pub key: String,
@@ -55,7 +55,7 @@ pub struct NewKeyView {
 }
 
 /// The form of `POST /keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewKeyForm {
     name: String,
@@ -66,12 +66,21 @@ pub struct NewKeyForm {
 }
 
 /// GET `keys`.
+#[utoipa::path(
+    get, path = "/api/v1/keys", tag = "shop", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's API keys", body = crate::http::envelope::Envelope<Vec<KeyView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Vec<KeyView>> {
     let keys = state.shop.store().keys_of(&user.0).await?;
     Ok(ok(keys.iter().map(KeyView::from).collect()))
 }
 
 /// POST `keys`.
+#[utoipa::path(
+    post, path = "/api/v1/keys", tag = "shop", security(("bearer" = [])),
+    request_body(content = NewKeyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The new key, shown this once", body = crate::http::envelope::Envelope<NewKeyView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -106,10 +115,15 @@ pub async fn create(
 }
 
 /// DELETE `keys/{id}`.
+#[utoipa::path(
+    delete, path = "/api/v1/keys/{id}", tag = "shop", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "One of the caller's keys")),
+    responses((status = 200, description = "Whether it was live until now", body = crate::http::envelope::Envelope<bool>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<bool> {
     let revoked = state
         .shop

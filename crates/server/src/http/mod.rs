@@ -6,10 +6,12 @@ pub mod chat;
 pub mod chatgpt;
 pub mod cors;
 pub mod current_user;
+mod docs;
 pub mod envelope;
 mod health;
 mod keys;
 mod notify;
+pub mod openapi;
 pub mod portal;
 pub mod reconciliations;
 pub mod redeem;
@@ -73,7 +75,17 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::alive))
         .route("/health", get(health::alive))
         .route("/readyz", get(health::ready))
+        .route("/api/openapi.json", get(openapi_json))
+        .route("/api/docs", get(docs::page))
         .with_state(state)
+}
+
+/// GET `/api/openapi.json`: the API described.
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
 }
 
 /// The headers every response carries unless its handler set its own (the pages do): JSON,

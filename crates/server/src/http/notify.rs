@@ -26,6 +26,14 @@ fn fail(status: StatusCode, message: &str) -> Response {
 }
 
 /// Handles one notification.
+#[utoipa::path(
+    post, path = "/api/v1/sale/pay_notify", tag = "shop",
+    request_body(content = String, description = "WeChat Pay's signed notification (JSON, its resource AES-256-GCM encrypted)", content_type = "application/json"),
+    responses(
+        (status = 204, description = "Taken: WeChat stops sending it"),
+        (status = "default", description = "Not taken: WeChat sends it again", body = crate::http::openapi::NotifyFailure)
+    )
+)]
 pub async fn pay_notify(
     State(state): State<AppState>,
     headers: HeaderMap,

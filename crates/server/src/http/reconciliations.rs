@@ -3,11 +3,11 @@
 //! /admin/reconciliations/{date}` serves the stored report.
 
 use super::admin::{Acting, Operator};
-use super::envelope::{ApiError, ApiResult, ok};
+use super::envelope::{ApiError, ApiPath, ApiResult, ok};
 use crate::state::AppState;
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::operator::Actor;
 use domain::ports::Books;
@@ -16,14 +16,14 @@ use domain::service::BooksError;
 use serde::{Deserialize, Serialize};
 
 /// The body of a run.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunBody {
     date: String,
 }
 
 /// One difference as operators see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DifferenceView {
     kind: String,
@@ -34,7 +34,7 @@ pub struct DifferenceView {
 }
 
 /// A day's report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReportView {
     date: String,
@@ -91,6 +91,11 @@ pub fn date_of(text: &str) -> Result<NaiveDate, ApiError> {
 }
 
 /// POST `admin/reconciliations`.
+#[utoipa::path(
+    post, path = "/api/v1/admin/reconciliations", tag = "admin", security(("bearer" = [])),
+    request_body(content = RunBody),
+    responses((status = 200, description = "The day's report", body = crate::http::envelope::Envelope<ReportView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn run(
     State(state): State<AppState>,
     Acting(actor): Acting,
@@ -134,10 +139,15 @@ pub async fn run_as(
 }
 
 /// GET `admin/reconciliations/{date}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/reconciliations/{date}", tag = "admin", security(("bearer" = [])),
+    params(("date" = String, Path, description = "A day, YYYY-MM-DD (Beijing)")),
+    responses((status = 200, description = "The day's stored report", body = crate::http::envelope::Envelope<ReportView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn show(
     State(state): State<AppState>,
     _: Operator,
-    Path(date): Path<String>,
+    ApiPath(date): ApiPath<String>,
 ) -> ApiResult<ReportView> {
     let date = date_of(&date)?;
     let report = state

@@ -21,7 +21,7 @@ use domain::service::RedeemCodeError;
 use serde::{Deserialize, Serialize};
 
 /// The body of `POST /admin/redemption_batches`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewBatch {
     count: i64,
@@ -31,7 +31,7 @@ pub struct NewBatch {
 }
 
 /// A batch as operators see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchView {
     batch_id: i64,
@@ -63,7 +63,7 @@ impl From<&Batch> for BatchView {
 }
 
 /// A new batch: its listing and its codes, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedBatchView {
     #[serde(flatten)]
     batch: BatchView,
@@ -71,6 +71,11 @@ pub struct IssuedBatchView {
 }
 
 /// POST `admin/redemption_batches`.
+#[utoipa::path(
+    post, path = "/api/v1/admin/redemption_batches", tag = "admin", security(("bearer" = [])),
+    request_body(content = NewBatch),
+    responses((status = 200, description = "The batch and its codes, shown this once", body = crate::http::envelope::Envelope<IssuedBatchView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn create_batch(
     State(state): State<AppState>,
     Acting(actor): Acting,
@@ -119,13 +124,17 @@ pub async fn issue_as(
 }
 
 /// GET `admin/redemption_batches`: the 100 newest.
+#[utoipa::path(
+    get, path = "/api/v1/admin/redemption_batches", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The 100 newest batches", body = crate::http::envelope::Envelope<Vec<BatchView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn list_batches(State(state): State<AppState>, _: Operator) -> ApiResult<Vec<BatchView>> {
     let batches = state.redemptions.batches(100).await?;
     Ok(ok(batches.iter().map(BatchView::from).collect()))
 }
 
 /// What a redemption credited.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedeemedView {
     quota: u32,
@@ -135,6 +144,11 @@ pub struct RedeemedView {
 
 /// POST `account/redeem` (form `code`).
 #[tracing::instrument(skip_all, fields(user = %user.0))]
+#[utoipa::path(
+    post, path = "/api/v1/account/redeem", tag = "shop", security(("bearer" = [])),
+    params(("code" = Option<String>, Query, description = "A redemption code")),
+    responses((status = 200, description = "What it credited", body = crate::http::envelope::Envelope<RedeemedView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn redeem(
     State(state): State<AppState>,
     user: CurrentUser,

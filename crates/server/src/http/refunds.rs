@@ -4,12 +4,12 @@
 //! each with what an operator should do about it.
 
 use super::admin::{Acting, Operator};
-use super::envelope::{ApiError, ApiResult, ok};
+use super::envelope::{ApiError, ApiPath, ApiQuery, ApiResult, ok};
 use super::views::OrderView;
 use crate::state::AppState;
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use domain::money::Fen;
 use domain::operator::{Actor, AuditAction};
@@ -20,7 +20,7 @@ use domain::service::RefundError;
 use serde::{Deserialize, Serialize};
 
 /// The body of a refund request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundBody {
     amount_fen: u64,
@@ -30,7 +30,7 @@ pub struct RefundBody {
 }
 
 /// A refund as operators see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
     refund_no: String,
@@ -95,7 +95,7 @@ fn to_do(status: RefundStatus) -> Option<&'static str> {
 
 /// An order as operators see it: the buyer's view plus who bought it, the payment, the
 /// money paid back and every transition with its cause (what support reads).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminOrderView {
     #[serde(flatten)]
@@ -111,7 +111,7 @@ pub struct AdminOrderView {
 }
 
 /// One transition of an order's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     /// The refund it moved, for a refund's transition.
@@ -162,10 +162,15 @@ pub async fn order_file(
 }
 
 /// GET `admin/orders/{orderId}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/orders/{order_id}", tag = "admin", security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "The order number")),
+    responses((status = 200, description = "The order, its refunds and its history", body = crate::http::envelope::Envelope<AdminOrderView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn order(
     State(state): State<AppState>,
     _: Operator,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<String>,
 ) -> ApiResult<AdminOrderView> {
     let (order, refunds, history) = order_file(&state, &order_no(&order_id)?).await?;
     Ok(ok(AdminOrderView {
@@ -185,10 +190,16 @@ pub async fn order(
 }
 
 /// POST `admin/orders/{orderId}/refunds`.
+#[utoipa::path(
+    post, path = "/api/v1/admin/orders/{order_id}/refunds", tag = "admin", security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "The order number")),
+    request_body(content = RefundBody),
+    responses((status = 200, description = "The refund as it stands", body = crate::http::envelope::Envelope<RefundView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn create(
     State(state): State<AppState>,
     Acting(actor): Acting,
-    Path(order_id): Path<String>,
+    ApiPath(order_id): ApiPath<String>,
     body: Result<Json<RefundBody>, JsonRejection>,
 ) -> ApiResult<RefundView> {
     let no = order_no(&order_id)?;
@@ -286,10 +297,15 @@ pub struct StatusQuery {
 }
 
 /// GET `admin/refunds?status=ABNORMAL` (the default): the 100 newest in that state.
+#[utoipa::path(
+    get, path = "/api/v1/admin/refunds", tag = "admin", security(("bearer" = [])),
+    params(("status" = Option<String>, Query, description = "REQUESTED, PROCESSING, SUCCESS, ABNORMAL (default), CLOSED or REFUSED")),
+    responses((status = 200, description = "The 100 newest refunds in that state", body = crate::http::envelope::Envelope<Vec<RefundView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn list(
     State(state): State<AppState>,
     _: Operator,
-    Query(query): Query<StatusQuery>,
+    ApiQuery(query): ApiQuery<StatusQuery>,
 ) -> ApiResult<Vec<RefundView>> {
     let status = match query.status.as_deref() {
         None => RefundStatus::Abnormal,

@@ -1,12 +1,12 @@
 //! `/api/v1/sale/*`: the catalog, checkout, and the buyer's orders.
 
 use super::current_user::{CurrentUser, OptionalUser};
-use super::envelope::{ApiError, ApiResult, ok};
+use super::envelope::{ApiError, ApiQuery, ApiResult, ok};
 use super::request_param::request_param;
 use super::views::{AccountView, OrderView, PayOrderView, ProductView, yuan};
 use crate::state::AppState;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Uri;
 use domain::order::OrderNo;
 use domain::ports::{AccountRepository, OrderRepository, ProductCatalog};
@@ -15,6 +15,10 @@ use domain::service::{BuyerCheckError, CheckoutError, Confirmation, PayOrder, Re
 use serde::{Deserialize, Serialize};
 
 /// GET `query_product_list`: public, but a token that is sent must be good (`0003`).
+#[utoipa::path(
+    get, path = "/api/v1/sale/query_product_list", tag = "shop",
+    responses((status = 200, description = "The products on sale", body = crate::http::envelope::Envelope<Vec<crate::http::views::ProductView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn query_product_list(
     State(state): State<AppState>,
     _: OptionalUser,
@@ -58,6 +62,11 @@ async fn checkout(
 
 /// POST `create_pay_order` (form `productId`): the code_url, as the original.
 #[tracing::instrument(skip_all, fields(user = %user.0))]
+#[utoipa::path(
+    post, path = "/api/v1/sale/create_pay_order", tag = "shop", security(("bearer" = [])),
+    params(("productId" = Option<String>, Query, description = "The product to buy")),
+    responses((status = 200, description = "The QR code's content (code_url)", body = crate::http::envelope::Envelope<String>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn create_pay_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -70,6 +79,11 @@ pub async fn create_pay_order(
 
 /// POST `place_order` (form `productId`): the whole pay order, for pages that poll it.
 #[tracing::instrument(skip_all, fields(user = %user.0))]
+#[utoipa::path(
+    post, path = "/api/v1/sale/place_order", tag = "shop", security(("bearer" = [])),
+    params(("productId" = Option<String>, Query, description = "The product to buy")),
+    responses((status = 200, description = "The order to pay", body = crate::http::envelope::Envelope<crate::http::views::PayOrderView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn place_order(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -95,10 +109,15 @@ pub struct OrderQuery {
 }
 
 /// GET `query_order?orderId=`: one of the caller's orders.
+#[utoipa::path(
+    get, path = "/api/v1/sale/query_order", tag = "shop", security(("bearer" = [])),
+    params(("orderId" = Option<String>, Query, description = "One of the caller's orders")),
+    responses((status = 200, description = "The order", body = crate::http::envelope::Envelope<crate::http::views::OrderView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn query_order(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(query): Query<OrderQuery>,
+    ApiQuery(query): ApiQuery<OrderQuery>,
 ) -> ApiResult<OrderView> {
     let text = query
         .order_id
@@ -114,7 +133,7 @@ pub async fn query_order(
 }
 
 /// What "I have paid" found, and the order after it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BuyerCheckView {
     /// `paid`, `unpaid`, `closed` (closed at WeChat: it will never be paid), `unknown`
     /// (WeChat never saw the order), `review`, or `settled` (no longer unpaid here: not
@@ -140,6 +159,11 @@ fn found_name(found: &Reconciled) -> &'static str {
 /// order is checked with WeChat now; a payment found is applied as a notification would
 /// be, and delivery is woken at once.
 #[tracing::instrument(skip_all, fields(user = %user.0))]
+#[utoipa::path(
+    post, path = "/api/v1/sale/check_payment", tag = "shop", security(("bearer" = [])),
+    params(("orderId" = Option<String>, Query, description = "One of the caller's orders")),
+    responses((status = 200, description = "What WeChat says of it now", body = crate::http::envelope::Envelope<BuyerCheckView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn check_payment(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -172,6 +196,10 @@ pub async fn check_payment(
 }
 
 /// GET `query_order_list`: the caller's 50 newest orders.
+#[utoipa::path(
+    get, path = "/api/v1/sale/query_order_list", tag = "shop", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's 50 newest orders", body = crate::http::envelope::Envelope<Vec<crate::http::views::OrderView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn query_order_list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -182,6 +210,10 @@ pub async fn query_order_list(
 }
 
 /// GET `/account/query`: the caller's quota (zero before the first delivery).
+#[utoipa::path(
+    get, path = "/api/v1/account/query", tag = "shop", security(("bearer" = [])),
+    responses((status = 200, description = "The caller's quota", body = crate::http::envelope::Envelope<crate::http::views::AccountView>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn query_account(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -2,9 +2,9 @@
 //! status, tokens and charge (for the chat page's "this call cost" and the account page).
 
 use super::current_user::CurrentUser;
-use super::envelope::{ApiError, ApiResult, ok};
+use super::envelope::{ApiError, ApiQuery, ApiResult, ok};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use domain::chat::ChatUsage;
 use domain::ports::ChatAccounts;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 const MAX_LIMIT: u64 = 200;
 
 /// One chat call as its owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageView {
     pub id: i64,
@@ -57,12 +57,16 @@ pub struct UsageQuery {
 }
 
 /// GET `account/usage`.
+#[utoipa::path(
+    get, path = "/api/v1/account/usage", tag = "shop", security(("bearer" = [])),
+    params(("limit" = Option<u64>, Query, description = "At most this many calls, newest first (1 to 200; 50)")),
+    responses((status = 200, description = "The caller's chat calls", body = crate::http::envelope::Envelope<Vec<UsageView>>), (status = "default", description = "A refusal: the envelope with a code, its status by case", body = crate::http::openapi::Refusal))
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<UsageQuery>,
 ) -> ApiResult<Vec<UsageView>> {
-    let Query(query) = query.map_err(|e| ApiError::BadParameter(e.body_text()))?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadParameter(format!(

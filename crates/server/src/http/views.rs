@@ -19,13 +19,14 @@ fn models(list: &[ModelType]) -> Vec<String> {
 }
 
 /// An item of `query_product_list`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductView {
     pub product_id: i64,
     pub product_name: String,
     pub product_desc: String,
     pub quota: u32,
+    #[schema(value_type = f64, example = 9.9)]
     pub price: Box<RawValue>,
     pub price_fen: u64,
     pub model_types: Vec<String>,
@@ -46,7 +47,7 @@ impl From<&Product> for ProductView {
 }
 
 /// An order as its owner sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     pub order_id: String,
@@ -55,6 +56,7 @@ pub struct OrderView {
     pub product_name: String,
     pub quota: u32,
     pub model_types: Vec<String>,
+    #[schema(value_type = f64, example = 9.9)]
     pub amount: Box<RawValue>,
     pub amount_fen: u64,
     /// The QR code's content while the order can be paid.
@@ -89,11 +91,12 @@ impl OrderView {
 }
 
 /// The answer to a checkout (`place_order`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayOrderView {
     pub order_id: String,
     pub code_url: String,
+    #[schema(value_type = f64, example = 9.9)]
     pub amount: Box<RawValue>,
     pub amount_fen: u64,
     pub expire_at: DateTime<Utc>,
@@ -101,7 +104,7 @@ pub struct PayOrderView {
 }
 
 /// A user's quota account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountView {
     pub open_id: String,

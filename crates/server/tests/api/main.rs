@@ -14,6 +14,7 @@ mod login;
 mod metrics;
 mod notify;
 mod openai;
+mod openapi;
 mod original_chat;
 mod reconciliations;
 mod redeem;

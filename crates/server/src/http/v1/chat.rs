@@ -20,6 +20,17 @@ use serde_json::{Value, json};
 
 /// POST `/v1/chat/completions`.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post, path = "/v1/chat/completions", tag = "openai", security(("bearer" = [])),
+    request_body(content = crate::http::openapi::ChatCompletionRequest),
+    responses(
+        (status = 200, description = "One `chat.completion`, or with `stream` OpenAI's `chat.completion.chunk` events", content(
+            (crate::http::openapi::ChatCompletion = "application/json"),
+            (String = "text/event-stream")
+        )),
+        (status = "default", description = "OpenAI's error answer", body = crate::http::openapi::OpenAiErrorBody)
+    )
+)]
 pub async fn completions(
     State(state): State<AppState>,
     caller: Result<V1Caller, OpenAiError>,

@@ -19,6 +19,11 @@ const DEFAULT_MODEL: &str = "dall-e-2";
 
 /// POST `/v1/images/generations`.
 #[tracing::instrument(skip_all)]
+#[utoipa::path(
+    post, path = "/v1/images/generations", tag = "openai", security(("bearer" = [])),
+    request_body(content = crate::http::openapi::ImageRequest),
+    responses((status = 200, description = "The picture's URL", body = crate::http::openapi::ImageList), (status = "default", description = "OpenAI's error answer", body = crate::http::openapi::OpenAiErrorBody))
+)]
 pub async fn generations(
     State(state): State<AppState>,
     caller: Result<V1Caller, OpenAiError>,

@@ -4,10 +4,10 @@
 //! authenticated by a user's API key or the session token as the bearer key. Errors in OpenAI's shape
 //! (`{"error":{"message","type","param","code"}}`), mapped in [`error`] and only there.
 
-mod chat;
+pub(crate) mod chat;
 mod error;
-mod images;
-mod models;
+pub(crate) mod images;
+pub(crate) mod models;
 
 pub use error::OpenAiError;
 

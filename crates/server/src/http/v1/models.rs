@@ -9,6 +9,10 @@ use domain::ports::{AccountRepository, ModelGateway};
 use serde_json::{Value, json};
 
 /// GET `/v1/models`.
+#[utoipa::path(
+    get, path = "/v1/models", tag = "openai", security(("bearer" = [])),
+    responses((status = 200, description = "The models the caller may use now", body = crate::http::openapi::ModelList), (status = "default", description = "OpenAI's error answer", body = crate::http::openapi::OpenAiErrorBody))
+)]
 pub async fn list(
     State(state): State<AppState>,
     V1Caller(caller): V1Caller,
