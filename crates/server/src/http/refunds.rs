@@ -245,19 +245,16 @@ pub async fn refund_as(
         amount_fen: o.amount.fen(),
     });
     let asked = state.shop.request_refund(no, &ask, actor.name()).await;
-    if let Err(e @ (RefundError::Busy | RefundError::Store(_))) = &asked {
-        // The refund may have been opened (and sent) before the failure: the audit log
-        // says it was asked for, and that its outcome is not known here.
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Unknown {
-            amount_fen: u64,
-            outcome: String,
+    // What the audit log says came of it. A refund that failed after it may have been
+    // opened (and sent) is audited too, as asked for with an outcome not known here.
+    let after = match &asked {
+        Ok(refund) => Some(serde_json::json!(RefundView::from(refund))),
+        Err(e @ (RefundError::Busy | RefundError::Store(_))) => {
+            Some(serde_json::json!({"amountFen": amount_fen, "outcome": format!("unknown: {e}")}))
         }
-        let after = Unknown {
-            amount_fen,
-            outcome: format!("unknown: {e}"),
-        };
+        Err(_) => None,
+    };
+    if let Some(after) = after {
         crate::console::audit::record(
             state,
             actor,
@@ -277,16 +274,6 @@ pub async fn refund_as(
         RefundError::Busy => ApiError::Unavailable(e.to_string()),
         RefundError::Store(e) => ApiError::Internal(e),
     })?;
-    let after = RefundView::from(&refund);
-    crate::console::audit::record(
-        state,
-        actor,
-        AuditAction::Refund,
-        no.as_str(),
-        before.as_ref(),
-        Some(&after),
-    )
-    .await;
     Ok(refund)
 }
 
