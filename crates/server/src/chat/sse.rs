@@ -23,6 +23,7 @@ pub struct LineTooLong;
 /// Incremental parser state.
 #[derive(Debug, Default)]
 pub struct SseParser {
+    /// The start of a line whose end has not arrived yet.
     line: Vec<u8>,
     /// The data buffer: each `data` value followed by `\n`, as the spec builds it.
     data: String,
@@ -39,25 +40,45 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds the next bytes; the events they complete, in order.
+    /// Feeds the next bytes; the events they complete, in order. Lines are found with
+    /// `memchr` and read in place: only a line split across two feeds is copied.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, LineTooLong> {
         let mut events = Vec::new();
-        for &byte in bytes {
-            match byte {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.after_cr = byte == b'\r';
-                    self.end_line(&mut events);
-                }
-                _ => {
-                    self.after_cr = false;
-                    if self.line.len() >= MAX_LINE_BYTES {
-                        return Err(LineTooLong);
-                    }
-                    self.line.push(byte);
-                }
-            }
+        let mut rest = bytes;
+        if let Some(&first) = rest.first()
+            && std::mem::take(&mut self.after_cr)
+            && first == b'\n'
+        {
+            rest = &rest[1..];
         }
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
+            let (body, tail) = rest.split_at(end);
+            if self.line.len() + body.len() > MAX_LINE_BYTES {
+                return Err(LineTooLong);
+            }
+            if self.line.is_empty() {
+                self.end_line(body, &mut events);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(body);
+                self.end_line(&line, &mut events);
+                line.clear();
+                self.line = line;
+            }
+            rest = match tail {
+                [b'\r', b'\n', after @ ..] => after,
+                [b'\r'] => {
+                    self.after_cr = true;
+                    &[]
+                }
+                [_, after @ ..] => after,
+                [] => unreachable!("memchr2 found a line end"),
+            };
+        }
+        if self.line.len() + rest.len() > MAX_LINE_BYTES {
+            return Err(LineTooLong);
+        }
+        self.line.extend_from_slice(rest);
         Ok(events)
     }
 
@@ -66,20 +87,19 @@ impl SseParser {
     pub fn finish(&mut self) -> Option<SseEvent> {
         let mut events = Vec::new();
         if !self.line.is_empty() {
-            self.end_line(&mut events);
+            let line = std::mem::take(&mut self.line);
+            self.end_line(&line, &mut events);
         }
-        self.end_line(&mut events);
+        self.end_line(b"", &mut events);
         events.pop()
     }
 
-    fn end_line(&mut self, events: &mut Vec<SseEvent>) {
-        let bytes = std::mem::take(&mut self.line);
-        let mut line = String::from_utf8_lossy(&bytes).into_owned();
+    fn end_line(&mut self, bytes: &[u8], events: &mut Vec<SseEvent>) {
+        let decoded = String::from_utf8_lossy(bytes);
+        let mut line: &str = &decoded;
         if !self.started {
             self.started = true;
-            if let Some(rest) = line.strip_prefix('\u{feff}') {
-                line = rest.to_owned();
-            }
+            line = line.strip_prefix('\u{feff}').unwrap_or(line);
         }
         if line.is_empty() {
             if self.has_data {
@@ -95,7 +115,7 @@ impl SseParser {
         }
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line.as_str(), ""),
+            None => (line, ""),
         };
         if field == "data" {
             self.data.push_str(value);
@@ -185,6 +205,34 @@ mod tests {
         let events =
             parse("data: {\"choices\":[]}\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n");
         assert_eq!(events[1], r#"{"error":{"message":"boom"}}"#);
+    }
+
+    #[test]
+    fn an_empty_feed_between_cr_and_lf_keeps_them_one_line_end() {
+        let mut parser = SseParser::new();
+        let mut events = parser.feed(b"data: a\r").unwrap();
+        events.extend(parser.feed(b"").unwrap());
+        events.extend(parser.feed(b"\ndata: b\r\n\r\n").unwrap());
+        let data: Vec<String> = events.into_iter().map(|e| e.data).collect();
+        assert_eq!(data, vec!["a\nb"]);
+    }
+
+    #[test]
+    fn a_line_too_long_is_refused_whole_or_in_pieces() {
+        let mut parser = SseParser::new();
+        let mut long = vec![b'x'; MAX_LINE_BYTES + 1];
+        long.push(b'\n');
+        assert_eq!(parser.feed(&long), Err(LineTooLong));
+        let mut parser = SseParser::new();
+        parser.feed(&vec![b'x'; MAX_LINE_BYTES / 2 + 1]).unwrap();
+        assert_eq!(
+            parser.feed(&vec![b'x'; MAX_LINE_BYTES / 2 + 1]),
+            Err(LineTooLong)
+        );
+        let mut parser = SseParser::new();
+        let mut longest = vec![b'x'; MAX_LINE_BYTES];
+        longest.extend_from_slice(b"\n\n");
+        assert_eq!(parser.feed(&longest), Ok(Vec::new()));
     }
 
     #[test]
