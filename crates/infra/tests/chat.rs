@@ -530,31 +530,66 @@ async fn a_call_billed_by_the_token_settles_once_and_gives_the_rest_back() -> an
 
 #[tokio::test]
 async fn a_spend_that_comes_back_after_its_caller_left_is_given_back() -> anyhow::Result<()> {
+    // The chat's writes run on the write lane, where a spend finishes even after its
+    // caller stopped waiting; it must then not keep the price of a call that never started.
+    for db in chatmall_infra::testing::backends().await? {
+        caller_leaves_a_waiting_spend(&db)
+            .await
+            .with_context(|| format!("on {}", db.backend))?;
+    }
+    Ok(())
+}
+
+/// Holds what the spend writes (SQLite's write lock; the account's row elsewhere), gives
+/// up waiting for the spend, lets it through, and waits for its price to come back.
+async fn caller_leaves_a_waiting_spend(db: &chatmall_infra::testing::TestDb) -> anyhow::Result<()> {
     use sea_orm::sqlx::{ConnectOptions as _, Connection as _, Executor as _};
+    use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
     use std::time::{Duration, Instant};
-    // SQLite's writes run on the write lane, where a spend finishes even after its caller
-    // stopped waiting; it must then not keep the price of a call that never started.
-    let db = chatmall_infra::testing::fresh_sqlite().await?;
     let store = db.store.clone();
     let who = funded(&store, "oLeftEarly", 10).await?;
-    // Another connection holds the write lock, so the spend is still waiting for it when
-    // its caller gives up.
-    let mut holder = db
-        .url
-        .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()?
-        .connect()
-        .await?;
-    holder.execute("BEGIN IMMEDIATE").await?;
     let gpt = model("gpt-4o");
     let spend = store.spend(&who, &gpt, price(3), None, t0());
-    ensure!(
-        tokio::time::timeout(Duration::from_millis(50), spend)
-            .await
-            .is_err(),
-        "the spend waits for the write lock"
-    );
-    holder.execute("COMMIT").await?;
-    holder.close().await?;
+    if db.backend == "sqlite" {
+        let mut holder = db
+            .url
+            .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()?
+            .connect()
+            .await?;
+        holder.execute("BEGIN IMMEDIATE").await?;
+        ensure!(
+            tokio::time::timeout(Duration::from_millis(50), spend)
+                .await
+                .is_err(),
+            "the spend waits for the write lock"
+        );
+        holder.execute("COMMIT").await?;
+        holder.close().await?;
+    } else {
+        let holder = store.db().begin().await?;
+        let backend = holder.get_database_backend();
+        let lock = sea_orm::Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DbBackend::Postgres => {
+                    "SELECT user_id FROM accounts WHERE user_id = $1 FOR UPDATE"
+                }
+                _ => "SELECT user_id FROM accounts WHERE user_id = ? FOR UPDATE",
+            },
+            [who.as_str().into()],
+        );
+        ensure!(
+            holder.query_one_raw(lock).await?.is_some(),
+            "the row is locked"
+        );
+        ensure!(
+            tokio::time::timeout(Duration::from_millis(50), spend)
+                .await
+                .is_err(),
+            "the spend waits for the account's row"
+        );
+        holder.commit().await?;
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let rows = store.usage_of(&who, 10).await?;

@@ -48,7 +48,7 @@ impl ChatAccounts for SeaStore {
         for _ in 0..SPEND_ATTEMPTS {
             // Write first: a spend that goes through (the common case) never reads the account.
             let spend = {
-                let (store, user, model) = (self.clone(), user.clone(), model.clone());
+                let (store, user, model) = (self.lane_store(), user.clone(), model.clone());
                 async move { store.try_spend(&user, &model, price, key, now).await }
             };
             if let Some(usage) = self.on_lane(spend, self.undo_spend(now)).await? {
@@ -80,7 +80,7 @@ impl ChatAccounts for SeaStore {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<UsageId>> {
         let spend = {
-            let (store, user, model) = (self.clone(), user.clone(), model.clone());
+            let (store, user, model) = (self.lane_store(), user.clone(), model.clone());
             async move { store.try_trial(&user, &model, window, limit, now).await }
         };
         self.on_lane(spend, self.undo_spend(now)).await
@@ -92,7 +92,7 @@ impl ChatAccounts for SeaStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let (store, error) = (self.clone(), error.to_owned());
+        let (store, error) = (self.lane_store(), error.to_owned());
         let refund = async move { store.refund_now(usage, &error, now).await };
         self.on_lane(refund, |_| async {}).await
     }
@@ -105,7 +105,7 @@ impl ChatAccounts for SeaStore {
         settlement: &Settlement,
         now: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
-        let (store, end, settlement) = (self.clone(), end.clone(), *settlement);
+        let (store, end, settlement) = (self.lane_store(), end.clone(), *settlement);
         let finish = async move {
             store
                 .finish_now(usage, &end, first_token_ms, &settlement, now)
@@ -175,6 +175,15 @@ impl SeaStore {
         lane::write(self.lane.as_ref(), write, undo).await
     }
 
+    /// The store as a write on the lane sees it: writing through the lane's connections.
+    fn lane_store(&self) -> SeaStore {
+        let mut store = self.clone();
+        if let Some(lane) = &self.lane {
+            store.db = lane.db().clone();
+        }
+        store
+    }
+
     /// What undoes a spend that went through for a caller who had left meanwhile: the
     /// call never started, so its price goes back.
     fn undo_spend(
@@ -182,7 +191,7 @@ impl SeaStore {
         now: DateTime<Utc>,
     ) -> impl FnOnce(Option<UsageId>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + 'static
     {
-        let store = self.clone();
+        let store = self.lane_store();
         move |spent| {
             Box::pin(async move {
                 let Some(usage) = spent else { return };

@@ -27,8 +27,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// and 1714/s with one, p99 83 → 45 ms.
 const SQLITE_WRITE_CONNECTIONS: u32 = 1;
 
-/// How many connections the store opens: to PostgreSQL in all, to SQLite for reads beside
-/// the one writer (`query_only`; in WAL mode they never wait for the writer).
+/// How many connections a pool of the store opens: to PostgreSQL or MySQL (once for
+/// everything, once more for the chat's writes on the write lane), to SQLite for reads
+/// beside the one writer (`query_only`; in WAL mode they never wait for the writer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSize(u32);
 
@@ -111,34 +112,7 @@ impl SeaStore {
                 .with_context(|| format!("create the database {path}"))?;
             created.close().await.ok();
         }
-        let mut options = ConnectOptions::new(url.to_owned());
-        // Statement logging at INFO would drown the service's own logs.
-        options.sqlx_logging(false);
-        if is_mysql(url) {
-            options.max_connections(pool.get());
-            // PostgreSQL's isolation: a plain read in a transaction sees what committed
-            // before it (REPEATABLE READ, MySQL's default, would read a snapshot from the
-            // transaction's first read and miss an account a concurrent delivery created).
-            options.map_sqlx_mysql_opts(|o| o.charset("utf8mb4").collation("utf8mb4_bin"));
-            options.map_sqlx_mysql_pool_opts(|pool| {
-                pool.after_connect(|connection, _| {
-                    Box::pin(async move {
-                        use sea_orm::sqlx::Executor as _;
-                        connection
-                            .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                            .await?;
-                        Ok(())
-                    })
-                })
-            });
-        } else if is_sqlite(url) {
-            options.max_connections(SQLITE_WRITE_CONNECTIONS);
-            // Pragmas are per connection, so they go in the connect options, not one query.
-            options.map_sqlx_sqlite_opts(sqlite_options);
-        } else {
-            options.max_connections(pool.get());
-        }
-        let db = Database::connect(options)
+        let db = Database::connect(pool_options(url, pool))
             .await
             .with_context(|| format!("connect to {}", redact(url)))?;
         if is_mysql(url) {
@@ -167,7 +141,8 @@ impl SeaStore {
                     .with_context(|| format!("parse {}", redact(url)))?;
                 let checkpointer = Checkpointer::start(sqlite_options(options)).await?;
                 let file = DatabaseFile::open(PathBuf::from(path))?;
-                let lane = WriteLane::start().context("start the SQLite write lane")?;
+                let lane = WriteLane::with_connection(db.clone())
+                    .context("start the SQLite write lane")?;
                 (
                     reads,
                     Some(checkpointer),
@@ -175,9 +150,16 @@ impl SeaStore {
                     Some(lane),
                 )
             }
-            // PostgreSQL's pool serves reads and writes alike; an in-memory SQLite database
-            // exists only on its one connection.
-            None => (db.clone(), None, None, None),
+            // An in-memory SQLite database exists only on its one connection.
+            None if is_sqlite(url) => (db.clone(), None, None, None),
+            // PostgreSQL's and MySQL's pool serves reads and writes alike; the chat's writes
+            // have a pool of their own on the lane.
+            None => {
+                let lane = WriteLane::with_pool(pool_options(url, pool))
+                    .await
+                    .with_context(|| format!("open the write lane's pool to {}", redact(url)))?;
+                (db.clone(), None, None, Some(lane))
+            }
         };
         Ok(SeaStore {
             db,
@@ -260,6 +242,39 @@ impl SeaStore {
             .context("seed demo products")?;
         Ok(true)
     }
+}
+
+/// The pool's settings for `url`: `pool` connections (SQLite: the one writer), and what
+/// each connection is set to when it opens.
+fn pool_options(url: &str, pool: PoolSize) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    // Statement logging at INFO would drown the service's own logs.
+    options.sqlx_logging(false);
+    if is_mysql(url) {
+        options.max_connections(pool.get());
+        // PostgreSQL's isolation: a plain read in a transaction sees what committed
+        // before it (REPEATABLE READ, MySQL's default, would read a snapshot from the
+        // transaction's first read and miss an account a concurrent delivery created).
+        options.map_sqlx_mysql_opts(|o| o.charset("utf8mb4").collation("utf8mb4_bin"));
+        options.map_sqlx_mysql_pool_opts(|pool| {
+            pool.after_connect(|connection, _| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::Executor as _;
+                    connection
+                        .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .await?;
+                    Ok(())
+                })
+            })
+        });
+    } else if is_sqlite(url) {
+        options.max_connections(SQLITE_WRITE_CONNECTIONS);
+        // Pragmas are per connection, so they go in the connect options, not one query.
+        options.map_sqlx_sqlite_opts(sqlite_options);
+    } else {
+        options.max_connections(pool.get());
+    }
+    options
 }
 
 /// The per-connection SQLite settings.

@@ -25,10 +25,13 @@ impl SeaStore {
     /// The use of each connection pool.
     pub fn pool_use(&self) -> Vec<PoolUse> {
         if self.file.is_some() {
-            vec![pool_use("writes", &self.db), pool_use("reads", &self.reads)]
-        } else {
-            vec![pool_use("shared", &self.db)]
+            return vec![pool_use("writes", &self.db), pool_use("reads", &self.reads)];
         }
+        let mut pools = vec![pool_use("shared", &self.db)];
+        if let Some(lane) = &self.lane {
+            pools.push(pool_use("chat-writes", lane.db()));
+        }
+        pools
     }
 
     /// Writes this node's probe row and reads it back: an error says why the database

@@ -52,7 +52,7 @@ pub struct SeaStore {
     _checkpointer: Option<checkpoint::Checkpointer>,
     /// SQLite files only: the file the store opened, which must still be there.
     file: Option<std::sync::Arc<file::DatabaseFile>>,
-    /// SQLite files only: where the chat's writes run (see [`lane`]).
+    /// Where the chat's writes run (see [`lane`]); none for an in-memory database.
     lane: Option<lane::WriteLane>,
 }
 
