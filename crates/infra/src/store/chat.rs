@@ -2,7 +2,7 @@
 //! concurrently), and end each call's usage row exactly once (a refund gives the price back).
 
 use super::entities::{account, account_model, api_key, chat_usage, trial_call};
-use super::{SeaStore, from_millis, from_millis_opt, lane, millis, rollback};
+use super::{SeaStore, from_millis, from_millis_opt, lane, millis, rollback, script};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use domain::account::AccountStatus;
@@ -15,8 +15,10 @@ use domain::ports::ChatAccounts;
 use domain::product::ModelType;
 use domain::user::UserId;
 use sea_orm::sea_query::{
-    Alias, CommonTableExpression, Condition, Expr, ExprTrait, Query, UpdateStatement, WithClause,
+    Alias, CommonTableExpression, Condition, Expr, ExprTrait, Query, SelectStatement,
+    UpdateStatement, WithClause,
 };
+use sea_orm::sqlx::Row as _;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -354,6 +356,17 @@ impl SeaStore {
         // Ending the row is the guard here too: the rest of the reservation goes back once.
         let ended = ended.col_expr(chat_usage::Column::QuotaSpent, Expr::value(charge.spent));
         let backend = self.db.get_database_backend();
+        if backend == DbBackend::Sqlite {
+            return settle_by_script(
+                self.writer()?,
+                usage,
+                ended.into_query(),
+                charge.returned(),
+                now,
+            )
+            .await
+            .with_context(context);
+        }
         if backend == DbBackend::Postgres {
             // One statement, as the spend is: the key's share and the account get the rest
             // back only for the row this statement ended.
@@ -393,24 +406,53 @@ impl SeaStore {
         let quota = i64::from(price.get());
         let take = take_quota(user, model, quota, now);
         let backend = self.db.get_database_backend();
-        if backend == DbBackend::Postgres && key.is_none() {
-            // One statement, so one round trip and no explicit transaction: the INSERT
-            // reads what the UPDATE returned (a data-modifying WITH), both commit or
-            // neither does. The same condition as below, built the same way.
-            let usage = [
-                Expr::col(account::Column::UserId),
+        let columns = [
+            chat_usage::Column::UserId,
+            chat_usage::Column::Model,
+            chat_usage::Column::QuotaSpent,
+            chat_usage::Column::Status,
+            chat_usage::Column::StartedAt,
+        ];
+        let usage = |user: Expr| {
+            [
+                user,
                 Expr::val(model.as_str()),
                 Expr::val(quota),
                 Expr::val(UsageStatus::Started.as_str()),
                 Expr::val(millis(now)),
-            ];
-            let columns = [
-                chat_usage::Column::UserId,
-                chat_usage::Column::Model,
-                chat_usage::Column::QuotaSpent,
-                chat_usage::Column::Status,
-                chat_usage::Column::StartedAt,
-            ];
+            ]
+        };
+        if backend == DbBackend::Sqlite && key.is_none() {
+            // One script, so one round trip to the connection's thread: the INSERT runs
+            // only if the UPDATE just changed the account (`changes()`), both in one
+            // transaction. The same condition as below, built the same way.
+            let from_spent = Query::select()
+                .exprs(usage(Expr::val(user.as_str())))
+                .and_where(Expr::cust("changes() = 1"))
+                .to_owned();
+            let insert = Query::insert()
+                .into_table(chat_usage::Entity)
+                .columns(columns)
+                .select_from(from_spent)
+                .context("the spend's INSERT … SELECT")?
+                .returning_col(chat_usage::Column::Id)
+                .to_owned();
+            let rows = script::in_one_transaction(
+                self.writer()?,
+                &[backend.build(&take), backend.build(&insert)],
+            )
+            .await
+            .with_context(context)?;
+            return rows
+                .first()
+                .map(|row| row.try_get::<i64, _>("id").map(UsageId))
+                .transpose()
+                .with_context(context);
+        }
+        if backend == DbBackend::Postgres && key.is_none() {
+            // One statement, so one round trip and no explicit transaction: the INSERT
+            // reads what the UPDATE returned (a data-modifying WITH), both commit or
+            // neither does. The same condition as below, built the same way.
             let spent = Alias::new("spent");
             let cte = CommonTableExpression::new()
                 .query(
@@ -420,7 +462,10 @@ impl SeaStore {
                 )
                 .table_name(spent.clone())
                 .to_owned();
-            let from_spent = Query::select().exprs(usage).from(spent).to_owned();
+            let from_spent = Query::select()
+                .exprs(usage(Expr::col(account::Column::UserId)))
+                .from(spent)
+                .to_owned();
             let insert = Query::insert()
                 .into_table(chat_usage::Entity)
                 .columns(columns)
@@ -535,34 +580,16 @@ fn settle_in_one(
             Query::returning().columns([chat_usage::Column::UserId, chat_usage::Column::ApiKeyId]),
         )
         .to_owned();
-    let from_ended = |column: chat_usage::Column| {
-        Query::select()
-            .column(column)
-            .from(Alias::new("ended"))
-            .to_owned()
-    };
-    let key_back = Query::update()
-        .table(api_key::Entity)
-        .value(
-            api_key::Column::QuotaSpent,
-            Expr::col(api_key::Column::QuotaSpent).sub(returned),
-        )
-        .and_where(
-            Expr::col(api_key::Column::Id).in_subquery(from_ended(chat_usage::Column::ApiKeyId)),
-        )
-        .and_where(Expr::col(api_key::Column::QuotaSpent).gte(returned))
-        .to_owned();
-    let account_back = Query::update()
-        .table(account::Entity)
-        .value(
-            account::Column::SurplusQuota,
-            Expr::col(account::Column::SurplusQuota).add(returned),
-        )
-        .value(account::Column::UpdatedAt, millis(now))
-        .and_where(
-            Expr::col(account::Column::UserId).in_subquery(from_ended(chat_usage::Column::UserId)),
-        )
-        .to_owned();
+    let (key_back, account_back) = give_back_to(
+        |column| {
+            Query::select()
+                .column(column)
+                .from(Alias::new("ended"))
+                .to_owned()
+        },
+        returned,
+        now,
+    );
     let cte = |name: &str, statement: UpdateStatement| {
         CommonTableExpression::new()
             .query(statement)
@@ -580,6 +607,77 @@ fn settle_in_one(
                 .cte(cte("account_back", account_back))
                 .to_owned(),
         )
+}
+
+/// The two writes that give `returned` back to the key's share and to the account of the
+/// call whose `api_key_id` and `user_id` the query `of_call` selects.
+fn give_back_to(
+    of_call: impl Fn(chat_usage::Column) -> SelectStatement,
+    returned: i64,
+    now: DateTime<Utc>,
+) -> (UpdateStatement, UpdateStatement) {
+    let key_back = Query::update()
+        .table(api_key::Entity)
+        .value(
+            api_key::Column::QuotaSpent,
+            Expr::col(api_key::Column::QuotaSpent).sub(returned),
+        )
+        .and_where(
+            Expr::col(api_key::Column::Id).in_subquery(of_call(chat_usage::Column::ApiKeyId)),
+        )
+        .and_where(Expr::col(api_key::Column::QuotaSpent).gte(returned))
+        .to_owned();
+    let account_back = Query::update()
+        .table(account::Entity)
+        .value(
+            account::Column::SurplusQuota,
+            Expr::col(account::Column::SurplusQuota).add(returned),
+        )
+        .value(account::Column::UpdatedAt, millis(now))
+        .and_where(
+            Expr::col(account::Column::UserId).in_subquery(of_call(chat_usage::Column::UserId)),
+        )
+        .to_owned();
+    (key_back, account_back)
+}
+
+/// Ends call `usage` with `ended` and gives `returned` back, as one SQLite script; whether
+/// the row ended here. Each write after the first runs only if the one before it changed
+/// its one row (`changes()`): the row ended here, then the account it was spent from (an
+/// account is never deleted) took the rest back, then the key's share, if it has a key.
+async fn settle_by_script(
+    db: &sea_orm::DatabaseConnection,
+    usage: UsageId,
+    mut ended: UpdateStatement,
+    returned: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let ended = ended.returning_col(chat_usage::Column::Id).to_owned();
+    let (mut key_back, mut account_back) = give_back_to(
+        |column| {
+            Query::select()
+                .column(column)
+                .from(chat_usage::Entity)
+                .and_where(Expr::col(chat_usage::Column::Id).eq(usage.0))
+                .to_owned()
+        },
+        returned,
+        now,
+    );
+    let after_a_change = || Expr::cust("changes() = 1");
+    account_back.and_where(after_a_change());
+    key_back.and_where(after_a_change());
+    let backend = DbBackend::Sqlite;
+    let rows = script::in_one_transaction(
+        db,
+        &[
+            backend.build(&ended),
+            backend.build(&account_back),
+            backend.build(&key_back),
+        ],
+    )
+    .await?;
+    Ok(!rows.is_empty())
 }
 
 /// Gives `amount` of what call `row` spent back to its account and to its key's share.

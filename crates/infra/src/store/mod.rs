@@ -30,6 +30,7 @@ mod products;
 mod quota;
 mod redemption;
 mod refunds;
+mod script;
 mod search;
 #[cfg(feature = "testing")]
 mod test_support;

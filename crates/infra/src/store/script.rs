@@ -1,0 +1,94 @@
+//! Several SQLite statements as one transaction in one round trip.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and sends it every statement as
+//! a message: a transaction of an UPDATE and an INSERT is four round trips (BEGIN, the two,
+//! COMMIT), each a wake-up of that thread and then of the caller's. Under a thousand open
+//! streams each wake-up waited for a core (bench 8); one script is one round trip.
+
+use sea_orm::sqlx::AssertSqlSafe;
+use sea_orm::sqlx::sqlite::SqliteRow;
+use sea_orm::{DatabaseConnection, Statement, Value};
+use sea_query_sqlx::SqlxValues;
+
+/// Runs `statements` (built for SQLite, `?` placeholders) between `BEGIN IMMEDIATE` and
+/// `COMMIT` as one script on one connection; the rows they return. If any fails, that
+/// connection is closed, which rolls back what the script began: nothing changes, and no
+/// other writer can find the transaction still open.
+pub(super) async fn in_one_transaction(
+    db: &DatabaseConnection,
+    statements: &[Statement],
+) -> anyhow::Result<Vec<SqliteRow>> {
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    let mut values: Vec<Value> = Vec::new();
+    for statement in statements {
+        sql.push_str(&statement.sql);
+        sql.push(';');
+        values.extend(statement.values.iter().flat_map(|v| v.0.iter().cloned()));
+    }
+    sql.push_str("COMMIT");
+    let mut connection = db.get_sqlite_connection_pool().acquire().await?;
+    let outcome = sea_orm::sqlx::query_with(
+        AssertSqlSafe(sql),
+        SqlxValues(sea_orm::sea_query::Values(values)),
+    )
+    .fetch_all(&mut *connection)
+    .await;
+    match outcome {
+        Ok(rows) => Ok(rows),
+        Err(error) => {
+            // Keeps the pool's place until the connection (and its transaction) is gone.
+            if let Err(closing) = connection.close().await {
+                tracing::warn!(error = %closing, "closing the SQLite connection of a failed script");
+            }
+            Err(error.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DbBackend};
+
+    fn insert(n: Option<i64>) -> Statement {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO t (n) VALUES (?) RETURNING n",
+            [Value::BigInt(n)],
+        )
+    }
+
+    #[tokio::test]
+    async fn a_failed_script_changes_nothing_and_leaves_no_transaction_open() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("t.db").display());
+        let mut options = ConnectOptions::new(url);
+        options.max_connections(1);
+        let db = Database::connect(options).await?;
+        db.execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)")
+            .await?;
+
+        let rows = in_one_transaction(&db, &[insert(Some(1)), insert(Some(2))]).await?;
+        assert_eq!(rows.len(), 2, "each statement's rows come back");
+        // The second statement breaks NOT NULL: the first must not stay.
+        assert!(
+            in_one_transaction(&db, &[insert(Some(3)), insert(None)])
+                .await
+                .is_err()
+        );
+        // A transaction left open would refuse this script's BEGIN.
+        in_one_transaction(&db, &[insert(Some(4))]).await?;
+        let kept: Vec<i64> = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT n FROM t ORDER BY n",
+            ))
+            .await?
+            .iter()
+            .map(|row| row.try_get_by_index(0))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(kept, [1, 2, 4]);
+        Ok(())
+    }
+}
