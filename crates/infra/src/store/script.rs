@@ -5,8 +5,9 @@
 //! COMMIT), each a wake-up of that thread and then of the caller's. Under a thousand open
 //! streams each wake-up waited for a core (bench 8); one script is one round trip.
 
-use sea_orm::sqlx::AssertSqlSafe;
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::sqlite::SqliteRow;
+use sea_orm::sqlx::{AssertSqlSafe, Sqlite};
 use sea_orm::{DatabaseConnection, Statement, Value};
 use sea_query_sqlx::SqlxValues;
 
@@ -26,13 +27,15 @@ pub(super) async fn in_one_transaction(
         values.extend(statement.values.iter().flat_map(|v| v.0.iter().cloned()));
     }
     sql.push_str("COMMIT");
-    let mut connection = db.get_sqlite_connection_pool().acquire().await?;
+    let mut running = Running(Some(db.get_sqlite_connection_pool().acquire().await?));
+    let connection = running.0.as_mut().expect("just acquired");
     let outcome = sea_orm::sqlx::query_with(
         AssertSqlSafe(sql),
         SqlxValues(sea_orm::sea_query::Values(values)),
     )
-    .fetch_all(&mut *connection)
+    .fetch_all(&mut **connection)
     .await;
+    let connection = running.0.take().expect("still held");
     match outcome {
         Ok(rows) => Ok(rows),
         Err(error) => {
@@ -41,6 +44,19 @@ pub(super) async fn in_one_transaction(
                 tracing::warn!(error = %closing, "closing the SQLite connection of a failed script");
             }
             Err(error.into())
+        }
+    }
+}
+
+/// The connection of a script under way. Dropped before the script came back (its caller
+/// stopped waiting), it is closed, not given back: sqlx's thread stops a script whose
+/// results nobody reads, which would leave its transaction open for the next writer.
+struct Running(Option<PoolConnection<Sqlite>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(connection) = &mut self.0 {
+            connection.close_on_drop();
         }
     }
 }
@@ -89,6 +105,38 @@ mod tests {
             .map(|row| row.try_get_by_index(0))
             .collect::<Result<_, _>>()?;
         assert_eq!(kept, [1, 2, 4]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_script_its_caller_stopped_waiting_for_is_whole_or_not_at_all() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite:{}?mode=rwc", dir.path().join("t.db").display());
+        let mut options = ConnectOptions::new(url);
+        options.max_connections(1);
+        let db = Database::connect(options).await?;
+        db.execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)")
+            .await?;
+        // Callers that give up after ever longer waits: some before the script is sent,
+        // some while it runs, some after.
+        let pair = [insert(Some(1)), insert(Some(2))];
+        for wait in 0..60 {
+            let patience = std::time::Duration::from_micros(wait * 25);
+            let _ = tokio::time::timeout(patience, in_one_transaction(&db, &pair)).await;
+            // A transaction left open would refuse this script's BEGIN.
+            in_one_transaction(&db, &pair).await?;
+        }
+        let rows: i64 = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT COUNT(*) FROM t",
+            ))
+            .await?
+            .expect("a count")
+            .try_get_by_index(0)?;
+        assert_eq!(rows % 2, 0, "a script's two rows stay together");
+        assert!(rows >= 120, "every script that was waited for stayed");
         Ok(())
     }
 }
