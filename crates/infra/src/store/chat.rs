@@ -406,37 +406,37 @@ impl SeaStore {
         let quota = i64::from(price.get());
         let take = take_quota(user, model, quota, now);
         let backend = self.db.get_database_backend();
-        let columns = [
-            chat_usage::Column::UserId,
-            chat_usage::Column::Model,
-            chat_usage::Column::QuotaSpent,
-            chat_usage::Column::Status,
-            chat_usage::Column::StartedAt,
-        ];
-        let usage = |user: Expr| {
-            [
+        // The usage row's INSERT … SELECT: `user` and the call's values, selected by `select`.
+        let insert_usage = |user: Expr, select: &mut SelectStatement| {
+            let columns = [
+                chat_usage::Column::UserId,
+                chat_usage::Column::Model,
+                chat_usage::Column::QuotaSpent,
+                chat_usage::Column::Status,
+                chat_usage::Column::StartedAt,
+            ];
+            let values = [
                 user,
                 Expr::val(model.as_str()),
                 Expr::val(quota),
                 Expr::val(UsageStatus::Started.as_str()),
                 Expr::val(millis(now)),
-            ]
+            ];
+            Query::insert()
+                .into_table(chat_usage::Entity)
+                .columns(columns)
+                .select_from(select.exprs(values).to_owned())
+                .context("the spend's INSERT … SELECT")
+                .map(|insert| insert.returning_col(chat_usage::Column::Id).to_owned())
         };
         if backend == DbBackend::Sqlite && key.is_none() {
             // One script, so one round trip to the connection's thread: the INSERT runs
             // only if the UPDATE just changed the account (`changes()`), both in one
             // transaction. The same condition as below, built the same way.
-            let from_spent = Query::select()
-                .exprs(usage(Expr::val(user.as_str())))
-                .and_where(Expr::cust("changes() = 1"))
-                .to_owned();
-            let insert = Query::insert()
-                .into_table(chat_usage::Entity)
-                .columns(columns)
-                .select_from(from_spent)
-                .context("the spend's INSERT … SELECT")?
-                .returning_col(chat_usage::Column::Id)
-                .to_owned();
+            let insert = insert_usage(
+                Expr::val(user.as_str()),
+                Query::select().and_where(Expr::cust("changes() = 1")),
+            )?;
             let rows = script::in_one_transaction(
                 self.writer()?,
                 &[backend.build(&take), backend.build(&insert)],
@@ -462,18 +462,11 @@ impl SeaStore {
                 )
                 .table_name(spent.clone())
                 .to_owned();
-            let from_spent = Query::select()
-                .exprs(usage(Expr::col(account::Column::UserId)))
-                .from(spent)
-                .to_owned();
-            let insert = Query::insert()
-                .into_table(chat_usage::Entity)
-                .columns(columns)
-                .select_from(from_spent)
-                .context("the spend's INSERT … SELECT")?
-                .returning_col(chat_usage::Column::Id)
-                .to_owned()
-                .with(WithClause::new().cte(cte).to_owned());
+            let insert = insert_usage(
+                Expr::col(account::Column::UserId),
+                Query::select().from(spent),
+            )?
+            .with(WithClause::new().cte(cte).to_owned());
             let row = self
                 .db
                 .query_one_raw(backend.build(&insert))
