@@ -74,9 +74,9 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn a_failed_script_changes_nothing_and_leaves_no_transaction_open() -> anyhow::Result<()>
-    {
+    /// A database file with a table `t (n INTEGER NOT NULL)`, on one connection as the
+    /// store's writer is; the file goes with the directory.
+    async fn table_t() -> anyhow::Result<(tempfile::TempDir, DatabaseConnection)> {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite:{}?mode=rwc", dir.path().join("t.db").display());
         let mut options = ConnectOptions::new(url);
@@ -84,6 +84,13 @@ mod tests {
         let db = Database::connect(options).await?;
         db.execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)")
             .await?;
+        Ok((dir, db))
+    }
+
+    #[tokio::test]
+    async fn a_failed_script_changes_nothing_and_leaves_no_transaction_open() -> anyhow::Result<()>
+    {
+        let (_dir, db) = table_t().await?;
 
         let rows = in_one_transaction(&db, &[insert(Some(1)), insert(Some(2))]).await?;
         assert_eq!(rows.len(), 2, "each statement's rows come back");
@@ -111,13 +118,7 @@ mod tests {
     #[tokio::test]
     async fn a_script_its_caller_stopped_waiting_for_is_whole_or_not_at_all() -> anyhow::Result<()>
     {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite:{}?mode=rwc", dir.path().join("t.db").display());
-        let mut options = ConnectOptions::new(url);
-        options.max_connections(1);
-        let db = Database::connect(options).await?;
-        db.execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)")
-            .await?;
+        let (_dir, db) = table_t().await?;
         // Callers that give up after ever longer waits: some before the script is sent,
         // some while it runs, some after.
         let pair = [insert(Some(1)), insert(Some(2))];
