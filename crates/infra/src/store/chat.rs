@@ -439,7 +439,7 @@ impl SeaStore {
             )?;
             let rows = script::in_one_transaction(
                 self.writer()?,
-                &[backend.build(&take), backend.build(&insert)],
+                [backend.build(&take), backend.build(&insert)],
             )
             .await
             .with_context(context)?;
@@ -663,7 +663,7 @@ async fn settle_by_script(
     let backend = DbBackend::Sqlite;
     let rows = script::in_one_transaction(
         db,
-        &[
+        [
             backend.build(&ended),
             backend.build(&account_back),
             backend.build(&key_back),

@@ -17,14 +17,14 @@ use sea_query_sqlx::SqlxValues;
 /// other writer can find the transaction still open.
 pub(super) async fn in_one_transaction(
     db: &DatabaseConnection,
-    statements: &[Statement],
+    statements: impl IntoIterator<Item = Statement>,
 ) -> anyhow::Result<Vec<SqliteRow>> {
     let mut sql = String::from("BEGIN IMMEDIATE;");
     let mut values: Vec<Value> = Vec::new();
     for statement in statements {
         sql.push_str(&statement.sql);
         sql.push(';');
-        values.extend(statement.values.iter().flat_map(|v| v.0.iter().cloned()));
+        values.extend(statement.values.into_iter().flat_map(|v| v.0));
     }
     sql.push_str("COMMIT");
     let mut running = Running(Some(db.get_sqlite_connection_pool().acquire().await?));
@@ -92,16 +92,16 @@ mod tests {
     {
         let (_dir, db) = table_t().await?;
 
-        let rows = in_one_transaction(&db, &[insert(Some(1)), insert(Some(2))]).await?;
+        let rows = in_one_transaction(&db, [insert(Some(1)), insert(Some(2))]).await?;
         assert_eq!(rows.len(), 2, "each statement's rows come back");
         // The second statement breaks NOT NULL: the first must not stay.
         assert!(
-            in_one_transaction(&db, &[insert(Some(3)), insert(None)])
+            in_one_transaction(&db, [insert(Some(3)), insert(None)])
                 .await
                 .is_err()
         );
         // A transaction left open would refuse this script's BEGIN.
-        in_one_transaction(&db, &[insert(Some(4))]).await?;
+        in_one_transaction(&db, [insert(Some(4))]).await?;
         let kept: Vec<i64> = db
             .query_all_raw(Statement::from_string(
                 DbBackend::Sqlite,
@@ -124,9 +124,9 @@ mod tests {
         let pair = [insert(Some(1)), insert(Some(2))];
         for wait in 0..60 {
             let patience = std::time::Duration::from_micros(wait * 25);
-            let _ = tokio::time::timeout(patience, in_one_transaction(&db, &pair)).await;
+            let _ = tokio::time::timeout(patience, in_one_transaction(&db, pair.clone())).await;
             // A transaction left open would refuse this script's BEGIN.
-            in_one_transaction(&db, &pair).await?;
+            in_one_transaction(&db, pair.clone()).await?;
         }
         let rows: i64 = db
             .query_one_raw(Statement::from_string(
